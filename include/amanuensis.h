@@ -1,0 +1,154 @@
+/*
+ * amanuensis.h — the one public header of libamanuensis.
+ *
+ * Whisper speech-to-text in C.  Usage in four calls:
+ *
+ *     am_model *model;  char err[256];
+ *     if (am_model_load("models/tiny.en", &model, err, sizeof err) != AM_OK) { puts(err); ... }
+ *     am_params p = am_params_default();
+ *     am_result *res;
+ *     am_transcribe(model, samples_16k_mono, n_samples, &p, &res, err, sizeof err);
+ *     for (size_t i = 0; i < am_result_n_segments(res); i++) { const am_segment *s = am_result_segment(res, i); ... }
+ *     am_result_free(res); am_model_free(model);
+ *
+ * Conventions
+ *  - Every fallible function returns an am_status (AM_OK == 0, errors negative) and, where it takes
+ *    (char *err, size_t err_size), writes a one-line human-readable message there (may be NULL).
+ *  - No global state.  A loaded am_model is read-only after loading and may be shared by threads;
+ *    each am_transcribe call allocates its own working state (KV caches, scratch).
+ */
+#ifndef AMANUENSIS_H
+#define AMANUENSIS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define AM_VERSION "0.1.0"
+#define AM_SAMPLE_RATE 16000
+
+/* ---- errors ------------------------------------------------------------------------------ */
+
+typedef enum am_status {
+    AM_OK = 0,
+    AM_E_INVALID_ARG = -1,   /* a parameter is out of range or NULL                          */
+    AM_E_NOMEM = -2,         /* an allocation failed                                         */
+    AM_E_IO = -3,            /* a file could not be opened, read or written                  */
+    AM_E_AUDIO = -4,         /* the audio is malformed, truncated, empty or unsupported      */
+    AM_E_MODEL = -5,         /* the model file is malformed, truncated or inconsistent       */
+    AM_E_UNSUPPORTED = -6,   /* a valid request this build or model cannot serve             */
+    AM_E_INTERNAL = -7       /* a bug: please report it                                      */
+} am_status;
+
+/* A static string naming the error code ("model file is malformed", ...). */
+const char *am_status_string(int status);
+
+/* ---- models ------------------------------------------------------------------------------ */
+
+typedef struct am_model am_model;
+
+typedef struct am_model_info {
+    const char *format;      /* "ctranslate2" or "ggml"                                       */
+    const char *size_name;   /* "tiny", "base", ... guessed from the shapes ("custom" if none) */
+    int multilingual;        /* 1 for multilingual vocabularies, 0 for .en                   */
+    int n_vocab;
+    int n_mels;
+    int n_audio_ctx, n_audio_state, n_audio_head, n_audio_layer;
+    int n_text_ctx, n_text_state, n_text_head, n_text_layer;
+} am_model_info;
+
+/* Load a model.  `path` is a CTranslate2 model directory (model.bin + config.json + vocabulary),
+ * a CTranslate2 model.bin file inside such a directory, or a whisper.cpp ggml .bin file. */
+int am_model_load(const char *path, am_model **out, char *err, size_t err_size);
+void am_model_free(am_model *model);
+void am_model_get_info(const am_model *model, am_model_info *info);
+
+/* Resolve a -m argument: an existing file or directory is taken as is; otherwise `name` is looked
+ * up as $AMANUENSIS_MODELS/<name> then ./models/<name> (also trying the suffixes "", ".bin" and
+ * "ggml-<name>.bin").  Writes the path to `out`; returns AM_OK or AM_E_IO with a message. */
+int am_model_resolve(const char *name, char *out, size_t out_size, char *err, size_t err_size);
+
+/* ---- transcription ---------------------------------------------------------------------- */
+
+typedef struct am_segment {
+    int id;
+    int seek;                /* frame (10 ms) where the 30 s window of this segment started  */
+    double start, end;       /* seconds                                                      */
+    const char *text;        /* UTF-8, with the leading space Whisper emits                  */
+    const int *tokens;       /* text and timestamp tokens of the segment                     */
+    int n_tokens;
+    float avg_logprob;
+    float no_speech_prob;
+    float temperature;
+    float compression_ratio;
+} am_segment;
+
+typedef struct am_result am_result;
+
+typedef void (*am_segment_callback)(const am_segment *segment, void *user_data);
+
+typedef struct am_params {
+    int n_threads;                      /* 0: every core                                     */
+    const char *language;               /* "en", ... ; NULL: "en" (detection comes later)    */
+    int translate;                      /* 0 transcribe, 1 translate                         */
+    float temperature;                  /* 0 = greedy                                        */
+    int without_timestamps;             /* 1: no timestamp tokens are predicted              */
+    int condition_on_previous_text;     /* default 1                                         */
+    int suppress_blank;                 /* default 1                                         */
+    float max_initial_timestamp;        /* seconds, default 1.0                              */
+    int max_new_tokens;                 /* per window, default 224                           */
+    float no_speech_threshold;          /* default 0.6; <0 disables                          */
+    float logprob_threshold;            /* default -1.0; <= -1e9 disables                    */
+    float compression_ratio_threshold;  /* default 2.4; <0 disables                          */
+    int no_fallback;                    /* 1: decode once at `temperature`                   */
+    am_segment_callback on_segment;     /* called as each segment is final (may be NULL)     */
+    void *user_data;
+} am_params;
+
+am_params am_params_default(void);
+
+/* Transcribe 16 kHz mono float samples in [-1, 1] of any length. */
+int am_transcribe(am_model *model, const float *samples, size_t n_samples, const am_params *params,
+                  am_result **out, char *err, size_t err_size);
+
+size_t am_result_n_segments(const am_result *result);
+const am_segment *am_result_segment(const am_result *result, size_t i);
+const char *am_result_text(const am_result *result);       /* all segments' text joined   */
+const char *am_result_language(const am_result *result);
+double am_result_duration(const am_result *result);        /* seconds of audio            */
+void am_result_free(am_result *result);
+
+/* ---- audio ------------------------------------------------------------------------------- */
+
+/* Read an audio file (WAV: PCM 8/16/24/32-bit, float 32/64, any rate, any channel count) and
+ * return 16 kHz mono float samples (free with am_audio_free). */
+int am_audio_read_file(const char *path, float **samples, size_t *n_samples, char *err, size_t err_size);
+/* The same from bytes in memory. */
+int am_audio_read_memory(const void *data, size_t size, float **samples, size_t *n_samples,
+                         char *err, size_t err_size);
+void am_audio_free(float *samples);
+
+/* ---- writers ----------------------------------------------------------------------------- */
+
+typedef enum am_format {
+    AM_FORMAT_TXT = 0,
+    AM_FORMAT_SRT,
+    AM_FORMAT_VTT,
+    AM_FORMAT_JSON
+} am_format;
+
+/* "txt" -> AM_FORMAT_TXT ...; returns -1 for an unknown name. */
+int am_format_from_name(const char *name);
+const char *am_format_extension(am_format format);
+
+/* Write a result in the given format.  Returns AM_OK or AM_E_IO. */
+int am_write_result(const am_result *result, am_format format, FILE *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* AMANUENSIS_H */

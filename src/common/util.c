@@ -1,0 +1,91 @@
+/* util.c — see util.h. */
+#define _POSIX_C_SOURCE 200809L
+#include "util.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "amanuensis.h"
+
+int am_fail(char *err, size_t err_size, int status, const char *fmt, ...) {
+    if (err && err_size) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, err_size, fmt, ap);
+        va_end(ap);
+        /* keep it to one line */
+        for (char *p = err; *p; p++)
+            if (*p == '\n' || *p == '\r') *p = ' ';
+    }
+    return status;
+}
+
+double am_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+int am_cpu_count(void) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : (int)n;
+}
+
+int am_read_file(const char *path, unsigned char **data, size_t *size, char *err, size_t err_size) {
+    *data = NULL;
+    *size = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) return am_fail(err, err_size, AM_E_IO, "%s: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        fclose(f);
+        return am_fail(err, err_size, AM_E_IO, "%s: not a regular file", path);
+    }
+    size_t n = (size_t)st.st_size;
+    unsigned char *buf = malloc(n + 1);
+    if (!buf) {
+        fclose(f);
+        return am_fail(err, err_size, AM_E_NOMEM, "%s: out of memory reading %zu bytes", path, n);
+    }
+    size_t got = fread(buf, 1, n, f);
+    int bad = ferror(f);
+    fclose(f);
+    if (bad || got != n) {
+        free(buf);
+        return am_fail(err, err_size, AM_E_IO, "%s: read error", path);
+    }
+    buf[n] = 0;
+    *data = buf;
+    *size = n;
+    return AM_OK;
+}
+
+char *am_strndup(const char *s, size_t n) {
+    char *p = malloc(n + 1);
+    if (!p) return NULL;
+    memcpy(p, s, n);
+    p[n] = 0;
+    return p;
+}
+
+char *am_strdup(const char *s) { return am_strndup(s, strlen(s)); }
+
+const char *am_status_string(int status) {
+    switch (status) {
+    case AM_OK: return "success";
+    case AM_E_INVALID_ARG: return "invalid argument";
+    case AM_E_NOMEM: return "out of memory";
+    case AM_E_IO: return "input/output error";
+    case AM_E_AUDIO: return "bad or unsupported audio";
+    case AM_E_MODEL: return "bad or unsupported model file";
+    case AM_E_UNSUPPORTED: return "not supported";
+    case AM_E_INTERNAL: return "internal error";
+    default: return "unknown error";
+    }
+}

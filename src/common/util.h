@@ -1,0 +1,28 @@
+/* util.h — small helpers shared by every stage: error messages, checked allocation, timing. */
+#ifndef AM_UTIL_H
+#define AM_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* printf-style one-line message into err[err_size] (err may be NULL). Returns `status`. */
+int am_fail(char *err, size_t err_size, int status, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 4, 5)))
+#endif
+    ;
+
+/* Seconds from a monotonic clock. */
+double am_now(void);
+
+/* Number of online CPU cores (>= 1). */
+int am_cpu_count(void);
+
+/* Read a whole file into memory (NUL-terminated for convenience; *size excludes the NUL). */
+int am_read_file(const char *path, unsigned char **data, size_t *size, char *err, size_t err_size);
+
+/* malloc'd copy of a string or of n bytes plus a NUL. */
+char *am_strdup(const char *s);
+char *am_strndup(const char *s, size_t n);
+
+#endif

@@ -1,0 +1,96 @@
+/* model.h — Whisper weights in memory (float32), filled by the CTranslate2 or ggml reader.
+ *
+ * Linear layers store W as [n_out][n_in] row-major (PyTorch / CTranslate2 order): y = x·Wᵀ + b.
+ * Self-attention Q, K, V are fused into one [3d][d] projection (K has no bias: its third is 0),
+ * cross-attention K, V into one [2d][d] projection, as CTranslate2 stores them.
+ * Convolutions are stored as [d_out][d_in·3] so that conv1d(k=3) is a linear layer over im2col rows. */
+#ifndef AM_MODEL_H
+#define AM_MODEL_H
+
+#include "amanuensis.h"
+#include "decode/tokenizer.h"
+
+typedef struct am_hparams {
+    int n_vocab;
+    int n_mels;
+    int n_audio_ctx, n_audio_state, n_audio_head, n_audio_layer;
+    int n_text_ctx, n_text_state, n_text_head, n_text_layer;
+} am_hparams;
+
+typedef struct am_linear {
+    float *w; /* [n_out][n_in] */
+    float *b; /* [n_out], never NULL (zeros where the model has no bias) */
+    int n_out, n_in;
+} am_linear;
+
+typedef struct am_layernorm {
+    float *gamma, *beta; /* [n] */
+    int n;
+} am_layernorm;
+
+typedef struct am_encoder_layer {
+    am_layernorm attn_ln;
+    am_linear attn_qkv; /* [3d][d] */
+    am_linear attn_out; /* [d][d]  */
+    am_layernorm mlp_ln;
+    am_linear fc1; /* [4d][d] */
+    am_linear fc2; /* [d][4d] */
+} am_encoder_layer;
+
+typedef struct am_decoder_layer {
+    am_layernorm attn_ln;
+    am_linear attn_qkv, attn_out;
+    am_layernorm cross_ln;
+    am_linear cross_q;  /* [d][d]  */
+    am_linear cross_kv; /* [2d][d] */
+    am_linear cross_out;
+    am_layernorm mlp_ln;
+    am_linear fc1, fc2;
+} am_decoder_layer;
+
+typedef struct am_weights {
+    am_linear conv1;      /* [d][n_mels·3] */
+    am_linear conv2;      /* [d][d·3], stride 2 */
+    float *enc_pos;       /* [n_audio_ctx][d] */
+    am_encoder_layer *enc; /* [n_audio_layer] */
+    am_layernorm enc_ln;
+    float *tok_emb;       /* [n_vocab][d], also the output projection (tied) */
+    float *dec_pos;       /* [n_text_ctx][d] */
+    am_decoder_layer *dec; /* [n_text_layer] */
+    am_layernorm dec_ln;
+} am_weights;
+
+/* A block of memory owned by the model (freed with it). */
+typedef struct am_block {
+    struct am_block *next;
+    /* payload follows */
+} am_block;
+
+struct am_model {
+    am_hparams hp;
+    am_weights w;
+    am_tokenizer *tok;
+    char format[16];          /* "ctranslate2" | "ggml" */
+    int alignment_heads[64][2]; /* (layer, head) pairs from config.json, if any */
+    int n_alignment_heads;
+    am_block *blocks;         /* every weight allocation */
+};
+
+/* Allocate `n` floats owned by the model (zeroed). NULL on failure. */
+float *model_alloc_floats(am_model *m, size_t n);
+
+/* Sinusoidal positions laid out [sin | cos], log-timescale increment ln(10000)/(d/2 − 1). */
+void model_sinusoids(int n_ctx, int d, float *out);
+
+/* Shape checks shared by both readers: fills hp from the weights, verifies every tensor. */
+int model_validate(am_model *m, char *err, size_t err_size);
+
+/* Readers. `path` is a directory (CTranslate2) or a file. */
+int model_load_ct2(const char *dir, am_model *m, char *err, size_t err_size);
+int model_load_ggml(const char *path, am_model *m, char *err, size_t err_size);
+
+/* IEEE half / bfloat16 -> float. */
+float model_f16_to_f32(uint16_t h);
+float model_bf16_to_f32(uint16_t h);
+
+#endif
