@@ -12,6 +12,7 @@
  *       skip the window if no_speech_prob > 0.6 and avg_logprob < −1
  *       split tokens into segments at timestamp pairs, advance seek to the last timestamp */
 #include <math.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -468,22 +469,10 @@ int am_transcribe(am_model *m, const float *samples, size_t n_samples, const am_
         if (!p.condition_on_previous_text || best.temperature > 0.5f) prompt_reset_since = all_tokens.n;
     }
 
-    /* the whole text, language, duration */
-    {
-        size_t len = 1;
-        for (size_t i = 0; i < r->n_segments; i++) len += strlen(r->segments[i].text);
-        r->text = malloc(len);
-        if (!r->text) { rc = AM_E_NOMEM; goto done; }
-        r->text[0] = 0;
-        size_t off = 0;
-        for (size_t i = 0; i < r->n_segments; i++) {
-            size_t l = strlen(r->segments[i].text);
-            memcpy(r->text + off, r->segments[i].text, l + 1);
-            off += l;
-        }
-        snprintf(r->language, sizeof r->language, "%s", tokenizer_language_code(lang_index));
-        r->duration = (double)n_samples / AM_SAMPLE_RATE;
-    }
+    /* language and duration (the text was joined as segments were added) */
+    if (!r->text && !(r->text = am_strdup(""))) { rc = AM_E_NOMEM; goto done; }
+    snprintf(r->language, sizeof r->language, "%s", tokenizer_language_code(lang_index));
+    r->duration = (double)n_samples / AM_SAMPLE_RATE;
 
 done:
     if (rc != AM_OK && err && err_size && !err[0]) am_fail(err, err_size, rc, "transcription failed: %s", am_status_string(rc));
