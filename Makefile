@@ -14,6 +14,15 @@ LDLIBS  := -lz -lm -pthread
 BUILD   ?= build
 SRCS    := $(sort $(wildcard src/common/*.c src/audio/*.c src/frontend/*.c src/model/*.c \
                              src/backend/*.c src/backend/cpu/*.c src/decode/*.c src/output/*.c))
+SRCS    += $(sort $(wildcard src/vad/*.c))
+# FFmpeg (libavformat, libavcodec, libswresample, libavutil) decodes every non-WAV input; found with
+# pkg-config.  `make FFMPEG=0` builds without it (WAV only).
+FFMPEG_PC := libavformat libavcodec libswresample libavutil
+FFMPEG  ?= $(shell pkg-config --exists $(FFMPEG_PC) 2>/dev/null && echo 1 || echo 0)
+ifeq ($(FFMPEG),1)
+ALLFLAGS += -DAM_HAVE_FFMPEG $(shell pkg-config --cflags $(FFMPEG_PC))
+override LDLIBS += $(shell pkg-config --libs $(FFMPEG_PC))
+endif
 OBJS    := $(SRCS:%.c=$(BUILD)/obj/%.o)
 CLI_SRCS:= $(wildcard src/cli/*.c)
 CLI_OBJS:= $(CLI_SRCS:%.c=$(BUILD)/obj/%.o)

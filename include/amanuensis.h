@@ -41,7 +41,8 @@ typedef enum am_status {
     AM_E_AUDIO = -4,         /* the audio is malformed, truncated, empty or unsupported      */
     AM_E_MODEL = -5,         /* the model file is malformed, truncated or inconsistent       */
     AM_E_UNSUPPORTED = -6,   /* a valid request this build or model cannot serve             */
-    AM_E_INTERNAL = -7       /* a bug: please report it                                      */
+    AM_E_INTERNAL = -7,      /* a bug: please report it                                      */
+    AM_E_ABORTED = -8        /* params.abort_callback returned nonzero                       */
 } am_status;
 
 /* A static string naming the error code ("model file is malformed", ...). */
@@ -74,6 +75,12 @@ int am_model_resolve(const char *name, char *out, size_t out_size, char *err, si
 
 /* ---- transcription ---------------------------------------------------------------------- */
 
+typedef struct am_word {
+    double start, end;       /* seconds                                                      */
+    const char *word;        /* UTF-8, with its leading space and merged punctuation         */
+    float probability;
+} am_word;
+
 typedef struct am_segment {
     int id;
     int seek;                /* frame (10 ms) where the 30 s window of this segment started  */
@@ -85,6 +92,8 @@ typedef struct am_segment {
     float no_speech_prob;
     float temperature;
     float compression_ratio;
+    const am_word *words;    /* with params.word_timestamps, else NULL                       */
+    int n_words;
 } am_segment;
 
 typedef struct am_result am_result;
@@ -105,8 +114,28 @@ typedef struct am_params {
     float logprob_threshold;            /* default -1.0; <= -1e9 disables                    */
     float compression_ratio_threshold;  /* default 2.4; <0 disables                          */
     int no_fallback;                    /* 1: decode once at `temperature`                   */
+    /* search (see DESIGN.md §3) */
+    int beam_size;                      /* 1 = greedy (default); >1 beam search at T = 0     */
+    int best_of;                        /* candidates sampled at T > 0 (default 1)           */
+    float patience;                     /* beam search patience (default 1.0)                */
+    float length_penalty;               /* 1.0: average log-prob ranking (default)           */
+    float temperature_increment;        /* fallback schedule step (default 0.2)              */
+    uint64_t seed;                      /* sampling seed (default 0: a fixed seed)           */
+    const char *initial_prompt;         /* text before the first window (NULL: none)         */
+    const char *prefix;                 /* forced start of the first window (NULL: none)     */
+    const char *suppress_tokens;        /* comma-separated ids, "-1" = non-speech symbols    */
+    int max_context;                    /* previous-text tokens in the prompt (-1: 223)      */
+    int word_timestamps;                /* 1: fill am_segment.words                          */
+    const char *prepend_punctuations;   /* word timestamps: merged into the next word        */
+    const char *append_punctuations;    /* word timestamps: merged into the previous word    */
+    float hallucination_silence_threshold; /* seconds; <= 0 disables (needs word timestamps) */
+    int detect_language_only;           /* 1: stop after language detection                  */
     am_segment_callback on_segment;     /* called as each segment is final (may be NULL)     */
     void *user_data;
+    /* Cancellation: polled between decoder steps (and windows); a nonzero return stops the
+     * transcription, which then returns AM_E_ABORTED with no result.  NULL: never aborts. */
+    int (*abort_callback)(void *abort_user_data);
+    void *abort_user_data;
 } am_params;
 
 am_params am_params_default(void);
@@ -119,6 +148,10 @@ size_t am_result_n_segments(const am_result *result);
 const am_segment *am_result_segment(const am_result *result, size_t i);
 const char *am_result_text(const am_result *result);       /* all segments' text joined   */
 const char *am_result_language(const am_result *result);
+/* Language probabilities from detection (multilingual models with language "auto"/NULL). */
+int am_result_n_languages(const am_result *result);
+const char *am_result_language_code(const am_result *result, int i); /* sorted, most likely first */
+float am_result_language_prob(const am_result *result, int i);
 double am_result_duration(const am_result *result);        /* seconds of audio            */
 void am_result_free(am_result *result);
 
@@ -138,15 +171,27 @@ typedef enum am_format {
     AM_FORMAT_TXT = 0,
     AM_FORMAT_SRT,
     AM_FORMAT_VTT,
-    AM_FORMAT_JSON
+    AM_FORMAT_JSON,
+    AM_FORMAT_TSV
 } am_format;
+
+/* Subtitle layout (srt, vtt) as openai-whisper's writers: 0 = unset. Line options need word
+ * timestamps in the result; without words they are ignored. */
+typedef struct am_writer_options {
+    int max_line_width;      /* characters per line                                            */
+    int max_line_count;      /* lines per cue                                                  */
+    int max_words_per_line;  /* words per line (exclusive with max_line_width)                 */
+    int highlight_words;     /* underline the current word (vtt/srt)                           */
+} am_writer_options;
 
 /* "txt" -> AM_FORMAT_TXT ...; returns -1 for an unknown name. */
 int am_format_from_name(const char *name);
 const char *am_format_extension(am_format format);
 
-/* Write a result in the given format.  Returns AM_OK or AM_E_IO. */
+/* Write a result in the given format.  Returns AM_OK, AM_E_IO, AM_E_INVALID_ARG or AM_E_NOMEM. */
 int am_write_result(const am_result *result, am_format format, FILE *out);
+/* The same with subtitle layout options (NULL: defaults). */
+int am_write_result_ex(const am_result *result, am_format format, const am_writer_options *options, FILE *out);
 
 #ifdef __cplusplus
 }

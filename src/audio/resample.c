@@ -4,10 +4,9 @@
  *  - The ratio out/in is reduced by the gcd to L/M.  Output sample k sits at input time
  *    t_k = k * M / L (input samples), i.e. both signals start at t = 0 and keep their own grid;
  *    samples outside [0, n_in) count as zero.
- *  - Low-pass cutoff fc = 0.97 * min(in, out) / 2; the transition band is 0.06 * min(in, out) / 2
- *    wide and centred on fc, so the passband is flat to 0.94 of the lower Nyquist and the stopband
- *    starts at the lower Nyquist (nothing aliases).  Kaiser beta = 8.6 gives about 86 dB of
- *    stopband attenuation; the tap count follows Kaiser's formula N = (A - 8) / (2.285 * dw).
+ *  - Low-pass cutoff fc = 0.97 * min(in, out) / 2, Kaiser window beta 9, 32 / (2 fc / in) taps:
+ *    the same filter as libswresample's defaults, so that our output matches what FFmpeg (and
+ *    faster-whisper, our reference, which resamples with it) feed the model.
  *  - One filter row per phase p = (k * M) mod L, each row normalised to unit DC gain.  When the
  *    exact table (L rows) would be too large (odd rates such as 44101 Hz give L = 16000), a table of
  *    P < L rows is used and rows are linearly interpolated (error well below the stopband).
@@ -22,9 +21,9 @@
 #include "amanuensis.h"
 #include "audio/audio.h"
 
-#define RS_KAISER_BETA 8.6
+#define RS_KAISER_BETA 9.0
 #define RS_CUTOFF 0.97      /* cutoff, fraction of the lower Nyquist                  */
-#define RS_TRANSITION 0.06  /* transition band width, fraction of the lower Nyquist   */
+#define RS_FILTER_SIZE 32.0 /* taps for a cutoff at the input Nyquist (libswresample) */
 #define RS_MAX_TABLE (1u << 21) /* most floats in the coefficient table (8 MiB)       */
 #define RS_PI 3.14159265358979323846
 
@@ -73,9 +72,9 @@ static double rs_kernel(double x, double fc_n, double half, double i0_beta) {
 static int rs_filter_build(rs_filter *flt, int in_rate, int out_rate, uint64_t L) {
     double low = (in_rate < out_rate ? in_rate : out_rate) / 2.0; /* lower Nyquist, Hz */
     double fc_n = RS_CUTOFF * low / in_rate;
-    double dw = 2.0 * RS_PI * RS_TRANSITION * low / in_rate; /* transition, rad per input sample */
-    double atten = RS_KAISER_BETA / 0.1102 + 8.7;              /* Kaiser's beta-attenuation relation */
-    size_t n_taps = (size_t)ceil((atten - 8.0) / (2.285 * dw)) + 1;
+    /* 32 taps per zero-crossing span of the output band, as libswresample's default filter
+     * (filter_size 32, Kaiser beta 9, cutoff 0.97), which FFmpeg and faster-whisper use */
+    size_t n_taps = (size_t)ceil(RS_FILTER_SIZE / (2.0 * fc_n));
     n_taps += n_taps & 1; /* even: as many taps before as after the output instant */
     if (n_taps < 8) n_taps = 8;
     double half = (double)n_taps / 2.0;

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "amanuensis.h"
+#include "cli/cli.h"
 
 #define MAX_FORMATS 8
 
@@ -92,6 +93,7 @@ int main(int argc, char **argv) {
     const char *cmd = argv[1];
     if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) { usage(stdout); return 0; }
     if (!strcmp(cmd, "-V") || !strcmp(cmd, "--version")) { printf("amanuensis %s\n", AM_VERSION); return 0; }
+    if (!strcmp(cmd, "serve")) return cli_serve(argc - 1, argv + 1);
     int is_info = !strcmp(cmd, "info");
     if (strcmp(cmd, "transcribe") != 0 && !is_info) return die_usage("unknown command", cmd);
 

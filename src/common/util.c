@@ -86,6 +86,7 @@ const char *am_status_string(int status) {
     case AM_E_MODEL: return "bad or unsupported model file";
     case AM_E_UNSUPPORTED: return "not supported";
     case AM_E_INTERNAL: return "internal error";
+    case AM_E_ABORTED: return "aborted";
     default: return "unknown error";
     }
 }

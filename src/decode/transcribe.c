@@ -178,12 +178,19 @@ static int decode_window(decoder_ctx *c, const int *prompt, int n_prompt, int so
     out->tokens.n = 0;
     out->sum_logprob = 0.0f;
     out->temperature = temperature;
-    int rows[2] = {sot_index, n_prompt - 1};
-    int rc = c->be->ops->decode(c->be, prompt, n_prompt, 0, rows, 2, c->logits);
-    if (rc != AM_OK) return rc;
-    /* no-speech probability: softmax of the raw logits at the sot position */
-    out->no_speech_prob = expf(log_softmax_at(c->logits, nv, c->sp.no_speech));
+    /* the prompt up to sot gives the no-speech probability; the rest, the first step's logits */
     float *logits = c->logits + nv;
+    am_decode_seq sq = {0, 0, prompt, sot_index + 1, 0};
+    int rc = c->be->ops->decode(c->be, &sq, 1, c->logits);
+    if (rc != AM_OK) return rc;
+    out->no_speech_prob = expf(log_softmax_at(c->logits, nv, c->sp.no_speech));
+    if (n_prompt > sot_index + 1) {
+        am_decode_seq rest = {0, 0, prompt + sot_index + 1, n_prompt - sot_index - 1, sot_index + 1};
+        rc = c->be->ops->decode(c->be, &rest, 1, logits);
+        if (rc != AM_OK) return rc;
+    } else {
+        memcpy(logits, c->logits, (size_t)nv * sizeof(float));
+    }
     int max_new = c->p->max_new_tokens > 0 ? c->p->max_new_tokens : 224;
     int cap = c->m->hp.n_text_ctx - (n_prompt - 1);
     if (c->m->hp.n_text_ctx / 2 < max_new) max_new = c->m->hp.n_text_ctx / 2;
@@ -223,8 +230,8 @@ static int decode_window(decoder_ctx *c, const int *prompt, int n_prompt, int so
         if (tok == c->sp.eot) break;
         if (ivec_push(&out->tokens, tok) != AM_OK) return AM_E_NOMEM;
         if (step + 1 == max_new) break;
-        int r0 = 0;
-        rc = c->be->ops->decode(c->be, &tok, 1, pos, &r0, 1, logits);
+        am_decode_seq next = {0, 0, &tok, 1, pos};
+        rc = c->be->ops->decode(c->be, &next, 1, logits);
         if (rc != AM_OK) return rc;
         pos++;
     }
@@ -357,8 +364,9 @@ static int split_segments(am_result *r, decoder_ctx *c, const window_result *wr,
 /* ---- the public entry point ----------------------------------------------------------------- */
 
 static int detect_language(decoder_ctx *c, int *lang_index) {
-    int sot = c->sp.sot, row = 0;
-    int rc = c->be->ops->decode(c->be, &sot, 1, 0, &row, 1, c->logits);
+    int sot = c->sp.sot;
+    am_decode_seq sq = {0, 0, &sot, 1, 0};
+    int rc = c->be->ops->decode(c->be, &sq, 1, c->logits);
     if (rc != AM_OK) return rc;
     int best = 0;
     for (int i = 1; i < c->sp.n_languages; i++)
@@ -416,7 +424,7 @@ int am_transcribe(am_model *m, const float *samples, size_t n_samples, const am_
     rc = mel_log_spectrogram(samples, n_samples, n_mels, filters, p.n_threads > 0 ? p.n_threads : am_cpu_count(), &mel,
                              &n_frames);
     if (rc != AM_OK) goto done;
-    c.be = backend_cpu_create(m, p.n_threads, err, err_size);
+    c.be = backend_cpu_create(m, p.n_threads, 1, 1, err, err_size);
     if (!c.be) { rc = AM_E_NOMEM; goto done; }
 
     const int content_frames = n_frames - 1;
@@ -431,7 +439,7 @@ int am_transcribe(am_model *m, const float *samples, size_t n_samples, const am_
             memcpy(dst, mel + (size_t)k * n_frames + seek, (size_t)segment_size * sizeof(float));
             memset(dst + segment_size, 0, (size_t)(N_FRAMES - segment_size) * sizeof(float));
         }
-        rc = c.be->ops->encode(c.be, window);
+        rc = c.be->ops->encode(c.be, window, 1);
         if (rc != AM_OK) goto done;
         if (!language_known) {
             rc = detect_language(&c, &lang_index);

@@ -27,14 +27,14 @@ int main(int argc, char **argv) {
         return 1;
     }
     fclose(f);
-    am_backend *be = backend_cpu_create(m, argc > 4 ? atoi(argv[4]) : 0, err, sizeof err);
-    if (!be || be->ops->encode(be, mel) != AM_OK) {
+    am_backend *be = backend_cpu_create(m, argc > 4 ? atoi(argv[4]) : 0, 1, 1, err, sizeof err);
+    if (!be || be->ops->encode(be, mel, 1) != AM_OK) {
         fprintf(stderr, "dump_encoder: encode failed %s\n", err);
         return 1;
     }
     size_t n_out = (size_t)m->hp.n_audio_ctx * m->hp.n_audio_state;
     FILE *o = fopen(argv[3], "wb");
-    if (!o || fwrite(be->ops->encoder_output(be), sizeof(float), n_out, o) != n_out) {
+    if (!o || fwrite(be->ops->encoder_output(be, 0), sizeof(float), n_out, o) != n_out) {
         fprintf(stderr, "dump_encoder: cannot write %s\n", argv[3]);
         return 1;
     }

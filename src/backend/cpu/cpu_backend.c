@@ -1,8 +1,9 @@
-/* cpu_backend.c — Whisper's encoder and decoder in float32 on the CPU.
+/* cpu_backend.c — Whisper's encoder and decoder on the CPU (float32 activations).
  *
  * Notation: T = n_audio_ctx (1500), d = model width, H = heads, dh = d / H, F = 2T mel frames,
- * n = tokens fed in this decoder call, P = positions already in the self-attention cache.
- * Weights are the model's (read-only, shared); every buffer here belongs to this backend. */
+ * R = rows of a decoder step (the tokens of every sequence in the batch, stacked), C = n_text_ctx.
+ * Weights are the model's (read-only, shared); every buffer here belongs to this backend.
+ * Every linear layer goes through linear_forward(), the one place a weight matrix is applied. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,24 +20,37 @@ typedef struct cpu_backend {
     const am_model *m;
     am_pool *pool;
     int n_threads;
-    /* encoder */
+    /* encoder scratch (one window at a time) */
     float *im2col;   /* [F][max(n_mels, d)·3] */
     float *conv;     /* [F][d] */
-    float *x;        /* [T][d]  residual stream, then the encoder output */
-    float *h;        /* [T][d]  normalised input of a block */
+    float *x;        /* [T][d] residual stream */
+    float *h;        /* [T][d] normalised input of a block */
     float *qkv;      /* [T][3d] */
-    float *vt;       /* [H][dh][T]  V transposed per head */
+    float *vt;       /* [H][dh][T] V transposed per head */
     float *attn;     /* [T][d] */
     float *mlp;      /* [T][4d] */
-    float *scores;   /* [n_threads][ATTN_ROWS][max(T, n_text_ctx)] */
-    /* decoder */
-    float *cross_kv; /* [n_text_layer][T][2d]  K | V of the encoder output, per layer */
-    float *self_k;   /* [n_text_layer][n_text_ctx][d] */
-    float *self_v;   /* [n_text_layer][n_text_ctx][d] */
-    float *dx, *dn, *dqkv, *dq, *dattn, *dmlp; /* [n_text_ctx][...] */
-    float *dlast;    /* [n_text_ctx][d] rows whose logits are wanted */
-    int have_encoding;
+    float *scores;   /* [n_threads][ATTN_ROWS][max(T, C)] */
+    /* resident per window slot */
+    float *enc_out;  /* [max_windows][T][d] */
+    float *cross_kv; /* [max_windows][n_text_layer][T][2d]  K | V per decoder layer */
+    int n_encoded;
+    /* resident per sequence slot */
+    float *self_k;   /* [max_seqs][n_text_layer][C][d] */
+    float *self_v;   /* [max_seqs][n_text_layer][C][d] */
+    /* decoder scratch, grown to R rows on demand */
+    int cap_rows;
+    float *dx, *dn, *dqkv, *dq, *dattn, *dmlp; /* [R][d], [R][3d], [R][4d] ... */
+    int *row_seq, *row_pos;                    /* [R] sequence index and position of each row */
+    /* cross-attention capture for word alignment (NULL when not capturing) */
+    float *capture;
+    const int (*capture_heads)[2];
+    int n_capture_heads, capture_layer;
 } cpu_backend;
+
+/* y[n][L.n_out] = x[n][L.n_in] · L.wᵀ + L.b */
+static void linear_forward(cpu_backend *b, const am_linear *L, int n, const float *x, float *y) {
+    gemm_f32(b->pool, n, L->n_out, L->n_in, x, L->n_in, L->w, L->n_in, L->b, y, L->n_out);
+}
 
 /* ---- encoder -------------------------------------------------------------------------------- */
 
@@ -61,7 +75,7 @@ static void im2col_k3(const float *src, int C, int F, int channel_major, int str
 
 typedef struct enc_attn_job {
     cpu_backend *b;
-    int T, d, H, dh, row_blocks;
+    int T, d, H, dh, row_blocks, sld;
 } enc_attn_job;
 
 static void transpose_v_task(void *ctx, int head, int thread) {
@@ -80,19 +94,18 @@ static void enc_attn_task(void *ctx, int task, int thread) {
     int head = task / j->row_blocks, r0 = (task % j->row_blocks) * ATTN_ROWS;
     int rows = j->T - r0 < ATTN_ROWS ? j->T - r0 : ATTN_ROWS;
     int ld = 3 * j->d;
-    int sld = b->m->hp.n_audio_ctx > b->m->hp.n_text_ctx ? b->m->hp.n_audio_ctx : b->m->hp.n_text_ctx;
-    float *S = b->scores + (size_t)thread * ATTN_ROWS * sld;
+    float *S = b->scores + (size_t)thread * ATTN_ROWS * j->sld;
     const float *Q = b->qkv + (size_t)r0 * ld + head * j->dh;
     const float *K = b->qkv + j->d + head * j->dh;
-    gemm_f32_serial(rows, j->T, j->dh, Q, ld, K, ld, NULL, S, sld); /* S [rows][T] */
+    gemm_f32_serial(rows, j->T, j->dh, Q, ld, K, ld, NULL, S, j->sld); /* S [rows][T] */
     float scale = 1.0f / sqrtf((float)j->dh);
     for (int r = 0; r < rows; r++) {
-        float *s = S + (size_t)r * sld;
+        float *s = S + (size_t)r * j->sld;
         for (int t = 0; t < j->T; t++) s[t] *= scale;
         softmax_inplace(j->T, s);
     }
     const float *VT = b->vt + (size_t)head * j->dh * j->T;
-    gemm_f32_serial(rows, j->dh, j->T, S, sld, VT, j->T, NULL, b->attn + (size_t)r0 * j->d + head * j->dh, j->d);
+    gemm_f32_serial(rows, j->dh, j->T, S, j->sld, VT, j->T, NULL, b->attn + (size_t)r0 * j->d + head * j->dh, j->d);
 }
 
 typedef struct gelu_job {
@@ -112,49 +125,57 @@ static void gelu_parallel(am_pool *pool, float *x, size_t n) {
     am_pool_run(pool, (int)((n + g.chunk - 1) / g.chunk), gelu_task, &g);
 }
 
-static int cpu_encode(am_backend *base, const float *mel) {
-    cpu_backend *b = (cpu_backend *)base;
+static int max_ctx(const am_hparams *hp) { return hp->n_audio_ctx > hp->n_text_ctx ? hp->n_audio_ctx : hp->n_text_ctx; }
+
+/* One window: mel [n_mels][F] → enc_out [T][d] and cross K|V of every decoder layer. */
+static void encode_window(cpu_backend *b, const float *mel, float *enc_out, float *cross_kv) {
     const am_hparams *hp = &b->m->hp;
     const am_weights *w = &b->m->w;
     const int T = hp->n_audio_ctx, F = 2 * T, d = hp->n_audio_state, H = hp->n_audio_head, dh = d / H;
 
     /* conv1: mel [n_mels][F] → [F][d], GELU */
     im2col_k3(mel, hp->n_mels, F, 1, 1, F, b->im2col);
-    gemm_f32(b->pool, F, d, hp->n_mels * 3, b->im2col, hp->n_mels * 3, w->conv1.w, w->conv1.n_in, w->conv1.b,
-             b->conv, d);
+    linear_forward(b, &w->conv1, F, b->im2col, b->conv);
     gelu_parallel(b->pool, b->conv, (size_t)F * d);
     /* conv2 (stride 2): [F][d] → [T][d], GELU, + positions */
     im2col_k3(b->conv, d, F, 0, 2, T, b->im2col);
-    gemm_f32(b->pool, T, d, d * 3, b->im2col, d * 3, w->conv2.w, w->conv2.n_in, w->conv2.b, b->x, d);
+    linear_forward(b, &w->conv2, T, b->im2col, b->x);
     gelu_parallel(b->pool, b->x, (size_t)T * d);
     add_inplace((size_t)T * d, b->x, w->enc_pos);
 
-    enc_attn_job job = {b, T, d, H, dh, (T + ATTN_ROWS - 1) / ATTN_ROWS};
+    enc_attn_job job = {b, T, d, H, dh, (T + ATTN_ROWS - 1) / ATTN_ROWS, max_ctx(hp)};
     for (int l = 0; l < hp->n_audio_layer; l++) {
         const am_encoder_layer *L = &w->enc[l];
         /* x += Attention(LN(x)) */
         layer_norm(T, d, b->x, L->attn_ln.gamma, L->attn_ln.beta, b->h);
-        gemm_f32(b->pool, T, 3 * d, d, b->h, d, L->attn_qkv.w, d, L->attn_qkv.b, b->qkv, 3 * d); /* [T][3d] */
+        linear_forward(b, &L->attn_qkv, T, b->h, b->qkv); /* [T][3d] */
         am_pool_run(b->pool, H, transpose_v_task, &job);
         am_pool_run(b->pool, H * job.row_blocks, enc_attn_task, &job);
-        gemm_f32(b->pool, T, d, d, b->attn, d, L->attn_out.w, d, L->attn_out.b, b->h, d);
+        linear_forward(b, &L->attn_out, T, b->attn, b->h);
         add_inplace((size_t)T * d, b->x, b->h);
         /* x += MLP(LN(x)) */
         layer_norm(T, d, b->x, L->mlp_ln.gamma, L->mlp_ln.beta, b->h);
-        gemm_f32(b->pool, T, 4 * d, d, b->h, d, L->fc1.w, d, L->fc1.b, b->mlp, 4 * d); /* [T][4d] */
+        linear_forward(b, &L->fc1, T, b->h, b->mlp); /* [T][4d] */
         gelu_parallel(b->pool, b->mlp, (size_t)T * 4 * d);
-        gemm_f32(b->pool, T, d, 4 * d, b->mlp, 4 * d, L->fc2.w, 4 * d, L->fc2.b, b->h, d);
+        linear_forward(b, &L->fc2, T, b->mlp, b->h);
         add_inplace((size_t)T * d, b->x, b->h);
     }
-    layer_norm(T, d, b->x, w->enc_ln.gamma, w->enc_ln.beta, b->x); /* encoder output [T][d] */
+    layer_norm(T, d, b->x, w->enc_ln.gamma, w->enc_ln.beta, enc_out); /* encoder output [T][d] */
 
     /* cross-attention K | V of every decoder layer, computed once per window */
-    for (int l = 0; l < hp->n_text_layer; l++) {
-        const am_linear *kv = &w->dec[l].cross_kv;
-        gemm_f32(b->pool, T, kv->n_out, d, b->x, d, kv->w, d, kv->b, b->cross_kv + (size_t)l * T * kv->n_out,
-                 kv->n_out);
-    }
-    b->have_encoding = 1;
+    for (int l = 0; l < hp->n_text_layer; l++)
+        linear_forward(b, &w->dec[l].cross_kv, T, enc_out, cross_kv + (size_t)l * T * 2 * d);
+}
+
+static int cpu_encode(am_backend *base, const float *mel, int n_windows) {
+    cpu_backend *b = (cpu_backend *)base;
+    const am_hparams *hp = &b->m->hp;
+    if (n_windows < 1 || n_windows > base->max_windows) return AM_E_INVALID_ARG;
+    const size_t T = (size_t)hp->n_audio_ctx, d = (size_t)hp->n_audio_state;
+    for (int wi = 0; wi < n_windows; wi++)
+        encode_window(b, mel + (size_t)wi * hp->n_mels * 2 * T, b->enc_out + (size_t)wi * T * d,
+                      b->cross_kv + (size_t)wi * hp->n_text_layer * T * 2 * d);
+    b->n_encoded = n_windows;
     return AM_OK;
 }
 
@@ -162,98 +183,193 @@ static int cpu_encode(am_backend *base, const float *mel) {
 
 typedef struct dec_attn_job {
     cpu_backend *b;
-    const float *q;   /* [n][ldq], head h at h·dh */
+    const am_decode_seq *seqs;
+    const float *q; /* [R][ldq], head h at h·dh */
     int ldq;
-    const float *k, *v; /* key/value rows, head h at h·dh, row stride ldkv */
-    int ldkv;
-    int n, H, dh, d;
-    int n_keys_base;  /* causal: query i sees keys [0, n_keys_base + i]; cross: all n_keys_base */
-    int causal;
+    int layer, H, dh, d, cross;
 } dec_attn_job;
 
+/* One (row, head): causal self-attention over the row's cache slot, or cross-attention over its
+ * window's encoder K/V. */
 static void dec_attn_task(void *ctx, int task, int thread) {
     dec_attn_job *j = ctx;
     cpu_backend *b = j->b;
-    int i = task / j->H, h = task % j->H;
-    int n_keys = j->causal ? j->n_keys_base + i + 1 : j->n_keys_base;
-    int sld = b->m->hp.n_audio_ctx > b->m->hp.n_text_ctx ? b->m->hp.n_audio_ctx : b->m->hp.n_text_ctx;
-    float *s = b->scores + (size_t)thread * ATTN_ROWS * sld;
-    const float *q = j->q + (size_t)i * j->ldq + h * j->dh;
+    const am_hparams *hp = &b->m->hp;
+    int r = task / j->H, h = task % j->H;
+    const am_decode_seq *sq = &j->seqs[b->row_seq[r]];
+    const float *K, *V;
+    int ldkv, n_keys;
+    if (j->cross) {
+        const size_t T = (size_t)hp->n_audio_ctx;
+        K = b->cross_kv + ((size_t)sq->window * hp->n_text_layer + j->layer) * T * 2 * j->d;
+        V = K + j->d;
+        ldkv = 2 * j->d;
+        n_keys = hp->n_audio_ctx;
+    } else {
+        size_t off = ((size_t)sq->slot * hp->n_text_layer + j->layer) * hp->n_text_ctx * j->d;
+        K = b->self_k + off;
+        V = b->self_v + off;
+        ldkv = j->d;
+        n_keys = b->row_pos[r] + 1;
+    }
+    float *s = b->scores + (size_t)thread * ATTN_ROWS * max_ctx(hp);
+    const float *q = j->q + (size_t)r * j->ldq + h * j->dh;
     /* s[t] = q · k_t / √dh */
-    gemm_f32_serial(1, n_keys, j->dh, q, j->dh, j->k + h * j->dh, j->ldkv, NULL, s, n_keys);
+    gemm_f32_serial(1, n_keys, j->dh, q, j->dh, K + h * j->dh, ldkv, NULL, s, n_keys);
     float scale = 1.0f / sqrtf((float)j->dh);
     for (int t = 0; t < n_keys; t++) s[t] *= scale;
+    if (j->cross && b->capture) {
+        for (int c = 0; c < b->n_capture_heads; c++)
+            if (b->capture_heads[c][0] == j->layer && b->capture_heads[c][1] == h)
+                memcpy(b->capture + ((size_t)c * b->capture_layer + r) * n_keys, s, (size_t)n_keys * sizeof(float));
+    }
     softmax_inplace(n_keys, s);
     /* o = Σ_t s[t] v_t */
-    float *o = b->dattn + (size_t)i * j->d + h * j->dh;
+    float *o = b->dattn + (size_t)r * j->d + h * j->dh;
     for (int e = 0; e < j->dh; e++) o[e] = 0.0f;
     for (int t = 0; t < n_keys; t++) {
-        const float *v = j->v + (size_t)t * j->ldkv + h * j->dh;
+        const float *v = V + (size_t)t * ldkv + h * j->dh;
         float p = s[t];
         for (int e = 0; e < j->dh; e++) o[e] += p * v[e];
     }
 }
 
-static int cpu_decode(am_backend *base, const int *tokens, int n, int P, const int *rows, int n_rows,
-                      float *logits) {
-    cpu_backend *b = (cpu_backend *)base;
+static int ensure_rows(cpu_backend *b, int R) {
+    if (R <= b->cap_rows) return AM_OK;
+    const size_t d = (size_t)b->m->hp.n_text_state;
+    int cap = R > 2 * b->cap_rows ? R : 2 * b->cap_rows;
+    float **bufs[] = {&b->dx, &b->dn, &b->dq, &b->dattn};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
+        float *p = realloc(*bufs[i], (size_t)cap * d * sizeof(float));
+        if (!p) return AM_E_NOMEM;
+        *bufs[i] = p;
+    }
+    float *p = realloc(b->dqkv, (size_t)cap * 3 * d * sizeof(float));
+    if (!p) return AM_E_NOMEM;
+    b->dqkv = p;
+    p = realloc(b->dmlp, (size_t)cap * 4 * d * sizeof(float));
+    if (!p) return AM_E_NOMEM;
+    b->dmlp = p;
+    int *q = realloc(b->row_seq, (size_t)cap * sizeof(int));
+    if (!q) return AM_E_NOMEM;
+    b->row_seq = q;
+    q = realloc(b->row_pos, (size_t)cap * sizeof(int));
+    if (!q) return AM_E_NOMEM;
+    b->row_pos = q;
+    b->cap_rows = cap;
+    return AM_OK;
+}
+
+/* The decoder stack over every row of the batch; leaves the residual stream in b->dx [R][d]. */
+static int decoder_forward(cpu_backend *b, const am_decode_seq *seqs, int n_seqs, int *rows_out) {
     const am_hparams *hp = &b->m->hp;
     const am_weights *w = &b->m->w;
-    const int d = hp->n_text_state, H = hp->n_text_head, dh = d / H, T = hp->n_audio_ctx, C = hp->n_text_ctx;
-    if (!b->have_encoding || n < 1 || P < 0 || P + n > C || n_rows < 0 || n_rows > C) return AM_E_INVALID_ARG;
-    for (int i = 0; i < n; i++)
-        if (tokens[i] < 0 || tokens[i] >= hp->n_vocab) return AM_E_INVALID_ARG;
-    for (int r = 0; r < n_rows; r++)
-        if (rows[r] < 0 || rows[r] >= n) return AM_E_INVALID_ARG;
-
-    /* x[i] = token embedding + learned position */
-    for (int i = 0; i < n; i++) {
-        const float *e = w->tok_emb + (size_t)tokens[i] * d, *p = w->dec_pos + (size_t)(P + i) * d;
-        for (int c = 0; c < d; c++) b->dx[(size_t)i * d + c] = e[c] + p[c];
+    const int d = hp->n_text_state, H = hp->n_text_head, dh = d / H, C = hp->n_text_ctx;
+    int R = 0;
+    for (int s = 0; s < n_seqs; s++) {
+        const am_decode_seq *sq = &seqs[s];
+        if (sq->slot < 0 || sq->slot >= b->base.max_seqs || sq->window < 0 || sq->window >= b->n_encoded ||
+            sq->n_tokens < 1 || sq->n_past < 0 || sq->n_past + sq->n_tokens > C || !sq->tokens)
+            return AM_E_INVALID_ARG;
+        for (int i = 0; i < sq->n_tokens; i++)
+            if (sq->tokens[i] < 0 || sq->tokens[i] >= hp->n_vocab) return AM_E_INVALID_ARG;
+        R += sq->n_tokens;
     }
+    if (ensure_rows(b, R) != AM_OK) return AM_E_NOMEM;
+    /* x[r] = token embedding + learned position */
+    for (int s = 0, r = 0; s < n_seqs; s++)
+        for (int i = 0; i < seqs[s].n_tokens; i++, r++) {
+            b->row_seq[r] = s;
+            b->row_pos[r] = seqs[s].n_past + i;
+            const float *e = w->tok_emb + (size_t)seqs[s].tokens[i] * d, *p = w->dec_pos + (size_t)b->row_pos[r] * d;
+            for (int c = 0; c < d; c++) b->dx[(size_t)r * d + c] = e[c] + p[c];
+        }
     for (int l = 0; l < hp->n_text_layer; l++) {
         const am_decoder_layer *L = &w->dec[l];
-        float *K = b->self_k + (size_t)l * C * d, *V = b->self_v + (size_t)l * C * d;
-        /* causal self-attention */
-        layer_norm(n, d, b->dx, L->attn_ln.gamma, L->attn_ln.beta, b->dn);
-        gemm_f32(b->pool, n, 3 * d, d, b->dn, d, L->attn_qkv.w, d, L->attn_qkv.b, b->dqkv, 3 * d); /* [n][3d] */
-        for (int i = 0; i < n; i++) {
-            memcpy(K + (size_t)(P + i) * d, b->dqkv + (size_t)i * 3 * d + d, (size_t)d * sizeof(float));
-            memcpy(V + (size_t)(P + i) * d, b->dqkv + (size_t)i * 3 * d + 2 * d, (size_t)d * sizeof(float));
+        /* causal self-attention: append this step's K, V to each row's cache slot first */
+        layer_norm(R, d, b->dx, L->attn_ln.gamma, L->attn_ln.beta, b->dn);
+        linear_forward(b, &L->attn_qkv, R, b->dn, b->dqkv); /* [R][3d] */
+        for (int r = 0; r < R; r++) {
+            size_t off = (((size_t)seqs[b->row_seq[r]].slot * hp->n_text_layer + l) * C + b->row_pos[r]) * d;
+            memcpy(b->self_k + off, b->dqkv + (size_t)r * 3 * d + d, (size_t)d * sizeof(float));
+            memcpy(b->self_v + off, b->dqkv + (size_t)r * 3 * d + 2 * d, (size_t)d * sizeof(float));
         }
-        dec_attn_job sa = {b, b->dqkv, 3 * d, K, V, d, n, H, dh, d, P, 1};
-        am_pool_run(b->pool, n * H, dec_attn_task, &sa);
-        gemm_f32(b->pool, n, d, d, b->dattn, d, L->attn_out.w, d, L->attn_out.b, b->dn, d);
-        add_inplace((size_t)n * d, b->dx, b->dn);
-        /* cross-attention over the encoder output */
-        layer_norm(n, d, b->dx, L->cross_ln.gamma, L->cross_ln.beta, b->dn);
-        gemm_f32(b->pool, n, d, d, b->dn, d, L->cross_q.w, d, L->cross_q.b, b->dq, d);
-        const float *ckv = b->cross_kv + (size_t)l * T * 2 * d;
-        dec_attn_job ca = {b, b->dq, d, ckv, ckv + d, 2 * d, n, H, dh, d, T, 0};
-        am_pool_run(b->pool, n * H, dec_attn_task, &ca);
-        gemm_f32(b->pool, n, d, d, b->dattn, d, L->cross_out.w, d, L->cross_out.b, b->dn, d);
-        add_inplace((size_t)n * d, b->dx, b->dn);
+        dec_attn_job sa = {b, seqs, b->dqkv, 3 * d, l, H, dh, d, 0};
+        am_pool_run(b->pool, R * H, dec_attn_task, &sa);
+        linear_forward(b, &L->attn_out, R, b->dattn, b->dn);
+        add_inplace((size_t)R * d, b->dx, b->dn);
+        /* cross-attention over the window's encoder output */
+        layer_norm(R, d, b->dx, L->cross_ln.gamma, L->cross_ln.beta, b->dn);
+        linear_forward(b, &L->cross_q, R, b->dn, b->dq);
+        dec_attn_job ca = {b, seqs, b->dq, d, l, H, dh, d, 1};
+        am_pool_run(b->pool, R * H, dec_attn_task, &ca);
+        linear_forward(b, &L->cross_out, R, b->dattn, b->dn);
+        add_inplace((size_t)R * d, b->dx, b->dn);
         /* MLP */
-        layer_norm(n, d, b->dx, L->mlp_ln.gamma, L->mlp_ln.beta, b->dn);
-        gemm_f32(b->pool, n, 4 * d, d, b->dn, d, L->fc1.w, d, L->fc1.b, b->dmlp, 4 * d);
-        gelu_inplace((size_t)n * 4 * d, b->dmlp);
-        gemm_f32(b->pool, n, d, 4 * d, b->dmlp, 4 * d, L->fc2.w, 4 * d, L->fc2.b, b->dn, d);
-        add_inplace((size_t)n * d, b->dx, b->dn);
+        layer_norm(R, d, b->dx, L->mlp_ln.gamma, L->mlp_ln.beta, b->dn);
+        linear_forward(b, &L->fc1, R, b->dn, b->dmlp);
+        gelu_inplace((size_t)R * 4 * d, b->dmlp);
+        linear_forward(b, &L->fc2, R, b->dmlp, b->dn);
+        add_inplace((size_t)R * d, b->dx, b->dn);
     }
-    if (n_rows == 0) return AM_OK;
-    /* logits = LN(x) · token_embeddingᵀ for the wanted rows */
-    for (int r = 0; r < n_rows; r++)
-        memcpy(b->dlast + (size_t)r * d, b->dx + (size_t)rows[r] * d, (size_t)d * sizeof(float));
-    layer_norm(n_rows, d, b->dlast, w->dec_ln.gamma, w->dec_ln.beta, b->dlast);
-    gemm_f32(b->pool, n_rows, hp->n_vocab, d, b->dlast, d, w->tok_emb, d, NULL, logits, hp->n_vocab);
+    *rows_out = R;
+    return AM_OK;
+}
+
+static int cpu_decode(am_backend *base, const am_decode_seq *seqs, int n_seqs, float *logits) {
+    cpu_backend *b = (cpu_backend *)base;
+    const am_hparams *hp = &b->m->hp;
+    const int d = hp->n_text_state;
+    if (n_seqs < 1 || n_seqs > base->max_seqs || !seqs || !logits) return AM_E_INVALID_ARG;
+    int R, rc = decoder_forward(b, seqs, n_seqs, &R);
+    if (rc != AM_OK) return rc;
+    /* logits = LN(x_last) · token_embeddingᵀ for the last row of each sequence (in dq) */
+    for (int s = 0, r = 0; s < n_seqs; s++) {
+        r += seqs[s].n_tokens;
+        memcpy(b->dq + (size_t)s * d, b->dx + (size_t)(r - 1) * d, (size_t)d * sizeof(float));
+    }
+    layer_norm(n_seqs, d, b->dq, b->m->w.dec_ln.gamma, b->m->w.dec_ln.beta, b->dq);
+    gemm_f32(b->pool, n_seqs, hp->n_vocab, d, b->dq, d, b->m->w.tok_emb, d, NULL, logits, hp->n_vocab);
+    return AM_OK;
+}
+
+static int cpu_cross_scores(am_backend *base, const am_decode_seq *seq, const int (*heads)[2], int n_heads,
+                            float *scores) {
+    cpu_backend *b = (cpu_backend *)base;
+    for (int i = 0; i < n_heads; i++)
+        if (heads[i][0] < 0 || heads[i][0] >= b->m->hp.n_text_layer || heads[i][1] < 0 ||
+            heads[i][1] >= b->m->hp.n_text_head)
+            return AM_E_INVALID_ARG;
+    b->capture = scores;
+    b->capture_heads = heads;
+    b->n_capture_heads = n_heads;
+    b->capture_layer = seq->n_tokens;
+    int R, rc = decoder_forward(b, seq, 1, &R);
+    b->capture = NULL;
+    return rc;
+}
+
+static int cpu_copy_cache(am_backend *base, int dst, int src, int n_pos) {
+    cpu_backend *b = (cpu_backend *)base;
+    const am_hparams *hp = &b->m->hp;
+    if (dst < 0 || src < 0 || dst >= base->max_seqs || src >= base->max_seqs || n_pos < 0 || n_pos > hp->n_text_ctx)
+        return AM_E_INVALID_ARG;
+    if (dst == src || n_pos == 0) return AM_OK;
+    const size_t d = (size_t)hp->n_text_state, C = (size_t)hp->n_text_ctx;
+    for (int l = 0; l < hp->n_text_layer; l++) {
+        size_t so = ((size_t)src * hp->n_text_layer + l) * C * d, dof = ((size_t)dst * hp->n_text_layer + l) * C * d;
+        memcpy(b->self_k + dof, b->self_k + so, (size_t)n_pos * d * sizeof(float));
+        memcpy(b->self_v + dof, b->self_v + so, (size_t)n_pos * d * sizeof(float));
+    }
     return AM_OK;
 }
 
 /* ---- lifetime ------------------------------------------------------------------------------- */
 
-static const float *cpu_encoder_output(const am_backend *base) {
+static const float *cpu_encoder_output(const am_backend *base, int window) {
     const cpu_backend *b = (const cpu_backend *)base;
-    return b->have_encoding ? b->x : NULL;
+    if (window < 0 || window >= b->n_encoded) return NULL;
+    return b->enc_out + (size_t)window * b->m->hp.n_audio_ctx * b->m->hp.n_audio_state;
 }
 
 static void cpu_destroy(am_backend *base) {
@@ -261,24 +377,35 @@ static void cpu_destroy(am_backend *base) {
     if (!b) return;
     am_pool_destroy(b->pool);
     float **bufs[] = {&b->im2col, &b->conv, &b->x, &b->h, &b->qkv, &b->vt, &b->attn, &b->mlp, &b->scores,
-                      &b->cross_kv, &b->self_k, &b->self_v, &b->dx, &b->dn, &b->dqkv, &b->dq, &b->dattn,
-                      &b->dmlp, &b->dlast};
+                      &b->enc_out, &b->cross_kv, &b->self_k, &b->self_v, &b->dx, &b->dn, &b->dqkv, &b->dq,
+                      &b->dattn, &b->dmlp};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(*bufs[i]);
+    free(b->row_seq);
+    free(b->row_pos);
     free(b);
 }
 
-static const am_backend_ops cpu_ops = {"cpu-f32", cpu_encode, cpu_decode, cpu_encoder_output, cpu_destroy};
+static const am_backend_ops cpu_ops = {"cpu-f32", cpu_encode, cpu_decode, cpu_cross_scores, cpu_copy_cache,
+                                       cpu_encoder_output, cpu_destroy};
 
-am_backend *backend_cpu_create(const am_model *m, int n_threads, char *err, size_t err_size) {
+am_backend *backend_cpu_create(const am_model *m, int n_threads, int max_seqs, int max_windows, char *err,
+                               size_t err_size) {
+    if (max_seqs < 1 || max_windows < 1 || max_seqs > 4096 || max_windows > 256) {
+        am_fail(err, err_size, AM_E_INVALID_ARG, "backend: bad batch sizes (%d sequences, %d windows)", max_seqs,
+                max_windows);
+        return NULL;
+    }
     cpu_backend *b = calloc(1, sizeof *b);
     if (!b) { am_fail(err, err_size, AM_E_NOMEM, "out of memory"); return NULL; }
     b->base.ops = &cpu_ops;
+    b->base.max_seqs = max_seqs;
+    b->base.max_windows = max_windows;
     b->m = m;
     b->n_threads = n_threads > 0 ? n_threads : am_cpu_count();
     const am_hparams *hp = &m->hp;
     const size_t T = (size_t)hp->n_audio_ctx, F = 2 * T, d = (size_t)hp->n_audio_state, C = (size_t)hp->n_text_ctx;
     const size_t cin = (size_t)(hp->n_mels > hp->n_audio_state ? hp->n_mels : hp->n_audio_state) * 3;
-    const size_t sld = T > C ? T : C;
+    const size_t L = (size_t)hp->n_text_layer;
     b->pool = am_pool_create(b->n_threads);
     b->n_threads = am_pool_size(b->pool);
     b->im2col = malloc(F * cin * sizeof(float));
@@ -289,20 +416,13 @@ am_backend *backend_cpu_create(const am_model *m, int n_threads, char *err, size
     b->vt = malloc(T * d * sizeof(float));
     b->attn = malloc(T * d * sizeof(float));
     b->mlp = malloc(T * 4 * d * sizeof(float));
-    b->scores = malloc((size_t)b->n_threads * ATTN_ROWS * sld * sizeof(float));
-    b->cross_kv = malloc((size_t)hp->n_text_layer * T * 2 * d * sizeof(float));
-    b->self_k = calloc((size_t)hp->n_text_layer * C * d, sizeof(float));
-    b->self_v = calloc((size_t)hp->n_text_layer * C * d, sizeof(float));
-    b->dx = malloc(C * d * sizeof(float));
-    b->dn = malloc(C * d * sizeof(float));
-    b->dqkv = malloc(C * 3 * d * sizeof(float));
-    b->dq = malloc(C * d * sizeof(float));
-    b->dattn = malloc(C * d * sizeof(float));
-    b->dmlp = malloc(C * 4 * d * sizeof(float));
-    b->dlast = malloc(C * d * sizeof(float));
+    b->scores = malloc((size_t)b->n_threads * ATTN_ROWS * (size_t)max_ctx(hp) * sizeof(float));
+    b->enc_out = malloc((size_t)max_windows * T * d * sizeof(float));
+    b->cross_kv = malloc((size_t)max_windows * L * T * 2 * d * sizeof(float));
+    b->self_k = calloc((size_t)max_seqs * L * C * d, sizeof(float));
+    b->self_v = calloc((size_t)max_seqs * L * C * d, sizeof(float));
     if (!b->pool || !b->im2col || !b->conv || !b->x || !b->h || !b->qkv || !b->vt || !b->attn || !b->mlp ||
-        !b->scores || !b->cross_kv || !b->self_k || !b->self_v || !b->dx || !b->dn || !b->dqkv || !b->dq ||
-        !b->dattn || !b->dmlp || !b->dlast) {
+        !b->scores || !b->enc_out || !b->cross_kv || !b->self_k || !b->self_v || ensure_rows(b, (int)C) != AM_OK) {
         cpu_destroy(&b->base);
         am_fail(err, err_size, AM_E_NOMEM, "out of memory allocating the CPU backend");
         return NULL;

@@ -1,0 +1,130 @@
+"""Shared fixtures for the integration tests.
+
+Fixtures: repo_root, binary (build/amanuensis), asan_binary (build/asan/amanuensis or None),
+checked_binary (the ASan one when built, else the normal one), model_dir (models/tiny.en, fetched
+with scripts/fetch-model when missing), shared_data ($AM_SHARED_DATA or <repo>/../shared/data),
+session_tmp (a session-scoped temporary directory), ggml_models (tiny.en converted to ggml f16/f32).
+AM_BINARY / AM_ASAN_BINARY override the binaries' paths (AM_ASAN_BINARY= disables the ASan one).
+Helpers: run_am(binary, args, ...) runs the CLI and returns the CompletedProcess; sanitizer_env().
+"""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+PSPHINX = Path("/usr/share/pocketsphinx/test/data")
+
+
+def _shared_data_dir():
+    env = os.environ.get("AM_SHARED_DATA")
+    return Path(env) if env else (REPO.parent / "shared" / "data")
+
+
+@pytest.fixture(scope="session")
+def repo_root():
+    return REPO
+
+
+def _binary_path():
+    return Path(os.environ.get("AM_BINARY") or REPO / "build" / "amanuensis")
+
+
+def _asan_path():
+    return Path(os.environ.get("AM_ASAN_BINARY", REPO / "build" / "asan" / "amanuensis"))
+
+
+@pytest.fixture(scope="session")
+def binary():
+    p = _binary_path()
+    if not os.access(p, os.X_OK):
+        pytest.fail(f"{p} is not built: run `make all` first")
+    return p
+
+
+@pytest.fixture(scope="session")
+def asan_binary():
+    p = _asan_path()
+    return p if str(p) not in ("", ".") and os.access(p, os.X_OK) else None
+
+
+@pytest.fixture(scope="session")
+def checked_binary(asan_binary):
+    """The sanitizer build when it exists (bad-input tests), else the normal one."""
+    if asan_binary is not None:
+        return asan_binary
+    p = _binary_path()
+    if not os.access(p, os.X_OK):
+        pytest.fail(f"neither build/asan/amanuensis nor {p} is built")
+    return p
+
+
+@pytest.fixture(scope="session")
+def model_dir():
+    d = REPO / "models" / "tiny.en"
+    if not (d / "model.bin").exists():
+        subprocess.run([str(REPO / "scripts" / "fetch-model"), "tiny.en"], check=True)
+    return d
+
+
+@pytest.fixture(scope="session")
+def shared_data():
+    d = _shared_data_dir()
+    if not (d / "jfk.wav").exists():
+        pytest.fail(f"shared data not found at {d} (set AM_SHARED_DATA)")
+    return d
+
+
+@pytest.fixture(scope="session")
+def session_tmp(tmp_path_factory):
+    return tmp_path_factory.mktemp("am")
+
+
+@pytest.fixture(scope="session")
+def ggml_models(model_dir, session_tmp):
+    """{'f16': path, 'f32': path}: models/tiny.en converted by scripts/ct2_to_ggml.py."""
+    out = {}
+    for kind, extra in (("f16", []), ("f32", ["--f32"])):
+        path = session_tmp / f"ggml-tiny.en-{kind}.bin"
+        if not path.exists():
+            subprocess.run([sys.executable, str(REPO / "scripts" / "ct2_to_ggml.py"), str(model_dir), str(path)]
+                           + extra, check=True, stdout=subprocess.DEVNULL)
+        out[kind] = path
+    return out
+
+
+_LSAN_OK = None
+
+
+def _lsan_supported():
+    """LeakSanitizer cannot run under ptrace or in some containers: probe it once."""
+    global _LSAN_OK
+    if _LSAN_OK is None:
+        asan = _asan_path()
+        _LSAN_OK = False
+        if str(asan) not in ("", ".") and os.access(asan, os.X_OK):
+            env = dict(os.environ, ASAN_OPTIONS="detect_leaks=1")
+            r = subprocess.run([str(asan), "--version"], env=env, capture_output=True, text=True, timeout=60)
+            _LSAN_OK = "LeakSanitizer has encountered a fatal error" not in r.stderr \
+                and "does not work under ptrace" not in r.stderr
+    return _LSAN_OK
+
+
+def sanitizer_env(base=None):
+    env = dict(os.environ if base is None else base)
+    env["ASAN_OPTIONS"] = f"detect_leaks={1 if _lsan_supported() else 0}:exitcode=23:abort_on_error=0"
+    env["UBSAN_OPTIONS"] = "halt_on_error=1:print_stacktrace=1:exitcode=24"
+    return env
+
+
+def run_am(binary, args, env=None, cwd=None, timeout=900, check=False):
+    """Run the CLI with sanitizer options set; returns subprocess.CompletedProcess (text mode)."""
+    cmd = [str(binary)] + [str(a) for a in args]
+    r = subprocess.run(cmd, env=sanitizer_env(env), cwd=cwd, capture_output=True, text=True,
+                       errors="replace", timeout=timeout, stdin=subprocess.DEVNULL)
+    if check and r.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} exited {r.returncode}\nstdout:\n{r.stdout[-3000:]}\n"
+                             f"stderr:\n{r.stderr[-3000:]}")
+    return r
