@@ -32,7 +32,7 @@ for f in "${files[@]}"; do
     audio=$(awk -v a="$audio" -v b="$(soxi -D "$f")" 'BEGIN { printf "%.6f", a + b }')
 done
 
-cmd=("$bin" transcribe -m "$model" -t "$threads" --no-fallback -q "${files[@]}")
+cmd=("$bin" transcribe -m "$model" -t "$threads" --beam-size 1 --no-fallback -q "${files[@]}")
 walls=()
 for ((i = 1; i <= runs; i++)); do
     t0=$(date +%s.%N)
@@ -51,7 +51,7 @@ ncpu=$(nproc)
 date_now=$(date -u +%Y-%m-%d)
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo "uncommitted")
 if [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null || true)" ]; then commit="$commit (+local changes)"; fi
-shown="build/amanuensis transcribe -m $model -t $threads --no-fallback -q <${#files[@]} LibriVox files>"
+shown="build/amanuensis transcribe -m $model -t $threads --beam-size 1 --no-fallback -q <${#files[@]} LibriVox files>"
 
 table=$(cat <<TABLE
 | date | commit | machine | model | threads | files | audio (s) | wall, median of $runs (s) | RTF (wall/audio) | speed (audio/wall) |

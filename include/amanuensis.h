@@ -65,6 +65,21 @@ typedef struct am_model_info {
 /* Load a model.  `path` is a CTranslate2 model directory (model.bin + config.json + vocabulary),
  * a CTranslate2 model.bin file inside such a directory, or a whisper.cpp ggml .bin file. */
 int am_model_load(const char *path, am_model **out, char *err, size_t err_size);
+
+/* How linear layers are stored and computed.  INT8: W8A8 — int8 weights with per-output-channel
+ * scales (CTranslate2 int8 tensors kept as they are, float ones quantised at load; the float copies
+ * are not kept), activations quantised per row at run time, int32 accumulation; layer norm, softmax,
+ * attention and the residual stream stay float32.  F32: everything float32 (int8 files dequantised). */
+#define AM_PRECISION_INT8 0
+#define AM_PRECISION_F32 1
+typedef struct am_load_options {
+    int precision; /* AM_PRECISION_INT8 (default) | AM_PRECISION_F32 */
+} am_load_options;
+am_load_options am_load_options_default(void);
+/* am_model_load with options (opts NULL: defaults); am_model_load(p, ...) == am_model_load_ex(p, NULL, ...). */
+int am_model_load_ex(const char *path, const am_load_options *opts, am_model **out, char *err, size_t err_size);
+/* "int8" or "f32": how `model` was loaded. */
+const char *am_model_precision(const am_model *model);
 void am_model_free(am_model *model);
 void am_model_get_info(const am_model *model, am_model_info *info);
 
@@ -132,11 +147,27 @@ typedef struct am_params {
     int detect_language_only;           /* 1: stop after language detection                  */
     am_segment_callback on_segment;     /* called as each segment is final (may be NULL)     */
     void *user_data;
+    /* voice activity detection (see README "Voice activity detection"): speech is found, the
+     * non-speech removed, the speech cut at pauses into chunks <= 30 s, each chunk transcribed and
+     * every timestamp mapped back to the original timeline. */
+    int vad;                            /* 0 off (default), 1 Silero, 2 energy detector      */
+    const char *vad_model;              /* Silero ggml file; NULL: $AMANUENSIS_VAD_MODEL, then
+                                           <exe dir>/../data/ and ./data/silero-vad-v6.2.0-ggml.bin */
+    float vad_threshold;                /* speech probability threshold (0.5)                */
+    int vad_min_speech_ms;              /* shorter speech is dropped (0)                     */
+    int vad_min_silence_ms;             /* silence that ends speech (2000)                   */
+    int vad_speech_pad_ms;              /* padding on each side of speech (400)              */
+    float vad_max_speech_s;             /* longer speech is cut at a pause (30; <= 0: none)  */
     /* Cancellation: polled between decoder steps (and windows); a nonzero return stops the
      * transcription, which then returns AM_E_ABORTED with no result.  NULL: never aborts. */
     int (*abort_callback)(void *abort_user_data);
     void *abort_user_data;
+    int frontend;                       /* log-mel: AM_FRONTEND_Q15 (default; integer-only Q15
+                                           kernel, src/frontend/mel_q15.h) | AM_FRONTEND_F32  */
 } am_params;
+
+#define AM_FRONTEND_Q15 0
+#define AM_FRONTEND_F32 1
 
 am_params am_params_default(void);
 

@@ -3,9 +3,21 @@
 #define AM_AUDIO_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 /* Resample mono float audio from `in_rate` to `out_rate` with a windowed-sinc (Kaiser) low-pass
  * filter; *out is malloc'd.  Identity copy when the rates are equal. */
 int audio_resample(const float *in, size_t n_in, int in_rate, int out_rate, float **out, size_t *n_out);
+
+#ifdef AM_HAVE_FFMPEG
+/* FFmpeg decoding (ffmpeg.c) to 16 kHz mono float, *samples malloc'd.  From a FILE*: `seekable`
+ * files are rewound and read from the start; a pipe (stdin) is read forward only, the `prefix`
+ * bytes (already read from it to sniff the format) first.  `who` ("" or "path: ") prefixes the
+ * one-line messages.  Returns AM_OK, AM_E_AUDIO, AM_E_IO or AM_E_NOMEM. */
+int audio_ffmpeg_read_stream(FILE *f, int seekable, const void *prefix, size_t prefix_len, const char *who,
+                             float **samples, size_t *n_samples, char *err, size_t err_size);
+int audio_ffmpeg_read_memory(const void *data, size_t size, const char *who, float **samples, size_t *n_samples,
+                             char *err, size_t err_size);
+#endif
 
 #endif

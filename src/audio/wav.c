@@ -7,10 +7,14 @@
  * odd-size padding byte; unknown chunks are skipped; the RIFF size field is not trusted (the walk
  * goes to the end of the buffer); a data chunk that claims more bytes than the buffer holds is
  * truncated to the whole frames present (an error only when not even one frame is there). */
+#include <fcntl.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "amanuensis.h"
 #include "audio/audio.h"
@@ -216,8 +220,34 @@ static void wav_decode_mono(const uint8_t *data, size_t n_frames, const wav_form
 }
 
 /* The whole pipeline on a buffer; `who` ("" or "path: ") prefixes every message. */
+/* A file mapped read-only: decoded pages are unmapped as the decoding goes, so a long file costs
+ * its decoded samples, not its bytes as well. */
+typedef struct wav_map {
+    uint8_t *base;
+    size_t size, released; /* [base, base + released) is already unmapped */
+} wav_map;
+
+static void wav_map_release(wav_map *m, const uint8_t *upto) {
+    if (!m) return;
+    long pg = sysconf(_SC_PAGESIZE);
+    size_t page = pg > 0 ? (size_t)pg : 4096;
+    size_t end = (size_t)(upto - m->base) / page * page;
+    if (end > m->released) {
+        munmap(m->base + m->released, end - m->released);
+        m->released = end;
+    }
+}
+
+static int wav_read_ex(const uint8_t *buf, size_t size, const char *who, float **samples, size_t *n_samples,
+                       char *err, size_t err_size, wav_map *map);
+
 static int wav_read(const uint8_t *buf, size_t size, const char *who, float **samples, size_t *n_samples, char *err,
                     size_t err_size) {
+    return wav_read_ex(buf, size, who, samples, n_samples, err, err_size, NULL);
+}
+
+static int wav_read_ex(const uint8_t *buf, size_t size, const char *who, float **samples, size_t *n_samples,
+                       char *err, size_t err_size, wav_map *map) {
     if (size == 0) return am_fail(err, err_size, AM_E_AUDIO, "%sempty file", who);
     if (size < 12 || (memcmp(buf, "RIFF", 4) != 0 && memcmp(buf, "RF64", 4) != 0) || memcmp(buf + 8, "WAVE", 4) != 0)
         return am_fail(err, err_size, AM_E_AUDIO, "%snot a WAV file (no RIFF/WAVE header)", who);
@@ -239,7 +269,11 @@ static int wav_read(const uint8_t *buf, size_t size, const char *who, float **sa
 
     float *mono = malloc(n_frames * sizeof *mono);
     if (!mono) return am_fail(err, err_size, AM_E_NOMEM, "%sout of memory (%zu samples)", who, n_frames);
-    wav_decode_mono(lay.data, n_frames, &f, mono);
+    for (size_t i = 0; i < n_frames; i += 65536) { /* in blocks, releasing mapped pages behind */
+        size_t nb = n_frames - i < 65536 ? n_frames - i : 65536;
+        wav_decode_mono(lay.data + i * f.frame_bytes, nb, &f, mono + i);
+        wav_map_release(map, lay.data + (i + nb) * f.frame_bytes);
+    }
 
     if (f.rate == AM_SAMPLE_RATE) {
         *samples = mono;
@@ -258,13 +292,94 @@ static int wav_read(const uint8_t *buf, size_t size, const char *who, float **sa
     return AM_OK;
 }
 
+/* A RIFF/RF64 WAVE header: the built-in parser takes these (fast and exact); everything else goes
+ * to FFmpeg when the build has it. */
+static int is_riff_wave(const uint8_t *b, size_t n) {
+    return n >= 12 && (memcmp(b, "RIFF", 4) == 0 || memcmp(b, "RF64", 4) == 0) && memcmp(b + 8, "WAVE", 4) == 0;
+}
+
+#ifndef AM_HAVE_FFMPEG
+/* wav_read, with a hint about FFmpeg when the bytes are not WAV at all. */
+static int wav_read_or_hint(const uint8_t *buf, size_t size, const char *who, float **samples, size_t *n_samples,
+                            char *err, size_t err_size) {
+    if (size > 0 && !is_riff_wave(buf, size) && !(size >= 4 && (memcmp(buf, "RIFF", 4) == 0 || memcmp(buf, "RF64", 4) == 0)))
+        return am_fail(err, err_size, AM_E_AUDIO,
+                       "%snot a WAV file (no RIFF/WAVE header); other formats need FFmpeg and this build is "
+                       "without FFmpeg",
+                       who);
+    return wav_read(buf, size, who, samples, n_samples, err, err_size);
+}
+#endif
+
 int am_audio_read_memory(const void *data, size_t size, float **samples, size_t *n_samples, char *err,
                          size_t err_size) {
     if (!samples || !n_samples || (!data && size))
         return am_fail(err, err_size, AM_E_INVALID_ARG, "am_audio_read_memory: NULL argument");
     *samples = NULL;
     *n_samples = 0;
+#ifdef AM_HAVE_FFMPEG
+    /* anything that starts like a RIFF file stays with the WAV parser (its messages are precise) */
+    if (size > 0 && !(size >= 4 && (memcmp(data, "RIFF", 4) == 0 || memcmp(data, "RF64", 4) == 0)))
+        return audio_ffmpeg_read_memory(data, size, "", samples, n_samples, err, err_size);
     return wav_read(data, size, "", samples, n_samples, err, err_size);
+#else
+    return wav_read_or_hint(data, size, "", samples, n_samples, err, err_size);
+#endif
+}
+
+/* Read all of a stream (stdin) into memory after the `have` bytes already in *buf. */
+static int read_all(FILE *f, unsigned char **buf, size_t have, size_t *size) {
+    size_t cap = have > 65536 ? have * 2 : 65536;
+    unsigned char *b = realloc(*buf, cap + 1);
+    if (!b) return AM_E_NOMEM;
+    *buf = b;
+    for (;;) {
+        if (have == cap) {
+            if (cap > ((size_t)-1) / 4) return AM_E_NOMEM;
+            cap *= 2;
+            b = realloc(*buf, cap + 1);
+            if (!b) return AM_E_NOMEM;
+            *buf = b;
+        }
+        size_t got = fread(*buf + have, 1, cap - have, f);
+        have += got;
+        if (got == 0) break;
+    }
+    if (ferror(f)) return AM_E_IO;
+    *size = have;
+    return AM_OK;
+}
+
+/* "-": standard input.  WAV is read whole into memory; anything else streams through FFmpeg. */
+static int read_stdin(float **samples, size_t *n_samples, char *err, size_t err_size) {
+    const char *who = "stdin: ";
+    unsigned char *buf = malloc(12);
+    if (!buf) return am_fail(err, err_size, AM_E_NOMEM, "%sout of memory", who);
+    size_t have = fread(buf, 1, 12, stdin);
+    if (ferror(stdin)) {
+        free(buf);
+        return am_fail(err, err_size, AM_E_IO, "%sread error", who);
+    }
+    int rc;
+#ifdef AM_HAVE_FFMPEG
+    if (have > 0 && !is_riff_wave(buf, have)) {
+        rc = audio_ffmpeg_read_stream(stdin, 0, buf, have, who, samples, n_samples, err, err_size);
+        free(buf);
+        return rc;
+    }
+#endif
+    size_t size = have;
+    if (have == 12 && (rc = read_all(stdin, &buf, have, &size)) != AM_OK) {
+        free(buf);
+        return am_fail(err, err_size, rc, "%s%s", who, rc == AM_E_NOMEM ? "out of memory" : "read error");
+    }
+#ifdef AM_HAVE_FFMPEG
+    rc = wav_read(buf, size, who, samples, n_samples, err, err_size);
+#else
+    rc = wav_read_or_hint(buf, size, who, samples, n_samples, err, err_size);
+#endif
+    free(buf);
+    return rc;
 }
 
 int am_audio_read_file(const char *path, float **samples, size_t *n_samples, char *err, size_t err_size) {
@@ -272,23 +387,69 @@ int am_audio_read_file(const char *path, float **samples, size_t *n_samples, cha
         return am_fail(err, err_size, AM_E_INVALID_ARG, "am_audio_read_file: NULL argument");
     *samples = NULL;
     *n_samples = 0;
+    if (strcmp(path, "-") == 0) return read_stdin(samples, n_samples, err, err_size);
+
+    /* "path: " prefix for the parsers' messages. */
+    size_t plen = strlen(path);
+    char *who = malloc(plen + 3);
+    if (!who) return am_fail(err, err_size, AM_E_NOMEM, "%s: out of memory", path);
+    memcpy(who, path, plen);
+    memcpy(who + plen, ": ", 3);
+    int rc;
+
+#ifdef AM_HAVE_FFMPEG
+    /* Sniff the first 12 bytes: not RIFF/WAVE (and not empty or unreadable) -> FFmpeg, streaming. */
+    FILE *f = fopen(path, "rb");
+    if (f) {
+        uint8_t head[12];
+        size_t have = fread(head, 1, sizeof head, f);
+        if (have > 0 && !ferror(f) && !is_riff_wave(head, have)) {
+            int seekable = fseeko(f, 0, SEEK_SET) == 0; /* a FIFO given by path is read as a pipe */
+            rc = audio_ffmpeg_read_stream(f, seekable, head, have, who, samples, n_samples, err, err_size);
+            fclose(f);
+            free(who);
+            return rc;
+        }
+        fclose(f);
+    }
+#endif
+
+    /* A regular, non-empty file is mapped (pages released as they are decoded); anything else is read. */
+    int fd = open(path, O_RDONLY);
+    if (fd >= 0) {
+        struct stat st;
+        void *mp = MAP_FAILED;
+        if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 && (uint64_t)st.st_size <= (uint64_t)SIZE_MAX)
+            mp = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        close(fd);
+        if (mp != MAP_FAILED) {
+            wav_map map = {mp, (size_t)st.st_size, 0};
+#ifdef AM_HAVE_FFMPEG
+            rc = wav_read_ex(map.base, map.size, who, samples, n_samples, err, err_size, &map);
+#else
+            rc = is_riff_wave(map.base, map.size) || (map.size >= 4 && (memcmp(map.base, "RIFF", 4) == 0 ||
+                                                                     memcmp(map.base, "RF64", 4) == 0))
+                     ? wav_read_ex(map.base, map.size, who, samples, n_samples, err, err_size, &map)
+                     : wav_read_or_hint(map.base, map.size, who, samples, n_samples, err, err_size);
+#endif
+            if (map.size > map.released) munmap(map.base + map.released, map.size - map.released);
+            free(who);
+            return rc;
+        }
+    }
 
     unsigned char *buf = NULL;
     size_t size = 0;
-    int rc = am_read_file(path, &buf, &size, err, err_size); /* its messages already start with the path */
-    if (rc != AM_OK) return rc;
-
-    /* "path: " prefix for the parser's messages. */
-    size_t plen = strlen(path);
-    char *who = malloc(plen + 3);
-    if (!who) {
-        free(buf);
-        return am_fail(err, err_size, AM_E_NOMEM, "%s: out of memory", path);
+    rc = am_read_file(path, &buf, &size, err, err_size); /* its messages already start with the path */
+    if (rc != AM_OK) {
+        free(who);
+        return rc;
     }
-    memcpy(who, path, plen);
-    memcpy(who + plen, ": ", 3);
-
+#ifdef AM_HAVE_FFMPEG
     rc = wav_read(buf, size, who, samples, n_samples, err, err_size);
+#else
+    rc = wav_read_or_hint(buf, size, who, samples, n_samples, err, err_size);
+#endif
     free(who);
     free(buf);
     return rc;

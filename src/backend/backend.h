@@ -30,10 +30,11 @@ typedef struct am_backend_ops {
     /* Feed each sequence's tokens and write the logits after its last token to
      * logits + i·n_vocab for sequence i. */
     int (*decode)(am_backend *b, const am_decode_seq *seqs, int n_seqs, float *logits);
-    /* Word alignment: run `seq` like decode (no logits) and write the pre-softmax
-     * cross-attention scores of the listed (layer, head) pairs to
-     * scores + ((h·n_tokens) + i)·n_audio_ctx for head h and token i. */
-    int (*cross_scores)(am_backend *b, const am_decode_seq *seq, const int (*heads)[2], int n_heads, float *scores);
+    /* Word alignment: run `seq` like decode and write the pre-softmax cross-attention scores of
+     * the listed (layer, head) pairs to scores + ((h·n_tokens) + i)·n_audio_ctx for head h and
+     * token i, and (if logits != NULL) the logits after every token, [n_tokens][n_vocab]. */
+    int (*cross_scores)(am_backend *b, const am_decode_seq *seq, const int (*heads)[2], int n_heads, float *scores,
+                        float *logits);
     /* Copy positions [0, n_pos) of cache slot src into slot dst (beam reordering). */
     int (*copy_cache)(am_backend *b, int dst, int src, int n_pos);
     /* The encoder output of window slot w from the last encode call, [n_audio_ctx][d]. */

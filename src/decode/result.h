@@ -11,9 +11,18 @@ struct am_result {
     size_t text_len;
     char language[16];
     double duration;      /* seconds */
+    /* language detection: codes and probabilities, most likely first (result_set_language_probs) */
+    int n_langs;
+    char lang_codes[128][8];
+    float lang_probs[128];
 };
 
-/* Append a segment (copies text and tokens) and its text to r->text. Returns AM_OK or AM_E_NOMEM. */
+/* Append a segment (copies text, tokens and, when seg->words is not NULL, the words with their
+ * strings) and its text to r->text. Returns AM_OK, AM_E_INVALID_ARG or AM_E_NOMEM. */
 int result_add_segment(am_result *r, const am_segment *seg);
+
+/* Store language detection probabilities (at most 128; codes truncated to 7 bytes, NULL as ""),
+ * sorted by probability, most likely first (ties keep their order; NaN sorts last). */
+void result_set_language_probs(am_result *r, const char *const *codes, const float *probs, int n);
 
 #endif

@@ -90,11 +90,20 @@ static int fetch_stacked(const am_tensor_table *tab, am_model *m, am_linear *l, 
                          char *err, size_t err_size) {
     int n_out = 0;
     for (int i = 0; i < n_parts; i++) n_out += rows[i];
-    if (alloc_linear(m, l, n_out, n_in) != AM_OK) return am_fail(err, err_size, AM_E_NOMEM, "out of memory");
+    const int int8 = m->precision == AM_PRECISION_INT8;
+    if (int8) { /* int8 weights only (quantize.c), float bias */
+        l->n_out = n_out;
+        l->n_in = n_in;
+        l->b = model_alloc_floats(m, (size_t)n_out);
+        if (!l->b) return am_fail(err, err_size, AM_E_NOMEM, "out of memory");
+        TRY(model_fetch_linear_int8(tab, m, l, n_parts, weights, rows, 0, err, err_size));
+    } else if (alloc_linear(m, l, n_out, n_in) != AM_OK) {
+        return am_fail(err, err_size, AM_E_NOMEM, "out of memory");
+    }
     int off = 0;
     for (int i = 0; i < n_parts; i++) {
         int64_t wd[2] = {rows[i], n_in}, bd[1] = {rows[i]};
-        TRY(tensor_fetch(tab, weights[i], 2, wd, l->w + (size_t)off * n_in, err, err_size));
+        if (!int8) TRY(tensor_fetch(tab, weights[i], 2, wd, l->w + (size_t)off * n_in, err, err_size));
         if (biases[i]) TRY(tensor_fetch(tab, biases[i], 1, bd, l->b + off, err, err_size));
         off += rows[i];
     }
@@ -116,8 +125,16 @@ static int fetch_norm(const am_tensor_table *tab, am_model *m, am_layernorm *n, 
 
 static int fetch_conv(const am_tensor_table *tab, am_model *m, am_linear *l, const char *w, const char *b, int d_out,
                       int d_in, char *err, size_t err_size) {
-    if (alloc_linear(m, l, d_out, d_in * 3) != AM_OK) return am_fail(err, err_size, AM_E_NOMEM, "out of memory");
     int64_t wd[3] = {d_out, d_in, 3}, bd[1] = {d_out};
+    if (m->precision == AM_PRECISION_INT8) {
+        l->n_out = d_out;
+        l->n_in = d_in * 3;
+        l->b = model_alloc_floats(m, (size_t)d_out);
+        if (!l->b) return am_fail(err, err_size, AM_E_NOMEM, "out of memory");
+        TRY(model_fetch_linear_int8(tab, m, l, 1, &w, &d_out, 1, err, err_size));
+        return tensor_fetch(tab, b, 1, bd, l->b, err, err_size);
+    }
+    if (alloc_linear(m, l, d_out, d_in * 3) != AM_OK) return am_fail(err, err_size, AM_E_NOMEM, "out of memory");
     TRY(tensor_fetch(tab, w, 3, wd, l->w, err, err_size));
     return tensor_fetch(tab, b, 1, bd, l->b, err, err_size);
 }
@@ -172,9 +189,15 @@ int model_build_weights(am_model *m, const am_tensor_table *tab, const am_weight
 
     {
         int64_t d2[2] = {hp->n_vocab, dt};
-        w->tok_emb = model_alloc_floats(m, (size_t)hp->n_vocab * dt);
-        if (!w->tok_emb) return am_fail(err, err_size, AM_E_NOMEM, "out of memory");
-        TRY(tensor_fetch(tab, nm->tok_emb, 2, d2, w->tok_emb, err, err_size));
+        if (m->precision == AM_PRECISION_INT8) { /* int8 vocabulary projection; embeddings read from it */
+            w->out_proj.n_out = hp->n_vocab;
+            w->out_proj.n_in = dt;
+            TRY(model_fetch_linear_int8(tab, m, &w->out_proj, 1, &nm->tok_emb, &hp->n_vocab, 0, err, err_size));
+        } else {
+            w->tok_emb = model_alloc_floats(m, (size_t)hp->n_vocab * dt);
+            if (!w->tok_emb) return am_fail(err, err_size, AM_E_NOMEM, "out of memory");
+            TRY(tensor_fetch(tab, nm->tok_emb, 2, d2, w->tok_emb, err, err_size));
+        }
         int64_t p2[2] = {hp->n_text_ctx, dt};
         w->dec_pos = model_alloc_floats(m, (size_t)hp->n_text_ctx * dt);
         if (!w->dec_pos) return am_fail(err, err_size, AM_E_NOMEM, "out of memory");
@@ -249,11 +272,30 @@ static int is_file(const char *p) {
     return stat(p, &st) == 0 && S_ISREG(st.st_mode);
 }
 
+am_load_options am_load_options_default(void) {
+    am_load_options o;
+    memset(&o, 0, sizeof o);
+    o.precision = AM_PRECISION_INT8;
+    return o;
+}
+
+const char *am_model_precision(const am_model *m) {
+    return m && m->precision == AM_PRECISION_INT8 ? "int8" : "f32";
+}
+
 int am_model_load(const char *path, am_model **out, char *err, size_t err_size) {
+    return am_model_load_ex(path, NULL, out, err, err_size);
+}
+
+int am_model_load_ex(const char *path, const am_load_options *opts, am_model **out, char *err, size_t err_size) {
     if (!path || !out) return am_fail(err, err_size, AM_E_INVALID_ARG, "am_model_load: NULL argument");
     *out = NULL;
+    am_load_options o = opts ? *opts : am_load_options_default();
+    if (o.precision != AM_PRECISION_INT8 && o.precision != AM_PRECISION_F32)
+        return am_fail(err, err_size, AM_E_INVALID_ARG, "am_model_load_ex: unknown precision %d", o.precision);
     am_model *m = calloc(1, sizeof *m);
     if (!m) return am_fail(err, err_size, AM_E_NOMEM, "out of memory");
+    m->precision = o.precision; /* the readers build int8 or float linear layers from it */
     int rc;
     char dir[4096];
     if (is_dir(path)) {

@@ -21,6 +21,12 @@ typedef struct am_linear {
     float *w; /* [n_out][n_in] */
     float *b; /* [n_out], never NULL (zeros where the model has no bias) */
     int n_out, n_in;
+    /* int8 (W8A8) form, set when the model is loaded with AM_PRECISION_INT8 (w is then NULL):
+     * wq in the packed panel layout of backend/cpu/gemm_int8.h, w[j][k] ≈ q[j][k] · wscale[j],
+     * wsum[j] = Σ_k q[j][k] (offset compensation of the VNNI kernel).  NULL in float models. */
+    int8_t *wq;
+    float *wscale; /* [n_out] */
+    int32_t *wsum; /* [n_out] */
 } am_linear;
 
 typedef struct am_layernorm {
@@ -58,6 +64,9 @@ typedef struct am_weights {
     float *dec_pos;       /* [n_text_ctx][d] */
     am_decoder_layer *dec; /* [n_text_layer] */
     am_layernorm dec_ln;
+    /* int8 models: the vocabulary projection, an int8 copy of tok_emb (b = NULL).  tok_emb is then
+     * NULL and embedding rows are dequantised from it; float models leave it zeroed. */
+    am_linear out_proj;
 } am_weights;
 
 /* A block of memory owned by the model (freed with it). */
@@ -74,6 +83,7 @@ struct am_model {
     int alignment_heads[64][2]; /* (layer, head) pairs from config.json, if any */
     int n_alignment_heads;
     am_block *blocks;         /* every weight allocation */
+    int precision;            /* AM_PRECISION_F32 | AM_PRECISION_INT8: how linear layers are stored */
 };
 
 /* Allocate `n` floats owned by the model (zeroed). NULL on failure. */
@@ -88,6 +98,22 @@ int model_validate(am_model *m, char *err, size_t err_size);
 /* Readers. `path` is a directory (CTranslate2) or a file. */
 int model_load_ct2(const char *dir, am_model *m, char *err, size_t err_size);
 int model_load_ggml(const char *path, am_model *m, char *err, size_t err_size);
+
+/* quantize.c: int8 (W8A8) weights.  model_quantize_linear packs l->w (float) into l->wq/wscale/wsum
+ * and releases the float copy; model_quantize_int8 does it for every linear layer and the vocabulary
+ * projection of a float-loaded model.  model_release_floats frees one model_alloc_floats block. */
+struct am_tensor_table;
+int model_quantize_linear(am_model *m, am_linear *l);
+int model_quantize_int8(am_model *m);
+void model_release_floats(am_model *m, float *p);
+/* Build the int8 form of a linear layer straight from the tensor table (n_parts tensors stacked by rows,
+ * each [rows[i]][n_in], or one [n_out][n_in/3][3] convolution when conv_k3): CTranslate2 int8 tensors are
+ * kept as they are (their per-row scales inverted), others are converted to float one part at a time
+ * and quantised.  l->n_out, l->n_in must be set; l->w stays NULL. */
+int model_fetch_linear_int8(const struct am_tensor_table *tab, am_model *m, am_linear *l, int n_parts,
+                            const char *const *names, const int *rows, int conv_k3, char *err, size_t err_size);
+/* Embedding row `token` of tok_emb (float models) or of the int8 out_proj, as float. */
+void model_embedding_row(const am_model *m, int token, float *out);
 
 /* IEEE half / bfloat16 -> float. */
 float model_f16_to_f32(uint16_t h);

@@ -63,6 +63,11 @@ static void shape_string(int rank, const int64_t *dims, char *out, size_t size) 
 
 int tensor_fetch(const am_tensor_table *tab, const char *name, int rank, const int64_t *dims, float *dst,
                  char *err, size_t err_size) {
+    return tensor_fetch_rows(tab, name, rank, dims, 0, -1, dst, err, err_size);
+}
+
+int tensor_fetch_rows(const am_tensor_table *tab, const char *name, int rank, const int64_t *dims, int64_t row0,
+                      int64_t n_rows, float *dst, char *err, size_t err_size) {
     const am_tensor_ref *t = tensor_table_find(tab, name);
     if (!t) return am_fail(err, err_size, AM_E_MODEL, "missing tensor '%s'", name);
     char want[96], have[96];
@@ -82,7 +87,14 @@ int tensor_fetch(const am_tensor_table *tab, const char *name, int rank, const i
     if ((t->dtype == AM_DT_I8 || t->dtype == AM_DT_I16) && t->scale && t->n_scale != t->dims[0] && t->n_scale != 1)
         return am_fail(err, err_size, AM_E_MODEL, "tensor '%s': scale has %" PRId64 " entries for %" PRId64 " rows",
                        name, t->n_scale, t->dims[0]);
-    for (int64_t i = 0; i < n; i++) {
+    int64_t first = 0, last = n;
+    if (n_rows >= 0) { /* rows [row0, row0 + n_rows) of dims[0] */
+        if (row0 < 0 || t->rank < 1 || row0 + n_rows > t->dims[0])
+            return am_fail(err, err_size, AM_E_MODEL, "tensor '%s': row range out of bounds", name);
+        first = row0 * row_len;
+        last = (row0 + n_rows) * row_len;
+    }
+    for (int64_t i = first; i < last; i++) {
         float v;
         switch (t->dtype) {
         case AM_DT_F32: memcpy(&v, p + 4 * i, 4); break;
@@ -101,7 +113,29 @@ int tensor_fetch(const am_tensor_table *tab, const char *name, int rank, const i
         }
         default: return am_fail(err, err_size, AM_E_MODEL, "tensor '%s': unsupported type", name);
         }
-        dst[i] = v;
+        dst[i - first] = v;
+    }
+    return AM_OK;
+}
+
+int tensor_fetch_i8(const am_tensor_table *tab, const char *name, int rank, const int64_t *dims, int8_t *dst,
+                    float *row_scale, char *err, size_t err_size) {
+    const am_tensor_ref *t = tensor_table_find(tab, name);
+    if (!t) return am_fail(err, err_size, AM_E_MODEL, "missing tensor '%s'", name);
+    if (t->dtype != AM_DT_I8 || !t->scale || t->rank < 2) return AM_E_UNSUPPORTED;
+    char want[96], have[96];
+    shape_string(rank, dims, want, sizeof want);
+    shape_string(t->rank, t->dims, have, sizeof have);
+    if (strcmp(want, have) != 0)
+        return am_fail(err, err_size, AM_E_MODEL, "tensor '%s' has shape %s, expected %s", name, have, want);
+    int64_t n = tensor_numel(t), rows = t->dims[0];
+    if ((size_t)n != t->nbytes || (t->n_scale != rows && t->n_scale != 1))
+        return am_fail(err, err_size, AM_E_MODEL, "tensor '%s': size or scale count does not match its shape", name);
+    memcpy(dst, t->data, (size_t)n);
+    for (int64_t r = 0; r < rows; r++) {
+        float s;
+        memcpy(&s, t->scale + 4 * (t->n_scale == 1 ? 0 : r), 4);
+        row_scale[r] = s != 0.0f ? 1.0f / s : 0.0f;
     }
     return AM_OK;
 }

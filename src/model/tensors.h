@@ -35,6 +35,16 @@ int64_t tensor_numel(const am_tensor_ref *t);
 int tensor_fetch(const am_tensor_table *tab, const char *name, int rank, const int64_t *dims, float *dst,
                  char *err, size_t err_size);
 
+/* The same, converting only rows [row0, row0 + n_rows) of dims[0] (n_rows < 0: all) into dst. */
+int tensor_fetch_rows(const am_tensor_table *tab, const char *name, int rank, const int64_t *dims, int64_t row0,
+                      int64_t n_rows, float *dst, char *err, size_t err_size);
+
+/* The same checks, for an int8 tensor with per-row scales (CTranslate2 int8): copies the raw values
+ * to dst [rows][row_len] and writes w ≈ q · row_scale[r] (the inverse of CTranslate2's scale).
+ * Returns AM_E_UNSUPPORTED (no message) when the tensor is not int8 with a scale. */
+int tensor_fetch_i8(const am_tensor_table *tab, const char *name, int rank, const int64_t *dims, int8_t *dst,
+                    float *row_scale, char *err, size_t err_size);
+
 /* Read an integer scalar (rank 0 or one element); returns `fallback` when absent. */
 long tensor_scalar_int(const am_tensor_table *tab, const char *name, long fallback);
 

@@ -1,17 +1,29 @@
-/* writers.c — txt, srt, vtt and json output, byte-compatible with openai-whisper's writers
- * (whisper/utils.py) where that is well defined.
+/* writers.c — txt, srt, vtt, tsv and json output, byte-compatible with openai-whisper's writers
+ * (whisper/utils.py: WriteTXT, WriteSRT, WriteVTT, WriteTSV, WriteJSON) where that is well defined.
  *
  *  txt   each segment's text stripped, one per line
  *  srt   "1\n00:00:00,000 --> 00:00:04,000\ntext\n\n" (hours always, comma before milliseconds)
  *  vtt   "WEBVTT\n\n" then "00:00.000 --> 00:04.000\ntext\n\n" (hours only from 1 h on)
+ *  tsv   "start\tend\ttext\n" then "<start ms>\t<end ms>\t<text stripped, tabs -> spaces>\n"
  *  json  one line: {"text", "language", "duration", "segments": [{"id", "seek", "start", "end", "text",
- *        "tokens", "temperature", "avg_logprob", "compression_ratio", "no_speech_prob"}]}
+ *        "tokens", "temperature", "avg_logprob", "compression_ratio", "no_speech_prob"[, "words": [{"word",
+ *        "start", "end", "probability"}]]}]} — "words" is present when the segment carries word
+ *        timestamps (words != NULL, as openai/faster-whisper with word_timestamps), absent otherwise.
+ *        schema/transcript.schema.json describes it.
  *
- * Timestamps are rounded to the millisecond, half away from zero; negative ones are written as 0.
- * In srt and vtt "-->" inside a text becomes "->" (as openai does) so cues cannot be broken.
- * Text is always written as valid UTF-8: each maximal ill-formed byte sequence (the Unicode
- * "substitution of maximal subparts" practice) is replaced by U+FFFD.  "Stripped" removes ASCII
- * whitespace at both ends.  JSON numbers that are NaN or infinite are written as null.
+ * Subtitles (srt, vtt): when the result carries words, cues are laid out from them exactly as
+ * openai-whisper's SubtitlesWriter.iterate_result (max_line_width, max_line_count,
+ * max_words_per_line, highlight_words; see build_word_cues); without words each segment is one cue
+ * and the options are ignored.
+ *
+ * Timestamps are rounded to the millisecond, half away from zero; negative ones are written as 0
+ * (tsv too).  In srt and vtt "-->" inside a text becomes "->" (as openai does for segment text; we
+ * do it for word-built cues too) so cues cannot be broken.  Text is always written as valid UTF-8:
+ * each maximal ill-formed byte sequence (the Unicode "substitution of maximal subparts" practice)
+ * is replaced by U+FFFD.  "Stripped" removes whitespace at both ends as Python's str.strip() does
+ * (ASCII whitespace, U+001C..U+001F, U+0085, U+00A0, U+1680, U+2000..U+200A, U+2028, U+2029,
+ * U+202F, U+205F, U+3000), and line widths count code points as Python's len() does.  JSON numbers
+ * that are NaN or infinite are written as null.
  * Each output is assembled in memory and written with one fwrite, then flushed. */
 #include <math.h>
 #include <stdarg.h>
@@ -120,43 +132,108 @@ static void sb_put_utf8(strbuf *b, const char *s, size_t n) {
     }
 }
 
-static int is_ascii_space(char c) {
-    return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
+/* Decode the code point of the well-formed UTF-8 sequence at s (as written by sb_put_utf8);
+ * *len gets its length. */
+static uint32_t utf8_decode(const unsigned char *s, size_t n, size_t *len) {
+    size_t skip, l = utf8_sequence(s, n, &skip);
+    if (!l) {
+        *len = skip;
+        return 0xFFFD;
+    }
+    *len = l;
+    if (l == 1) return s[0];
+    if (l == 2) return (uint32_t)(s[0] & 0x1F) << 6 | (s[1] & 0x3F);
+    if (l == 3) return (uint32_t)(s[0] & 0x0F) << 12 | (uint32_t)(s[1] & 0x3F) << 6 | (s[2] & 0x3F);
+    return (uint32_t)(s[0] & 0x07) << 18 | (uint32_t)(s[1] & 0x3F) << 12 | (uint32_t)(s[2] & 0x3F) << 6 |
+           (s[3] & 0x3F);
 }
 
-/* The segment text stripped and made valid UTF-8, into `out` (reset first).  With
- * `cue_safe`, "-->" becomes "->". */
-static void clean_text(strbuf *out, const char *text, int cue_safe) {
-    out->n = 0;
-    if (!text) text = "";
-    size_t a = 0, z = strlen(text);
-    while (a < z && is_ascii_space(text[a])) a++;
-    while (z > a && is_ascii_space(text[z - 1])) z--;
-    if (!cue_safe) {
-        sb_put_utf8(out, text + a, z - a);
-    } else {
-        size_t run = a;
-        for (size_t i = a; i < z;) {
-            if (z - i >= 3 && memcmp(text + i, "-->", 3) == 0) {
-                sb_put_utf8(out, text + run, i - run);
-                sb_puts(out, "->");
-                i += 3;
-                run = i;
-            } else {
-                i++;
-            }
-        }
-        sb_put_utf8(out, text + run, z - run);
+/* Python's str.isspace() for one code point (also what `\s` matches in a str regex). */
+static int py_isspace(uint32_t c) {
+    return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20) || c == 0x85 || c == 0xA0 || c == 0x1680 ||
+           (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F ||
+           c == 0x3000;
+}
+
+/* Length in bytes of the leading whitespace of valid UTF-8 s[0..n). */
+static size_t py_lspace(const char *s, size_t n) {
+    size_t i = 0;
+    while (i < n) {
+        size_t l;
+        uint32_t c = utf8_decode((const unsigned char *)s + i, n - i, &l);
+        if (!py_isspace(c)) break;
+        i += l;
     }
+    return i;
+}
+
+/* Python's str.strip() on valid UTF-8 s[0..n): the kept range is [*a, *z). */
+static void py_strip(const char *s, size_t n, size_t *a, size_t *z) {
+    size_t lo = py_lspace(s, n), hi = lo, i = lo;
+    while (i < n) {
+        size_t l;
+        uint32_t c = utf8_decode((const unsigned char *)s + i, n - i, &l);
+        i += l;
+        if (!py_isspace(c)) hi = i;
+    }
+    *a = lo;
+    *z = hi;
+}
+
+/* Python's len() of valid UTF-8 s[0..n): the number of code points. */
+static size_t py_len(const char *s, size_t n) {
+    size_t count = 0;
+    for (size_t i = 0; i < n; i++)
+        if (((unsigned char)s[i] & 0xC0) != 0x80) count++;
+    return count;
+}
+
+/* Append s[0..n), replacing each occurrence of `from` by `to`. */
+static void sb_put_replaced(strbuf *b, const char *s, size_t n, const char *from, const char *to) {
+    size_t fl = strlen(from), run = 0;
+    for (size_t i = 0; i + fl <= n;) {
+        if (memcmp(s + i, from, fl) == 0) {
+            sb_append(b, s + run, i - run);
+            sb_puts(b, to);
+            i += fl;
+            run = i;
+        } else {
+            i++;
+        }
+    }
+    sb_append(b, s + run, n - run);
+}
+
+enum { CLEAN_PLAIN = 0, CLEAN_CUE = 1, CLEAN_TSV = 2 };
+
+/* The segment text made valid UTF-8 and stripped, into `out` (reset first); `scratch` is a work
+ * buffer.  CLEAN_CUE: "-->" becomes "->"; CLEAN_TSV: tabs become spaces. */
+static void clean_text(strbuf *out, strbuf *scratch, const char *text, int mode) {
+    out->n = 0;
+    scratch->n = 0;
+    if (!text) text = "";
+    sb_put_utf8(scratch, text, strlen(text));
+    if (scratch->n == 0) return;
+    size_t a, z;
+    py_strip(scratch->p, scratch->n, &a, &z);
+    const char *s = scratch->p + a;
+    if (mode == CLEAN_CUE) sb_put_replaced(out, s, z - a, "-->", "->");
+    else if (mode == CLEAN_TSV) sb_put_replaced(out, s, z - a, "\t", " ");
+    else sb_append(out, s, z - a);
 }
 
 /* ---- timestamps ---------------------------------------------------------------------------- */
 
-/* openai-whisper's format_timestamp: [hh:]mm:ss<marker>mmm, hours when asked or when >= 1 h. */
-static void format_timestamp(char *dst, size_t dst_size, double seconds, int always_include_hours, char marker) {
+/* Seconds to whole milliseconds, half away from zero; negative and NaN give 0. */
+static long long to_ms(double seconds) {
     if (!(seconds > 0.0)) seconds = 0.0; /* negative and NaN */
     if (seconds > 1e12) seconds = 1e12;  /* keep llround in range */
-    long long ms = llround(seconds * 1000.0);
+    return llround(seconds * 1000.0);
+}
+
+/* openai-whisper's format_timestamp: [hh:]mm:ss<marker>mmm, hours when asked or when >= 1 h. */
+static void format_timestamp(char *dst, size_t dst_size, double seconds, int always_include_hours, char marker) {
+    long long ms = to_ms(seconds);
     long long hours = ms / 3600000;
     ms -= hours * 3600000;
     long long minutes = ms / 60000;
@@ -171,31 +248,224 @@ static void format_timestamp(char *dst, size_t dst_size, double seconds, int alw
 
 /* ---- the formats --------------------------------------------------------------------------- */
 
-static void build_txt(strbuf *b, const am_result *r, strbuf *tmp) {
+typedef struct work {
+    strbuf tmp, scratch, arena, hl; /* scratch buffers, freed by am_write_result_ex */
+} work;
+
+static void build_txt(strbuf *b, const am_result *r, work *w) {
     for (size_t i = 0; i < r->n_segments; i++) {
-        clean_text(tmp, r->segments[i].text, 0);
-        sb_append(b, tmp->p, tmp->n);
+        clean_text(&w->tmp, &w->scratch, r->segments[i].text, CLEAN_PLAIN);
+        sb_append(b, w->tmp.p, w->tmp.n);
+        sb_putc(b, '\n');
+    }
+}
+
+static void build_tsv(strbuf *b, const am_result *r, work *w) {
+    sb_puts(b, "start\tend\ttext\n");
+    for (size_t i = 0; i < r->n_segments; i++) {
+        const am_segment *s = &r->segments[i];
+        sb_printf(b, "%lld\t%lld\t", to_ms(s->start), to_ms(s->end));
+        clean_text(&w->tmp, &w->scratch, s->text, CLEAN_TSV);
+        sb_append(b, w->tmp.p, w->tmp.n);
         sb_putc(b, '\n');
     }
 }
 
 /* srt and vtt differ in the header, the cue number, hours and the decimal marker. */
-static void build_cues(strbuf *b, const am_result *r, strbuf *tmp, int srt) {
-    char start[80], end[80]; /* ample for any long long fields */
+typedef struct cue_out {
+    strbuf *b;
+    int srt;
+    size_t n_cues;
+} cue_out;
+
+static void cue_time(const cue_out *co, char *dst, size_t size, double t) {
+    format_timestamp(dst, size, t, co->srt, co->srt ? ',' : '.');
+}
+
+/* One cue; `text` is written as is (already valid UTF-8 and cue-safe). */
+static void emit_cue(cue_out *co, const char *start, const char *end, const char *text, size_t n) {
+    co->n_cues++;
+    if (co->srt) sb_printf(co->b, "%zu\n", co->n_cues);
+    sb_puts(co->b, start);
+    sb_puts(co->b, " --> ");
+    sb_puts(co->b, end);
+    sb_putc(co->b, '\n');
+    sb_append(co->b, text, n);
+    sb_puts(co->b, "\n\n");
+}
+
+/* One cue from word text: "-->" becomes "->" first. */
+static void emit_word_cue(cue_out *co, const char *start, const char *end, const char *text, size_t n, strbuf *safe) {
+    safe->n = 0;
+    sb_put_replaced(safe, text, n, "-->", "->");
+    emit_cue(co, start, end, safe->p ? safe->p : "", safe->n);
+}
+
+/* A word of a subtitle being laid out: its text (possibly stripped, possibly "\n"-prefixed) is
+ * arena[off, off + len). */
+typedef struct sub_word {
+    double start, end;
+    size_t off, len;
+} sub_word;
+
+/* Append `word` with openai's highlight: re.sub(r"^(\s*)(.*)$", r"\1<u>\2</u>", word) — `.` does
+ * not match "\n" and `$` also matches before a final "\n"; without a match the word is unchanged. */
+static void sb_put_highlighted(strbuf *b, const char *word, size_t n) {
+    size_t lead = py_lspace(word, n);
+    const char *rest = word + lead;
+    size_t rn = n - lead;
+    const char *nl = rn ? memchr(rest, '\n', rn) : NULL;
+    if (nl && nl != rest + rn - 1) { /* a newline inside: no match */
+        sb_append(b, word, n);
+        return;
+    }
+    size_t body = nl ? rn - 1 : rn;
+    sb_append(b, word, lead);
+    sb_puts(b, "<u>");
+    sb_append(b, rest, body);
+    sb_puts(b, "</u>");
+    if (nl) sb_putc(b, '\n');
+}
+
+/* Where arena byte `off` is (a valid pointer even while the arena holds nothing). */
+static const char *arena_at(const work *w, size_t off) { return w->arena.p ? w->arena.p + off : ""; }
+
+/* The cues of one laid-out subtitle (the generator's consumer in iterate_result). */
+static void flush_subtitle(cue_out *co, const sub_word *sub, size_t n, work *w, int highlight) {
+    char sub_start[80], sub_end[80], last[80], start[80], end[80];
+    cue_time(co, sub_start, sizeof sub_start, sub[0].start);
+    cue_time(co, sub_end, sizeof sub_end, sub[n - 1].end);
+    /* the words were appended to the arena one after the other since it was last reset */
+    const char *text = arena_at(w, sub[0].off);
+    size_t text_len = sub[n - 1].off + sub[n - 1].len - sub[0].off;
+    if (!highlight) {
+        emit_word_cue(co, sub_start, sub_end, text, text_len, &w->tmp);
+        return;
+    }
+    memcpy(last, sub_start, sizeof last);
+    for (size_t i = 0; i < n; i++) {
+        cue_time(co, start, sizeof start, sub[i].start);
+        cue_time(co, end, sizeof end, sub[i].end);
+        if (strcmp(last, start) != 0) emit_word_cue(co, last, start, text, text_len, &w->tmp);
+        w->hl.n = 0;
+        for (size_t j = 0; j < n; j++) {
+            if (j == i) sb_put_highlighted(&w->hl, arena_at(w, sub[j].off), sub[j].len);
+            else sb_append(&w->hl, arena_at(w, sub[j].off), sub[j].len);
+        }
+        emit_word_cue(co, start, end, w->hl.p ? w->hl.p : "", w->hl.n, &w->tmp);
+        memcpy(last, end, sizeof last);
+    }
+}
+
+static int result_has_words(const am_result *r) {
+    for (size_t i = 0; i < r->n_segments; i++)
+        if (r->segments[i].words && r->segments[i].n_words > 0) return 1;
+    return 0;
+}
+
+/* openai-whisper's SubtitlesWriter.iterate_result over word timings, transcribed: words join the
+ * current line while it has room (line length + the word's length with its leading space <=
+ * max_line_width); a word starting a new line is stripped; a new line becomes a new subtitle when
+ * max_line_count lines are full or after a pause (word start - previous word start > 3 s), else it
+ * is joined with "\n".  Without both max_line_width and max_line_count ("preserve segments") each
+ * segment — and each chunk of max_words_per_line words of it — starts a new subtitle, and pauses
+ * do not split.  Returns 0, or -1 when out of memory. */
+static int build_word_cues(cue_out *co, const am_result *r, const am_writer_options *o, work *w) {
+    int max_line_width = o ? o->max_line_width : 0, max_line_count = o ? o->max_line_count : 0;
+    int max_words_per_line = o ? o->max_words_per_line : 0, highlight = o ? o->highlight_words : 0;
+    int preserve_segments = max_line_count == 0 || max_line_width == 0;
+    size_t width = max_line_width ? (size_t)max_line_width : 1000;
+    size_t per_line = max_words_per_line ? (size_t)max_words_per_line : 1000;
+
+    sub_word *sub = NULL;
+    size_t n_sub = 0, cap = 0, line_len = 0;
+    int line_count = 1, first = 1;
+    double last = 0.0;
+    w->arena.n = 0;
+    for (size_t si = 0; si < r->n_segments; si++) {
+        const am_segment *s = &r->segments[si];
+        size_t nw = s->words && s->n_words > 0 ? (size_t)s->n_words : 0;
+        size_t chunk = 0, words_count = per_line;
+        while (chunk < nw) {
+            size_t remaining = nw - chunk;
+            if (per_line > remaining) words_count = remaining;
+            for (size_t i = 0; i < words_count && chunk + i < nw; i++) {
+                const am_word *word = &s->words[chunk + i];
+                if (first) {
+                    last = word->start; /* result["segments"][0]["words"][0]["start"] */
+                    first = 0;
+                }
+                w->scratch.n = 0;
+                sb_put_utf8(&w->scratch, word->word ? word->word : "", word->word ? strlen(word->word) : 0);
+                const char *wt = w->scratch.p ? w->scratch.p : "";
+                size_t wn = w->scratch.n, wlen = py_len(wt, wn);
+                int long_pause = !preserve_segments && word->start - last > 3.0;
+                int has_room = line_len + wlen <= width;
+                int seg_break = i == 0 && n_sub > 0 && preserve_segments;
+                int newline = 0;
+                if (line_len > 0 && has_room && !long_pause && !seg_break) {
+                    line_len += wlen; /* line continuation */
+                } else {
+                    size_t a, z;
+                    py_strip(wt, wn, &a, &z);
+                    wt += a;
+                    wn = z - a;
+                    if ((n_sub > 0 && max_line_count && (long_pause || line_count >= max_line_count)) ||
+                        seg_break) {
+                        flush_subtitle(co, sub, n_sub, w, highlight); /* subtitle break */
+                        n_sub = 0;
+                        line_count = 1;
+                        w->arena.n = 0;
+                    } else if (line_len > 0) {
+                        line_count++; /* line break */
+                        newline = 1;
+                    }
+                    line_len = py_len(wt, wn);
+                }
+                if (n_sub == cap) {
+                    size_t ncap = cap ? cap * 2 : 64;
+                    sub_word *grown = realloc(sub, ncap * sizeof *grown);
+                    if (!grown) {
+                        free(sub);
+                        return -1;
+                    }
+                    sub = grown;
+                    cap = ncap;
+                }
+                sub_word *sw = &sub[n_sub++];
+                sw->start = word->start;
+                sw->end = word->end;
+                sw->off = w->arena.n;
+                if (newline) sb_putc(&w->arena, '\n');
+                sb_append(&w->arena, wt, wn);
+                sw->len = w->arena.n - sw->off;
+                last = word->start;
+                if (w->arena.oom) {
+                    free(sub);
+                    return -1;
+                }
+            }
+            chunk += per_line;
+        }
+    }
+    if (n_sub > 0) flush_subtitle(co, sub, n_sub, w, highlight);
+    free(sub);
+    return 0;
+}
+
+static int build_cues(strbuf *b, const am_result *r, const am_writer_options *o, work *w, int srt) {
+    cue_out co = {b, srt, 0};
     if (!srt) sb_puts(b, "WEBVTT\n\n");
+    if (result_has_words(r)) return build_word_cues(&co, r, o, w);
+    char start[80], end[80]; /* ample for any long long fields */
     for (size_t i = 0; i < r->n_segments; i++) {
         const am_segment *s = &r->segments[i];
-        format_timestamp(start, sizeof start, s->start, srt, srt ? ',' : '.');
-        format_timestamp(end, sizeof end, s->end, srt, srt ? ',' : '.');
-        clean_text(tmp, s->text, 1);
-        if (srt) sb_printf(b, "%zu\n", i + 1);
-        sb_puts(b, start);
-        sb_puts(b, " --> ");
-        sb_puts(b, end);
-        sb_putc(b, '\n');
-        sb_append(b, tmp->p, tmp->n);
-        sb_puts(b, "\n\n");
+        cue_time(&co, start, sizeof start, s->start);
+        cue_time(&co, end, sizeof end, s->end);
+        clean_text(&w->tmp, &w->scratch, s->text, CLEAN_CUE);
+        emit_cue(&co, start, end, w->tmp.p ? w->tmp.p : "", w->tmp.n);
     }
+    return 0;
 }
 
 /* A JSON string: valid UTF-8, with quotes, backslashes and control characters escaped. */
@@ -220,7 +490,7 @@ static void json_string(strbuf *b, const char *s, size_t n, strbuf *tmp) {
         default: sb_printf(b, "\\u%04x", c); break;
         }
     }
-    sb_append(b, tmp->p + run, tmp->n - run);
+    if (tmp->n) sb_append(b, tmp->p + run, tmp->n - run);
     sb_putc(b, '"');
 }
 
@@ -235,7 +505,8 @@ static void json_number(strbuf *b, const char *fmt, double v) {
     sb_puts(b, num);
 }
 
-static void build_json(strbuf *b, const am_result *r, strbuf *tmp) {
+static void build_json(strbuf *b, const am_result *r, work *w) {
+    strbuf *tmp = &w->tmp;
     const char *text = r->text ? r->text : "";
     const char *nul = memchr(r->language, '\0', sizeof r->language);
     size_t lang_len = nul ? (size_t)(nul - r->language) : sizeof r->language;
@@ -267,6 +538,23 @@ static void build_json(strbuf *b, const am_result *r, strbuf *tmp) {
         json_number(b, "%.6g", s->compression_ratio);
         sb_puts(b, ", \"no_speech_prob\": ");
         json_number(b, "%.6g", s->no_speech_prob);
+        if (s->words) {
+            sb_puts(b, ", \"words\": [");
+            for (int k = 0; k < s->n_words; k++) {
+                const am_word *wd = &s->words[k];
+                const char *wt = wd->word ? wd->word : "";
+                sb_puts(b, k ? ", {\"word\": " : "{\"word\": ");
+                json_string(b, wt, strlen(wt), tmp);
+                sb_puts(b, ", \"start\": ");
+                json_number(b, "%.3f", wd->start);
+                sb_puts(b, ", \"end\": ");
+                json_number(b, "%.3f", wd->end);
+                sb_puts(b, ", \"probability\": ");
+                json_number(b, "%.6g", wd->probability);
+                sb_putc(b, '}');
+            }
+            sb_putc(b, ']');
+        }
         sb_putc(b, '}');
     }
     sb_puts(b, "]}\n");
@@ -274,7 +562,7 @@ static void build_json(strbuf *b, const am_result *r, strbuf *tmp) {
 
 /* ---- public -------------------------------------------------------------------------------- */
 
-static const char *const format_names[] = {"txt", "srt", "vtt", "json"};
+static const char *const format_names[] = {"txt", "srt", "vtt", "json", "tsv"}; /* am_format order */
 
 int am_format_from_name(const char *name) {
     if (!name) return -1;
@@ -292,22 +580,33 @@ const char *am_format_extension(am_format format) {
     return format_names[format];
 }
 
-int am_write_result(const am_result *result, am_format format, FILE *out) {
+int am_write_result_ex(const am_result *result, am_format format, const am_writer_options *options, FILE *out) {
     if (!result || !out) return AM_E_INVALID_ARG;
-    strbuf b = {0}, tmp = {0};
+    if (options && (options->max_line_width < 0 || options->max_line_count < 0 || options->max_words_per_line < 0))
+        return AM_E_INVALID_ARG;
+    strbuf b = {0};
+    work w = {{0}, {0}, {0}, {0}};
+    int rc = AM_OK;
     switch (format) {
-    case AM_FORMAT_TXT: build_txt(&b, result, &tmp); break;
-    case AM_FORMAT_SRT: build_cues(&b, result, &tmp, 1); break;
-    case AM_FORMAT_VTT: build_cues(&b, result, &tmp, 0); break;
-    case AM_FORMAT_JSON: build_json(&b, result, &tmp); break;
+    case AM_FORMAT_TXT: build_txt(&b, result, &w); break;
+    case AM_FORMAT_SRT: rc = build_cues(&b, result, options, &w, 1) ? AM_E_NOMEM : AM_OK; break;
+    case AM_FORMAT_VTT: rc = build_cues(&b, result, options, &w, 0) ? AM_E_NOMEM : AM_OK; break;
+    case AM_FORMAT_JSON: build_json(&b, result, &w); break;
+    case AM_FORMAT_TSV: build_tsv(&b, result, &w); break;
     default: return AM_E_INVALID_ARG;
     }
-    int rc = AM_OK;
-    if (b.oom || tmp.oom)
+    if (rc == AM_OK && (b.oom || w.tmp.oom || w.scratch.oom || w.arena.oom || w.hl.oom))
         rc = AM_E_NOMEM;
-    else if ((b.n && fwrite(b.p, 1, b.n, out) != b.n) || fflush(out) != 0 || ferror(out))
+    else if (rc == AM_OK && ((b.n && fwrite(b.p, 1, b.n, out) != b.n) || fflush(out) != 0 || ferror(out)))
         rc = AM_E_IO;
     free(b.p);
-    free(tmp.p);
+    free(w.tmp.p);
+    free(w.scratch.p);
+    free(w.arena.p);
+    free(w.hl.p);
     return rc;
+}
+
+int am_write_result(const am_result *result, am_format format, FILE *out) {
+    return am_write_result_ex(result, format, NULL, out);
 }

@@ -101,7 +101,8 @@ def test_converted_weights_equal_ct2(ggml_models, model_dir):
 
 def _transcribe(binary, model, files, outdir):
     outdir.mkdir(parents=True, exist_ok=True)
-    run_am(binary, ["transcribe", "-m", model, "--no-fallback", "--temperature", "0", "-l", "en", "-t", "2",
+    run_am(binary, ["transcribe", "-m", model, "--no-fallback", "--temperature", "0", "--beam-size", "1",
+                    "--precision", "f32", "--frontend", "f32", "-l", "en", "-t", "2",
                     "-q", "-o", "json", "--output-dir", outdir] + files, check=True)
     res = {}
     for f in files:

@@ -114,7 +114,8 @@ def ours(test_set, binary, model_dir, session_tmp):
     outdir.mkdir()
     stems = [w.stem for w, _ in test_set]
     assert len(set(stems)) == len(stems), "input basenames collide"
-    args = ["transcribe", "-m", model_dir, "--no-fallback", "--temperature", "0", "-l", "en", "-t", "2",
+    args = ["transcribe", "-m", model_dir, "--no-fallback", "--temperature", "0", "--beam-size", "1",
+            "--precision", "f32", "--frontend", "f32", "-l", "en", "-t", "2",
             "-o", "json", "--output-dir", outdir] + [w for w, _ in test_set]
     run_am(binary, args, check=True, timeout=1800)
     res = {}

@@ -1,8 +1,9 @@
 /* dump_encoder — run the encoder on a log-mel window and write its output.
- *   dump_encoder MODEL MEL.f32 OUT.f32 [threads]
+ *   dump_encoder MODEL MEL.f32 OUT.f32 [threads] [f32|int8]   (precision: f32 by default)
  * MEL.f32: raw float32 [n_mels][3000]; OUT.f32: raw float32 [n_audio_ctx][d_model]. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "amanuensis.h"
 #include "backend/backend.h"
@@ -10,12 +11,14 @@
 
 int main(int argc, char **argv) {
     if (argc < 4) {
-        fprintf(stderr, "usage: dump_encoder MODEL MEL.f32 OUT.f32 [threads]\n");
+        fprintf(stderr, "usage: dump_encoder MODEL MEL.f32 OUT.f32 [threads] [f32|int8]\n");
         return 2;
     }
     char err[512] = "";
     am_model *m;
-    if (am_model_load(argv[1], &m, err, sizeof err) != AM_OK) {
+    am_load_options lo = am_load_options_default();
+    lo.precision = argc > 5 && !strcmp(argv[5], "int8") ? AM_PRECISION_INT8 : AM_PRECISION_F32;
+    if (am_model_load_ex(argv[1], &lo, &m, err, sizeof err) != AM_OK) {
         fprintf(stderr, "dump_encoder: %s\n", err);
         return 1;
     }

@@ -1,7 +1,8 @@
 /* dump_mel — write the normalised log-mel spectrogram of raw float32 audio.
  *
- *   dump_mel IN.f32 OUT.f32 [n_mels] [n_threads]
+ *   dump_mel IN.f32 OUT.f32 [n_mels] [n_threads] [f32|q15]
  *
+ * The last argument picks the front end: f32 (default, mel.h) or q15 (the integer kernel, mel_q15.h).
  * IN.f32: raw little-endian float32 samples (16 kHz mono).  OUT.f32: raw float32 [n_mels][n_frames]
  * (mel-major).  Prints n_frames on stdout.  n_mels defaults to 80, n_threads to 1.
  * Set DUMP_MEL_TIME=1 to also print the time of one mel_log_spectrogram call on stderr.
@@ -12,15 +13,18 @@
 #include "amanuensis.h"
 #include "common/util.h"
 #include "frontend/mel.h"
+#include "frontend/mel_q15.h"
+#include <string.h>
 
 int main(int argc, char **argv)
 {
-    if (argc < 3 || argc > 5) {
-        fprintf(stderr, "usage: %s IN.f32 OUT.f32 [n_mels] [n_threads]\n", argv[0]);
+    if (argc < 3 || argc > 6) {
+        fprintf(stderr, "usage: %s IN.f32 OUT.f32 [n_mels] [n_threads] [f32|q15]\n", argv[0]);
         return 2;
     }
     const int n_mels = argc > 3 ? atoi(argv[3]) : 80;
     const int n_threads = argc > 4 ? atoi(argv[4]) : 1;
+    const int q15 = argc > 5 && strcmp(argv[5], "q15") == 0;
     if (n_mels <= 0 || n_mels > 512) {
         fprintf(stderr, "dump_mel: bad n_mels\n");
         return 2;
@@ -55,7 +59,8 @@ int main(int argc, char **argv)
     float *mel = NULL;
     int n_frames = 0;
     const double t0 = am_now();
-    const int status = mel_log_spectrogram(samples, n_samples, n_mels, filters, n_threads, &mel, &n_frames);
+    const int status = q15 ? mel_q15_log_spectrogram(samples, n_samples, n_mels, filters, n_threads, &mel, &n_frames)
+                           : mel_log_spectrogram(samples, n_samples, n_mels, filters, n_threads, &mel, &n_frames);
     const double t1 = am_now();
     if (status != AM_OK) {
         fprintf(stderr, "dump_mel: mel_log_spectrogram failed (%d)\n", status);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "backend/backend.h"
+#include "backend/cpu/gemm_int8.h"
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/threadpool.h"
 #include "common/util.h"
@@ -45,11 +46,27 @@ typedef struct cpu_backend {
     float *capture;
     const int (*capture_heads)[2];
     int n_capture_heads, capture_layer;
+    /* int8 (W8A8): quantised activations of the current linear layer, kernel path, sticky OOM flag */
+    am_i8_scratch i8;
+    int i8_path;
+    int oom;
 } cpu_backend;
 
-/* y[n][L.n_out] = x[n][L.n_in] · L.wᵀ + L.b */
+/* y[n][L.n_out] = x[n][L.n_in] · L.wᵀ + L.b (+ b only when bias != NULL).
+ * Float weights: float32 GEMM.  int8 weights (L.wq): W8A8 — x quantised per row at run time, int8 ×
+ * int8 → int32, rescaled by the row and channel scales (gemm_int8.h); y stays float32. */
+static void linear_apply(cpu_backend *b, const am_linear *L, int n, const float *x, float *y, const float *bias) {
+    if (L->wq) {
+        am_i8w W = {L->wq, L->wscale, L->wsum, L->n_out, L->n_in};
+        if (gemm_i8(b->pool, b->i8_path, n, L->n_out, L->n_in, x, L->n_in, &W, bias, y, L->n_out, &b->i8) != 0)
+            b->oom = 1;
+    } else {
+        gemm_f32(b->pool, n, L->n_out, L->n_in, x, L->n_in, L->w, L->n_in, bias, y, L->n_out);
+    }
+}
+
 static void linear_forward(cpu_backend *b, const am_linear *L, int n, const float *x, float *y) {
-    gemm_f32(b->pool, n, L->n_out, L->n_in, x, L->n_in, L->w, L->n_in, L->b, y, L->n_out);
+    linear_apply(b, L, n, x, y, L->b);
 }
 
 /* ---- encoder -------------------------------------------------------------------------------- */
@@ -172,11 +189,12 @@ static int cpu_encode(am_backend *base, const float *mel, int n_windows) {
     const am_hparams *hp = &b->m->hp;
     if (n_windows < 1 || n_windows > base->max_windows) return AM_E_INVALID_ARG;
     const size_t T = (size_t)hp->n_audio_ctx, d = (size_t)hp->n_audio_state;
+    b->oom = 0;
     for (int wi = 0; wi < n_windows; wi++)
         encode_window(b, mel + (size_t)wi * hp->n_mels * 2 * T, b->enc_out + (size_t)wi * T * d,
                       b->cross_kv + (size_t)wi * hp->n_text_layer * T * 2 * d);
     b->n_encoded = n_windows;
-    return AM_OK;
+    return b->oom ? AM_E_NOMEM : AM_OK;
 }
 
 /* ---- decoder -------------------------------------------------------------------------------- */
@@ -281,8 +299,10 @@ static int decoder_forward(cpu_backend *b, const am_decode_seq *seqs, int n_seqs
         for (int i = 0; i < seqs[s].n_tokens; i++, r++) {
             b->row_seq[r] = s;
             b->row_pos[r] = seqs[s].n_past + i;
-            const float *e = w->tok_emb + (size_t)seqs[s].tokens[i] * d, *p = w->dec_pos + (size_t)b->row_pos[r] * d;
-            for (int c = 0; c < d; c++) b->dx[(size_t)r * d + c] = e[c] + p[c];
+            const float *p = w->dec_pos + (size_t)b->row_pos[r] * d;
+            float *xr = b->dx + (size_t)r * d;
+            model_embedding_row(b->m, seqs[s].tokens[i], xr); /* int8 models: dequantised from out_proj */
+            for (int c = 0; c < d; c++) xr[c] += p[c];
         }
     for (int l = 0; l < hp->n_text_layer; l++) {
         const am_decoder_layer *L = &w->dec[l];
@@ -321,6 +341,7 @@ static int cpu_decode(am_backend *base, const am_decode_seq *seqs, int n_seqs, f
     const am_hparams *hp = &b->m->hp;
     const int d = hp->n_text_state;
     if (n_seqs < 1 || n_seqs > base->max_seqs || !seqs || !logits) return AM_E_INVALID_ARG;
+    b->oom = 0;
     int R, rc = decoder_forward(b, seqs, n_seqs, &R);
     if (rc != AM_OK) return rc;
     /* logits = LN(x_last) · token_embeddingᵀ for the last row of each sequence (in dq) */
@@ -329,12 +350,13 @@ static int cpu_decode(am_backend *base, const am_decode_seq *seqs, int n_seqs, f
         memcpy(b->dq + (size_t)s * d, b->dx + (size_t)(r - 1) * d, (size_t)d * sizeof(float));
     }
     layer_norm(n_seqs, d, b->dq, b->m->w.dec_ln.gamma, b->m->w.dec_ln.beta, b->dq);
-    gemm_f32(b->pool, n_seqs, hp->n_vocab, d, b->dq, d, b->m->w.tok_emb, d, NULL, logits, hp->n_vocab);
-    return AM_OK;
+    if (b->m->w.out_proj.wq) linear_apply(b, &b->m->w.out_proj, n_seqs, b->dq, logits, NULL); /* int8 */
+    else gemm_f32(b->pool, n_seqs, hp->n_vocab, d, b->dq, d, b->m->w.tok_emb, d, NULL, logits, hp->n_vocab);
+    return b->oom ? AM_E_NOMEM : AM_OK;
 }
 
 static int cpu_cross_scores(am_backend *base, const am_decode_seq *seq, const int (*heads)[2], int n_heads,
-                            float *scores) {
+                            float *scores, float *logits) {
     cpu_backend *b = (cpu_backend *)base;
     for (int i = 0; i < n_heads; i++)
         if (heads[i][0] < 0 || heads[i][0] >= b->m->hp.n_text_layer || heads[i][1] < 0 ||
@@ -344,9 +366,15 @@ static int cpu_cross_scores(am_backend *base, const am_decode_seq *seq, const in
     b->capture_heads = heads;
     b->n_capture_heads = n_heads;
     b->capture_layer = seq->n_tokens;
+    b->oom = 0;
     int R, rc = decoder_forward(b, seq, 1, &R);
     b->capture = NULL;
-    return rc;
+    if (rc != AM_OK || !logits) return rc != AM_OK ? rc : b->oom ? AM_E_NOMEM : AM_OK;
+    const int d = b->m->hp.n_text_state;
+    layer_norm(R, d, b->dx, b->m->w.dec_ln.gamma, b->m->w.dec_ln.beta, b->dq);
+    if (b->m->w.out_proj.wq) linear_apply(b, &b->m->w.out_proj, R, b->dq, logits, NULL); /* int8 */
+    else gemm_f32(b->pool, R, b->m->hp.n_vocab, d, b->dq, d, b->m->w.tok_emb, d, NULL, logits, b->m->hp.n_vocab);
+    return b->oom ? AM_E_NOMEM : AM_OK;
 }
 
 static int cpu_copy_cache(am_backend *base, int dst, int src, int n_pos) {
@@ -382,10 +410,11 @@ static void cpu_destroy(am_backend *base) {
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(*bufs[i]);
     free(b->row_seq);
     free(b->row_pos);
+    gemm_i8_scratch_free(&b->i8);
     free(b);
 }
 
-static const am_backend_ops cpu_ops = {"cpu-f32", cpu_encode, cpu_decode, cpu_cross_scores, cpu_copy_cache,
+static const am_backend_ops cpu_ops = {"cpu", cpu_encode, cpu_decode, cpu_cross_scores, cpu_copy_cache,
                                        cpu_encoder_output, cpu_destroy};
 
 am_backend *backend_cpu_create(const am_model *m, int n_threads, int max_seqs, int max_windows, char *err,
@@ -401,6 +430,7 @@ am_backend *backend_cpu_create(const am_model *m, int n_threads, int max_seqs, i
     b->base.max_seqs = max_seqs;
     b->base.max_windows = max_windows;
     b->m = m;
+    b->i8_path = gemm_i8_best_path();
     b->n_threads = n_threads > 0 ? n_threads : am_cpu_count();
     const am_hparams *hp = &m->hp;
     const size_t T = (size_t)hp->n_audio_ctx, F = 2 * T, d = (size_t)hp->n_audio_state, C = (size_t)hp->n_text_ctx;

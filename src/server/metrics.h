@@ -1,0 +1,35 @@
+/* metrics.h — request counters and latency histogram, rendered in Prometheus text format. */
+#ifndef AM_SERVER_METRICS_H
+#define AM_SERVER_METRICS_H
+
+#include <pthread.h>
+
+#include "server/sbuf.h"
+
+enum {
+    EP_TRANSCRIPTIONS, EP_TRANSLATIONS, EP_MODELS, EP_HEALTH, EP_READY, EP_METRICS, EP_WEB, EP_OTHER,
+    EP_COUNT
+};
+
+#define METRICS_N_BUCKETS 14
+
+typedef struct metrics {
+    pthread_mutex_t mu;
+    unsigned long requests[EP_COUNT][600];     /* by endpoint and HTTP status               */
+    unsigned long latency_buckets[METRICS_N_BUCKETS]; /* transcription/translation requests */
+    unsigned long latency_count;
+    double latency_sum;
+    unsigned long upload_bytes;
+    unsigned long rejected_queue_full, timeouts, disconnects;
+} metrics;
+
+const char *metrics_endpoint_name(int ep);
+int metrics_init(metrics *m);
+void metrics_destroy(metrics *m);
+/* Count a finished request (status 100..599); latency is observed for the audio endpoints. */
+void metrics_request(metrics *m, int ep, int status, double seconds);
+void metrics_add(metrics *m, unsigned long *counter, unsigned long n);
+/* Append the counters (not the gauges, which the server adds) to out. */
+void metrics_render(metrics *m, sbuf *out);
+
+#endif

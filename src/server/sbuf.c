@@ -1,0 +1,109 @@
+/* sbuf.c — growable byte buffer (see sbuf.h). */
+#include "server/sbuf.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int grow(sbuf *b, size_t extra) {
+    if (b->oom) return -1;
+    if (extra > ((size_t)-1) / 2 - b->len) { b->oom = 1; return -1; }
+    size_t need = b->len + extra + 1;
+    if (need <= b->cap) return 0;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < need) cap *= 2;
+    char *p = realloc(b->p, cap);
+    if (!p) { b->oom = 1; return -1; }
+    b->p = p;
+    b->cap = cap;
+    return 0;
+}
+
+void sb_put(sbuf *b, const char *data, size_t n) {
+    if (grow(b, n)) return;
+    if (n) memcpy(b->p + b->len, data, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+void sb_puts(sbuf *b, const char *s) { sb_put(b, s, strlen(s)); }
+
+void sb_printf(sbuf *b, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    char tmp[256];
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (n < 0) { b->oom = 1; return; }
+    if ((size_t)n < sizeof tmp) { sb_put(b, tmp, (size_t)n); return; }
+    if (grow(b, (size_t)n)) return;
+    va_start(ap, fmt);
+    vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+}
+
+/* length of a valid UTF-8 sequence at s (1..4) or 0 if invalid */
+static size_t utf8_len(const unsigned char *s) {
+    unsigned c = s[0];
+    if (c < 0x80) return 1;
+    size_t n;
+    unsigned min;
+    if ((c & 0xE0) == 0xC0) { n = 2; min = 0x80; }
+    else if ((c & 0xF0) == 0xE0) { n = 3; min = 0x800; }
+    else if ((c & 0xF8) == 0xF0) { n = 4; min = 0x10000; }
+    else return 0;
+    unsigned cp = c & (0x7F >> n);
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xC0) != 0x80) return 0;
+        cp = (cp << 6) | (s[i] & 0x3F);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+    return n;
+}
+
+void sb_json_str(sbuf *b, const char *s) {
+    sb_put(b, "\"", 1);
+    if (!s) s = "";
+    const unsigned char *u = (const unsigned char *)s;
+    while (*u) {
+        unsigned c = *u;
+        if (c == '"' || c == '\\') { char e[2] = {'\\', (char)c}; sb_put(b, e, 2); u++; }
+        else if (c == '\n') { sb_put(b, "\\n", 2); u++; }
+        else if (c == '\r') { sb_put(b, "\\r", 2); u++; }
+        else if (c == '\t') { sb_put(b, "\\t", 2); u++; }
+        else if (c < 0x20 || c == 0x7F) { sb_printf(b, "\\u%04x", c); u++; }
+        else if (c < 0x80) { sb_put(b, (const char *)u, 1); u++; }
+        else {
+            size_t n = utf8_len(u);
+            if (n == 0) { sb_puts(b, "\\ufffd"); u++; }
+            else { sb_put(b, (const char *)u, n); u += n; }
+        }
+    }
+    sb_put(b, "\"", 1);
+}
+
+void sb_json_num(sbuf *b, double v, int decimals) {
+    if (!isfinite(v)) v = 0;
+    sb_printf(b, "%.*f", decimals, v);
+}
+
+char *sb_take(sbuf *b, size_t *len) {
+    if (b->oom) { sb_free(b); return NULL; }
+    if (!b->p) sb_put(b, "", 0);
+    if (b->oom) { sb_free(b); return NULL; }
+    char *p = b->p;
+    if (len) *len = b->len;
+    b->p = NULL;
+    b->len = b->cap = 0;
+    return p;
+}
+
+void sb_free(sbuf *b) {
+    free(b->p);
+    b->p = NULL;
+    b->len = b->cap = 0;
+    b->oom = 0;
+}

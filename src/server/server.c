@@ -1,0 +1,1060 @@
+/* server.c — OpenAI-compatible transcription server on libmicrohttpd.
+ *
+ * Threading: libmicrohttpd runs one thread per connection.  A transcription request streams its
+ * multipart body through the multipart parser into a temporary file, then becomes a job in the
+ * bounded pool (jobs.c); the connection thread waits for it, polling its socket so that a client
+ * that goes away cancels the job.  Models load in a background thread (/ready is 503 until they
+ * are loaded).  Signals are blocked in every thread and taken by sigwait() in server_run, so the
+ * server has no global mutable state. */
+#define _GNU_SOURCE
+#include "server/server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <netdb.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "amanuensis.h"
+#include "common/util.h"
+#include "server/jobs.h"
+#include "server/metrics.h"
+#include "server/multipart.h"
+#include "server/sbuf.h"
+#include "server/web_assets.h"
+
+#if MHD_VERSION < 0x00097002
+typedef int MHD_RESULT;
+#else
+typedef enum MHD_Result MHD_RESULT;
+#endif
+
+#define FIELD_MAX 8192           /* longest text field (prompt)                                */
+#define MAX_PARTS 64
+
+typedef struct server {
+    const server_config *cfg;
+    char names[SERVER_MAX_MODELS][128];
+    char paths[SERVER_MAX_MODELS][4096];
+    am_model *models[SERVER_MAX_MODELS];
+    atomic_int loaded;           /* 0 loading, 1 loaded, -1 failed                             */
+    atomic_int draining;
+    atomic_long in_flight;       /* requests with a context (not idle keep-alive connections)  */
+    char load_err[512];
+    int threads_per_job;
+    unsigned long long max_body;
+    job_pool pool;
+    metrics met;
+    struct MHD_Daemon *daemon;
+    pthread_t loader;
+    int loader_started;
+} server;
+
+enum { F_NONE, F_FILE, F_MODEL, F_LANGUAGE, F_PROMPT, F_FORMAT, F_TEMPERATURE, F_GRANULARITY, F_IGNORED };
+enum { RF_JSON, RF_TEXT, RF_SRT, RF_VTT, RF_VERBOSE };
+
+typedef struct req {
+    server *srv;
+    int ep;
+    double t0;
+    int status;                  /* HTTP status queued (0: none yet)                           */
+    int upload;                  /* 1 for the audio endpoints                                   */
+    int translate;
+    /* error found while receiving: answered at the final call */
+    int err_status;
+    char err_msg[300];
+    const char *err_type, *err_code, *err_param;
+    /* body */
+    unsigned long long received;
+    mp_parser *mp;
+    int field;
+    sbuf value;
+    int n_parts;
+    int fd;
+    char *path;
+    unsigned long long file_bytes;
+    int got_file;
+    char filename[MP_MAX_NAME + 1];
+    /* fields */
+    char model[128];
+    char language[16];
+    char *prompt;
+    int format;
+    int has_format;
+    float temperature;
+    int has_temperature;
+    int want_words, want_segments, has_granularity;
+    job *job;
+    struct MHD_Connection *conn;
+} req;
+
+/* ---- helpers ------------------------------------------------------------------------------ */
+
+static void log_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void log_line(const char *fmt, ...) {
+    char buf[600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "amanuensis: serve: %s\n", buf);
+}
+
+static int route(const char *url) {
+    if (!strcmp(url, "/v1/audio/transcriptions") || !strcmp(url, "/audio/transcriptions")) return EP_TRANSCRIPTIONS;
+    if (!strcmp(url, "/v1/audio/translations") || !strcmp(url, "/audio/translations")) return EP_TRANSLATIONS;
+    if (!strcmp(url, "/v1/models") || !strncmp(url, "/v1/models/", 11)) return EP_MODELS;
+    if (!strcmp(url, "/health")) return EP_HEALTH;
+    if (!strcmp(url, "/ready")) return EP_READY;
+    if (!strcmp(url, "/metrics")) return EP_METRICS;
+    if (!strcmp(url, "/") || !strcmp(url, "/index.html")) return EP_WEB;
+    for (int i = 0; i < am_web_n_assets; i++)
+        if (!strcmp(url, am_web_assets[i].path)) return EP_WEB;
+    return EP_OTHER;
+}
+
+static MHD_RESULT send_body(req *r, int status, const char *ctype, char *body, size_t len, int take,
+                            const char *h1, const char *v1) {
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        len, body, take ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_MUST_COPY);
+    if (!resp) {
+        if (take) free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, "Content-Type", ctype);
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    if (h1 && v1) MHD_add_response_header(resp, h1, v1);
+    MHD_RESULT rc = MHD_queue_response(r->conn, (unsigned)status, resp);
+    MHD_destroy_response(resp);
+    if (rc == MHD_YES) r->status = status;
+    return rc;
+}
+
+static MHD_RESULT send_sbuf(req *r, int status, const char *ctype, sbuf *b, const char *h1, const char *v1) {
+    size_t len;
+    char *p = sb_take(b, &len);
+    if (!p) return send_body(r, 500, "application/json",
+                             "{\"error\":{\"message\":\"out of memory\",\"type\":\"server_error\",\"param\":null,\"code\":null}}",
+                             88, 0, NULL, NULL);
+    return send_body(r, status, ctype, p, len, 1, h1, v1);
+}
+
+/* OpenAI error shape: {"error": {"message", "type", "param", "code"}} */
+static MHD_RESULT send_error_h(req *r, int status, const char *type, const char *code, const char *param,
+                               const char *msg, const char *h1, const char *v1) {
+    sbuf b = {0};
+    sb_puts(&b, "{\"error\":{\"message\":");
+    sb_json_str(&b, msg);
+    sb_puts(&b, ",\"type\":");
+    sb_json_str(&b, type);
+    sb_puts(&b, ",\"param\":");
+    if (param) sb_json_str(&b, param); else sb_puts(&b, "null");
+    sb_puts(&b, ",\"code\":");
+    if (code) sb_json_str(&b, code); else sb_puts(&b, "null");
+    sb_puts(&b, "}}\n");
+    return send_sbuf(r, status, "application/json", &b, h1, v1);
+}
+
+static MHD_RESULT send_error(req *r, int status, const char *type, const char *code, const char *param,
+                             const char *msg) {
+    return send_error_h(r, status, type, code, param, msg, NULL, NULL);
+}
+
+/* remember an error found while the body streams in (answered at the end of the body) */
+static void req_fail(req *r, int status, const char *code, const char *param, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static void req_fail(req *r, int status, const char *code, const char *param, const char *fmt, ...) {
+    if (r->err_status) return;      /* keep the first */
+    r->err_status = status;
+    r->err_type = status >= 500 ? "server_error" : "invalid_request_error";
+    r->err_code = code;
+    r->err_param = param;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->err_msg, sizeof r->err_msg, fmt, ap);
+    va_end(ap);
+}
+
+static void close_upload_file(req *r) {
+    if (r->fd >= 0) {
+        close(r->fd);
+        r->fd = -1;
+    }
+}
+
+static void req_free(server *s, req *r) {
+    close_upload_file(r);
+    if (r->path) {
+        unlink(r->path);
+        free(r->path);
+    }
+    free(r->mp);
+    sb_free(&r->value);
+    free(r->prompt);
+    if (r->job) job_release(&s->pool, r->job);
+    free(r);
+}
+
+static int ct_equal(const char *a, const char *b) {   /* constant time in the length of b */
+    size_t la = strlen(a), lb = strlen(b);
+    unsigned char d = (unsigned char)(la != lb);
+    for (size_t i = 0; i < lb; i++) d |= (unsigned char)(a[i % (la ? la : 1)] ^ b[i]);
+    return d == 0;
+}
+
+/* ---- multipart callbacks ---------------------------------------------------------------------- */
+
+static int field_id(const char *name) {
+    if (!strcmp(name, "file")) return F_FILE;
+    if (!strcmp(name, "model")) return F_MODEL;
+    if (!strcmp(name, "language")) return F_LANGUAGE;
+    if (!strcmp(name, "prompt")) return F_PROMPT;
+    if (!strcmp(name, "response_format")) return F_FORMAT;
+    if (!strcmp(name, "temperature")) return F_TEMPERATURE;
+    if (!strcmp(name, "timestamp_granularities[]") || !strcmp(name, "timestamp_granularities"))
+        return F_GRANULARITY;
+    return F_IGNORED;
+}
+
+static int on_part_begin(void *user, const mp_part *part) {
+    req *r = user;
+    if (++r->n_parts > MAX_PARTS) {
+        req_fail(r, 400, "invalid_multipart", NULL, "too many form fields (at most %d)", MAX_PARTS);
+        return 1;
+    }
+    r->field = field_id(part->name);
+    r->value.len = 0;
+    if (r->value.p) r->value.p[0] = '\0';
+    if (r->field == F_FILE) {
+        if (r->got_file) {
+            req_fail(r, 400, "invalid_value", "file", "more than one 'file' field");
+            return 1;
+        }
+        r->got_file = 1;
+        snprintf(r->filename, sizeof r->filename, "%s", part->filename);
+        const char *dir = getenv("TMPDIR");
+        if (!dir || !*dir) dir = "/tmp";
+        size_t n = strlen(dir) + 40;
+        r->path = malloc(n);
+        if (!r->path) {
+            req_fail(r, 500, NULL, NULL, "out of memory");
+            return 1;
+        }
+        snprintf(r->path, n, "%s/amanuensis-upload-XXXXXX", dir);
+        r->fd = mkstemp(r->path);
+        if (r->fd < 0) {
+            free(r->path);
+            r->path = NULL;
+            req_fail(r, 500, NULL, NULL, "cannot create a temporary file: %s", strerror(errno));
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int on_part_data(void *user, const char *data, size_t size) {
+    req *r = user;
+    if (r->field == F_FILE) {
+        while (size > 0) {
+            ssize_t w = write(r->fd, data, size);
+            if (w < 0 && errno == EINTR) continue;
+            if (w <= 0) {
+                req_fail(r, 500, NULL, NULL, "cannot write the upload to a temporary file: %s",
+                         w < 0 ? strerror(errno) : "short write");
+                return 1;
+            }
+            data += w;
+            size -= (size_t)w;
+            r->file_bytes += (unsigned long long)w;
+        }
+    } else if (r->field != F_IGNORED && r->field != F_NONE) {
+        if (r->value.len + size > FIELD_MAX) {
+            req_fail(r, 400, "invalid_value", NULL, "a form field is longer than %d bytes", FIELD_MAX);
+            return 1;
+        }
+        sb_put(&r->value, data, size);
+        if (r->value.oom) {
+            req_fail(r, 500, NULL, NULL, "out of memory");
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int parse_format(const char *v) {
+    if (!strcmp(v, "json")) return RF_JSON;
+    if (!strcmp(v, "text")) return RF_TEXT;
+    if (!strcmp(v, "srt")) return RF_SRT;
+    if (!strcmp(v, "vtt")) return RF_VTT;
+    if (!strcmp(v, "verbose_json")) return RF_VERBOSE;
+    return -1;
+}
+
+static int on_part_end(void *user) {
+    req *r = user;
+    const char *v = r->value.p ? r->value.p : "";
+    size_t n = r->value.len;
+    if (r->field != F_FILE && r->field != F_IGNORED && memchr(v, '\0', n)) {
+        req_fail(r, 400, "invalid_value", NULL, "a form field contains a NUL byte");
+        return 1;
+    }
+    switch (r->field) {
+    case F_FILE:
+        close_upload_file(r);
+        break;
+    case F_MODEL:
+        if (n == 0 || n >= sizeof r->model) {
+            req_fail(r, 400, "invalid_value", "model", "'model' must be a model name (1 to %zu characters)",
+                     sizeof r->model - 1);
+            return 1;
+        }
+        memcpy(r->model, v, n + 1);
+        break;
+    case F_LANGUAGE: {
+        if (n == 0) break;
+        int ok = n >= 2 && n <= 8;
+        for (size_t i = 0; ok && i < n; i++)
+            ok = (v[i] >= 'a' && v[i] <= 'z') || (v[i] >= 'A' && v[i] <= 'Z') || (v[i] == '-' && i > 0);
+        if (!ok) {
+            req_fail(r, 400, "invalid_value", "language", "'language' must be an ISO-639-1 code such as 'en'");
+            return 1;
+        }
+        for (size_t i = 0; i < n; i++) r->language[i] = (char)((v[i] >= 'A' && v[i] <= 'Z') ? v[i] + 32 : v[i]);
+        r->language[n] = '\0';
+        break;
+    }
+    case F_PROMPT:
+        free(r->prompt);
+        r->prompt = am_strndup(v, n);
+        if (!r->prompt) {
+            req_fail(r, 500, NULL, NULL, "out of memory");
+            return 1;
+        }
+        break;
+    case F_FORMAT: {
+        int f = parse_format(v);
+        if (f < 0) {
+            req_fail(r, 400, "invalid_value", "response_format",
+                     "'response_format' must be one of json, text, srt, verbose_json, vtt");
+            return 1;
+        }
+        r->format = f;
+        r->has_format = 1;
+        break;
+    }
+    case F_TEMPERATURE: {
+        char *end;
+        errno = 0;
+        double t = n ? strtod(v, &end) : NAN;
+        if (n == 0 || errno || *end || !isfinite(t) || t < 0 || t > 1) {
+            req_fail(r, 400, "invalid_value", "temperature", "'temperature' must be a number between 0 and 1");
+            return 1;
+        }
+        r->temperature = (float)t;
+        r->has_temperature = 1;
+        break;
+    }
+    case F_GRANULARITY:
+        if (!strcmp(v, "word")) r->want_words = 1;
+        else if (!strcmp(v, "segment")) r->want_segments = 1;
+        else {
+            req_fail(r, 400, "invalid_value", "timestamp_granularities",
+                     "'timestamp_granularities[]' values must be 'segment' or 'word'");
+            return 1;
+        }
+        r->has_granularity = 1;
+        break;
+    default:
+        break;
+    }
+    r->field = F_NONE;
+    return 0;
+}
+
+static const mp_callbacks mp_cb = {on_part_begin, on_part_data, on_part_end};
+
+/* ---- simple endpoints ------------------------------------------------------------------------- */
+
+static MHD_RESULT handle_models(server *s, req *r, const char *url) {
+    const char *id = !strncmp(url, "/v1/models/", 11) ? url + 11 : NULL;
+    sbuf b = {0};
+    if (!id) sb_puts(&b, "{\"object\":\"list\",\"data\":[");
+    int found = 0;
+    for (int i = -1; i < s->cfg->n_models; i++) {
+        const char *name = i < 0 ? "whisper-1" : s->names[i];
+        if (id && strcmp(id, name)) continue;
+        if (found++ && !id) sb_puts(&b, ",");
+        sb_puts(&b, "{\"id\":");
+        sb_json_str(&b, name);
+        sb_puts(&b, ",\"object\":\"model\",\"created\":0,\"owned_by\":\"amanuensis\"}");
+    }
+    if (id && !found) {
+        sb_free(&b);
+        char msg[200];
+        snprintf(msg, sizeof msg, "The model '%.100s' does not exist", id);
+        return send_error(r, 404, "invalid_request_error", "model_not_found", "model", msg);
+    }
+    if (!id) sb_puts(&b, "]}");
+    sb_puts(&b, "\n");
+    return send_sbuf(r, 200, "application/json", &b, NULL, NULL);
+}
+
+static MHD_RESULT handle_metrics(server *s, req *r) {
+    sbuf b = {0};
+    int waiting, running;
+    pool_counts(&s->pool, &waiting, &running);
+    pthread_mutex_lock(&s->pool.mu);
+    double audio = s->pool.audio_seconds_total, proc = s->pool.processing_seconds_total;
+    unsigned long ok = s->pool.jobs_ok, failed = s->pool.jobs_failed, cancelled = s->pool.jobs_cancelled;
+    pthread_mutex_unlock(&s->pool.mu);
+    metrics_render(&s->met, &b);
+    sb_printf(&b,
+              "# HELP amanuensis_queue_depth Jobs waiting for a worker.\n# TYPE amanuensis_queue_depth gauge\n"
+              "amanuensis_queue_depth %d\n"
+              "# HELP amanuensis_queue_capacity Jobs that may wait (--queue).\n# TYPE amanuensis_queue_capacity gauge\n"
+              "amanuensis_queue_capacity %d\n"
+              "# HELP amanuensis_jobs_running Jobs being transcribed.\n# TYPE amanuensis_jobs_running gauge\n"
+              "amanuensis_jobs_running %d\n"
+              "# HELP amanuensis_workers Worker threads (--workers).\n# TYPE amanuensis_workers gauge\n"
+              "amanuensis_workers %d\n",
+              waiting, s->cfg->queue, running, s->cfg->workers);
+    sb_printf(&b,
+              "# HELP amanuensis_requests_in_flight Requests being received, queued or processed.\n"
+              "# TYPE amanuensis_requests_in_flight gauge\namanuensis_requests_in_flight %ld\n"
+              "# HELP amanuensis_model_loaded 1 when every model is loaded.\n# TYPE amanuensis_model_loaded gauge\n"
+              "amanuensis_model_loaded %d\n",
+              (long)atomic_load(&s->in_flight), atomic_load(&s->loaded) == 1);
+    sb_printf(&b,
+              "# HELP amanuensis_audio_seconds_total Seconds of audio transcribed.\n"
+              "# TYPE amanuensis_audio_seconds_total counter\namanuensis_audio_seconds_total %.3f\n"
+              "# HELP amanuensis_processing_seconds_total Seconds workers spent decoding and transcribing.\n"
+              "# TYPE amanuensis_processing_seconds_total counter\namanuensis_processing_seconds_total %.3f\n",
+              audio, proc);
+    sb_printf(&b,
+              "# HELP amanuensis_jobs_total Jobs finished, by result.\n# TYPE amanuensis_jobs_total counter\n"
+              "amanuensis_jobs_total{result=\"ok\"} %lu\namanuensis_jobs_total{result=\"failed\"} %lu\n"
+              "amanuensis_jobs_total{result=\"cancelled\"} %lu\n",
+              ok, failed, cancelled);
+    return send_sbuf(r, 200, "text/plain; version=0.0.4; charset=utf-8", &b, NULL, NULL);
+}
+
+static MHD_RESULT handle_web(req *r, const char *url) {
+    if (!strcmp(url, "/")) url = "/index.html";
+    for (int i = 0; i < am_web_n_assets; i++) {
+        const web_asset *a = &am_web_assets[i];
+        if (strcmp(url, a->path)) continue;
+        const char *ext = strrchr(a->path, '.');
+        const char *ct = "application/octet-stream";
+        if (ext && !strcmp(ext, ".html")) ct = "text/html; charset=utf-8";
+        else if (ext && !strcmp(ext, ".css")) ct = "text/css; charset=utf-8";
+        else if (ext && !strcmp(ext, ".js")) ct = "text/javascript; charset=utf-8";
+        else if (ext && !strcmp(ext, ".svg")) ct = "image/svg+xml";
+        struct MHD_Response *resp =
+            MHD_create_response_from_buffer(a->size, (void *)a->data, MHD_RESPMEM_PERSISTENT);
+        if (!resp) return MHD_NO;
+        MHD_add_response_header(resp, "Content-Type", ct);
+        MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+        MHD_add_response_header(resp, "Content-Security-Policy",
+                                "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' "
+                                "'unsafe-inline'; img-src 'self' data:; media-src 'self' blob:; connect-src 'self'");
+        MHD_RESULT rc = MHD_queue_response(r->conn, 200, resp);
+        MHD_destroy_response(resp);
+        if (rc == MHD_YES) r->status = 200;
+        return rc;
+    }
+    return send_error(r, 404, "invalid_request_error", "not_found", NULL, "no such page");
+}
+
+/* ---- transcription ---------------------------------------------------------------------------- */
+
+static const char *language_name(const char *code) {
+    static const char *const tab[][2] = {
+        {"en", "english"}, {"zh", "chinese"}, {"de", "german"}, {"es", "spanish"}, {"ru", "russian"},
+        {"ko", "korean"}, {"fr", "french"}, {"ja", "japanese"}, {"pt", "portuguese"}, {"tr", "turkish"},
+        {"pl", "polish"}, {"ca", "catalan"}, {"nl", "dutch"}, {"ar", "arabic"}, {"sv", "swedish"},
+        {"it", "italian"}, {"id", "indonesian"}, {"hi", "hindi"}, {"fi", "finnish"}, {"vi", "vietnamese"},
+        {"he", "hebrew"}, {"uk", "ukrainian"}, {"el", "greek"}, {"ms", "malay"}, {"cs", "czech"},
+        {"ro", "romanian"}, {"da", "danish"}, {"hu", "hungarian"}, {"ta", "tamil"}, {"no", "norwegian"},
+        {"th", "thai"}, {"ur", "urdu"}, {"hr", "croatian"}, {"bg", "bulgarian"}, {"lt", "lithuanian"},
+        {"la", "latin"}, {"cy", "welsh"}, {"sk", "slovak"}, {"fa", "persian"}, {"lv", "latvian"},
+        {"sr", "serbian"}, {"sl", "slovenian"}, {"et", "estonian"}, {"is", "icelandic"}};
+    if (!code) return "english";
+    for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++)
+        if (!strcmp(code, tab[i][0])) return tab[i][1];
+    return code;
+}
+
+static const char *trim_left(const char *s) {
+    while (*s == ' ' || *s == '\t' || *s == '\n') s++;
+    return s;
+}
+
+static void put_trimmed_json(sbuf *b, const char *s) {
+    s = trim_left(s ? s : "");
+    size_t n = strlen(s);
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\n' || s[n - 1] == '\t')) n--;
+    char *t = am_strndup(s, n);
+    if (!t) { b->oom = 1; return; }
+    sb_json_str(b, t);
+    free(t);
+}
+
+static int result_has_words(const am_result *res) {
+    for (size_t i = 0; i < am_result_n_segments(res); i++)
+        if (am_result_segment(res, i)->words) return 1;
+    return 0;
+}
+
+static MHD_RESULT respond_result(server *s, req *r, const job *j) {
+    const am_result *res = j->result;
+    sbuf b = {0};
+    const char *warn_h = NULL, *warn_v = NULL;
+    if (r->want_words && !result_has_words(res)) {
+        warn_h = "X-Amanuensis-Warning";
+        warn_v = "word timestamps are not available in this build; 'words' is empty";
+    }
+    switch (r->format) {
+    case RF_JSON:
+        sb_puts(&b, "{\"text\":");
+        put_trimmed_json(&b, am_result_text(res));
+        sb_puts(&b, "}\n");
+        return send_sbuf(r, 200, "application/json", &b, warn_h, warn_v);
+    case RF_TEXT: {
+        const char *t = trim_left(am_result_text(res) ? am_result_text(res) : "");
+        size_t n = strlen(t);
+        while (n && (t[n - 1] == ' ' || t[n - 1] == '\n')) n--;
+        sb_put(&b, t, n);
+        sb_puts(&b, "\n");
+        return send_sbuf(r, 200, "text/plain; charset=utf-8", &b, warn_h, warn_v);
+    }
+    case RF_SRT:
+    case RF_VTT: {
+        char *mem = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&mem, &len);
+        if (!f) return send_error(r, 500, "server_error", NULL, NULL, "out of memory");
+        int rc = am_write_result(res, r->format == RF_SRT ? AM_FORMAT_SRT : AM_FORMAT_VTT, f);
+        if (fclose(f) != 0 || rc != AM_OK || !mem) {
+            free(mem);
+            return send_error(r, 500, "server_error", NULL, NULL, "cannot format the result");
+        }
+        return send_body(r, 200, r->format == RF_SRT ? "application/x-subrip; charset=utf-8" : "text/vtt; charset=utf-8",
+                         mem, len, 1, warn_h, warn_v);
+    }
+    default: break;
+    }
+    /* verbose_json */
+    sb_puts(&b, "{\"task\":");
+    sb_json_str(&b, r->translate ? "translate" : "transcribe");
+    sb_puts(&b, ",\"language\":");
+    sb_json_str(&b, language_name(am_result_language(res)));
+    sb_puts(&b, ",\"duration\":");
+    sb_json_num(&b, am_result_duration(res), 3);
+    sb_puts(&b, ",\"text\":");
+    put_trimmed_json(&b, am_result_text(res));
+    size_t n = am_result_n_segments(res);
+    if (!r->has_granularity || r->want_segments) {
+        sb_puts(&b, ",\"segments\":[");
+        for (size_t i = 0; i < n; i++) {
+            const am_segment *sg = am_result_segment(res, i);
+            if (i) sb_puts(&b, ",");
+            sb_printf(&b, "{\"id\":%zu,\"seek\":%d,\"start\":", i, sg->seek);
+            sb_json_num(&b, sg->start, 3);
+            sb_puts(&b, ",\"end\":");
+            sb_json_num(&b, sg->end, 3);
+            sb_puts(&b, ",\"text\":");
+            sb_json_str(&b, sg->text);
+            sb_puts(&b, ",\"tokens\":[");
+            for (int k = 0; k < sg->n_tokens; k++) sb_printf(&b, k ? ",%d" : "%d", sg->tokens[k]);
+            sb_puts(&b, "],\"temperature\":");
+            sb_json_num(&b, sg->temperature, 2);
+            sb_puts(&b, ",\"avg_logprob\":");
+            sb_json_num(&b, sg->avg_logprob, 6);
+            sb_puts(&b, ",\"compression_ratio\":");
+            sb_json_num(&b, sg->compression_ratio, 6);
+            sb_puts(&b, ",\"no_speech_prob\":");
+            sb_json_num(&b, sg->no_speech_prob, 6);
+            sb_puts(&b, "}");
+        }
+        sb_puts(&b, "]");
+    }
+    if (r->want_words) {
+        sb_puts(&b, ",\"words\":[");
+        int first = 1;
+        for (size_t i = 0; i < n; i++) {
+            const am_segment *sg = am_result_segment(res, i);
+            for (int k = 0; sg->words && k < sg->n_words; k++) {
+                const am_word *w = &sg->words[k];
+                if (!first) sb_puts(&b, ",");
+                first = 0;
+                sb_puts(&b, "{\"word\":");
+                put_trimmed_json(&b, w->word);
+                sb_puts(&b, ",\"start\":");
+                sb_json_num(&b, w->start, 3);
+                sb_puts(&b, ",\"end\":");
+                sb_json_num(&b, w->end, 3);
+                sb_puts(&b, "}");
+            }
+        }
+        sb_puts(&b, "]");
+    }
+    sb_puts(&b, "}\n");
+    (void)s;
+    return send_sbuf(r, 200, "application/json", &b, warn_h, warn_v);
+}
+
+/* nonzero when the client closed its side of the connection */
+static int client_gone(void *ctx) {
+    req *r = ctx;
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!ci) return 0;
+    int fd = ci->connect_fd;
+    struct pollfd pfd = {.fd = fd, .events = POLLIN | POLLRDHUP};
+    if (poll(&pfd, 1, 0) <= 0) return 0;
+    if (pfd.revents & (POLLHUP | POLLERR | POLLRDHUP)) return 1;
+    if (pfd.revents & POLLIN) {
+        char c;
+        ssize_t n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (n == 0) return 1;
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return 1;
+    }
+    return 0;
+}
+
+static int find_model(server *s, const char *name) {
+    if (!name[0] || !strcmp(name, "whisper-1")) return 0;
+    for (int i = 0; i < s->cfg->n_models; i++)
+        if (!strcmp(name, s->names[i])) return i;
+    return -1;
+}
+
+static MHD_RESULT send_429(server *s, req *r) {
+    int waiting, running;
+    pool_counts(&s->pool, &waiting, &running);
+    char ra[16];
+    snprintf(ra, sizeof ra, "%d", 1 + waiting / (s->cfg->workers > 0 ? s->cfg->workers : 1));
+    metrics_add(&s->met, &s->met.rejected_queue_full, 1);
+    return send_error_h(r, 429, "rate_limit_error", "queue_full", NULL,
+                        "the server is busy: the transcription queue is full; retry later", "Retry-After", ra);
+}
+
+static MHD_RESULT finish_upload(server *s, req *r) {
+    if (!r->err_status) {
+        if (mp_finish(r->mp) != MP_OK)
+            req_fail(r, 400, "invalid_multipart", NULL, "malformed multipart body: %s", mp_error(r->mp));
+    }
+    if (r->err_status)
+        return send_error(r, r->err_status, r->err_type, r->err_code, r->err_param, r->err_msg);
+    if (!r->got_file)
+        return send_error(r, 400, "invalid_request_error", "missing_file", "file",
+                          "you must provide a 'file' field with the audio");
+    if (r->file_bytes == 0)
+        return send_error(r, 400, "invalid_request_error", "invalid_audio", "file", "the uploaded file is empty");
+    if (r->has_granularity && r->format != RF_VERBOSE)
+        return send_error(r, 400, "invalid_request_error", "invalid_value", "timestamp_granularities",
+                          "timestamp_granularities[] requires response_format=verbose_json");
+    int mi = find_model(s, r->model);
+    if (mi < 0) {
+        char msg[220];
+        snprintf(msg, sizeof msg, "The model '%s' does not exist (see GET /v1/models)", r->model);
+        return send_error(r, 404, "invalid_request_error", "model_not_found", "model", msg);
+    }
+    if (atomic_load(&s->loaded) != 1)
+        return send_error_h(r, 503, "server_error", "model_loading", NULL, "the model is still loading",
+                            "Retry-After", "1");
+
+    job *j = job_new();
+    if (!j) return send_error(r, 500, "server_error", NULL, NULL, "out of memory");
+    r->job = j;
+    j->path = r->path;               /* the job unlinks the file now */
+    r->path = NULL;
+    j->model = s->models[mi];
+    j->params.n_threads = s->threads_per_job;
+    j->params.translate = r->translate;
+    if (r->language[0]) {
+        snprintf(j->language, sizeof j->language, "%s", r->language);
+        j->params.language = j->language;
+    }
+    if (r->prompt && r->prompt[0]) {
+        j->prompt = r->prompt;
+        r->prompt = NULL;
+        j->params.initial_prompt = j->prompt;
+    }
+    if (r->has_temperature) j->params.temperature = r->temperature;
+    if (r->want_words) j->params.word_timestamps = 1;
+
+    if (pool_submit(&s->pool, j) != 0) return send_429(s, r);
+
+    double deadline = r->t0 + s->cfg->timeout;
+    int w = pool_wait(&s->pool, j, deadline, client_gone, r);
+    if (w == WAIT_GONE) {
+        pool_cancel(&s->pool, j);
+        metrics_add(&s->met, &s->met.disconnects, 1);
+        r->status = 499;             /* nginx's "client closed request", for the metrics only */
+        return MHD_NO;
+    }
+    if (w == WAIT_TIMEOUT) {
+        pool_cancel(&s->pool, j);
+        metrics_add(&s->met, &s->met.timeouts, 1);
+        return send_error(r, 504, "server_error", "timeout", NULL, "the request ran past the server's --timeout");
+    }
+    char msg[400];
+    /* messages name the temporary file: keep only what follows "PATH: " */
+    size_t plen = strlen(j->path);
+    if (!strncmp(j->err, j->path, plen) && !strncmp(j->err + plen, ": ", 2))
+        memmove(j->err, j->err + plen + 2, strlen(j->err + plen + 2) + 1);
+    switch (j->status) {
+    case AM_OK:
+        return respond_result(s, r, j);
+    case AM_E_AUDIO:
+    case AM_E_IO:
+        snprintf(msg, sizeof msg, "could not decode the audio file: %s", j->err);
+        return send_error(r, 400, "invalid_request_error", "invalid_audio", "file", msg);
+    case AM_E_INVALID_ARG:
+    case AM_E_UNSUPPORTED:
+        return send_error(r, 400, "invalid_request_error", "unsupported", NULL, j->err);
+    case AM_E_ABORTED:
+        return send_error(r, 503, "server_error", "cancelled", NULL, "the job was cancelled");
+    default:
+        snprintf(msg, sizeof msg, "transcription failed: %s", j->err);
+        return send_error(r, 500, "server_error", NULL, NULL, msg);
+    }
+}
+
+/* first call of an audio request: everything that can be refused before the body is read */
+static MHD_RESULT begin_upload(server *s, req *r, struct MHD_Connection *c) {
+    if (atomic_load(&s->draining))
+        return send_error(r, 503, "server_error", "shutting_down", NULL, "the server is shutting down");
+    const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    char boundary[MP_MAX_BOUNDARY + 1];
+    if (!ct || mp_boundary_from_content_type(ct, boundary, sizeof boundary) != 0)
+        return send_error(r, 400, "invalid_request_error", "invalid_content_type", NULL,
+                          "the body must be multipart/form-data with a valid boundary");
+    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (cl) {
+        char *end;
+        errno = 0;
+        unsigned long long n = strtoull(cl, &end, 10);
+        if (errno || end == cl || *end) n = ~0ULL;
+        if (n > s->max_body) {
+            /* a small excess is read and dropped so that simple clients see the 413; a large one
+             * is answered at once and the connection closed */
+            if (n > 2 * s->max_body + (1u << 20)) {
+                char msg[160];
+                snprintf(msg, sizeof msg, "the request body is larger than the server's limit of %ld MB",
+                         s->cfg->max_upload_mb);
+                return send_error(r, 413, "invalid_request_error", "request_too_large", "file", msg);
+            }
+            req_fail(r, 413, "request_too_large", "file", "the request body is larger than the server's limit of %ld MB",
+                     s->cfg->max_upload_mb);
+        }
+    }
+    if (atomic_load(&s->loaded) != 1)
+        return send_error_h(r, 503, "server_error", "model_loading", NULL, "the model is still loading",
+                            "Retry-After", "1");
+    if (pool_full(&s->pool)) return send_429(s, r);
+    r->mp = malloc(sizeof *r->mp);
+    if (!r->mp) return send_error(r, 500, "server_error", NULL, NULL, "out of memory");
+    if (mp_init(r->mp, boundary, &mp_cb, r) != 0)
+        return send_error(r, 400, "invalid_request_error", "invalid_content_type", NULL, "invalid multipart boundary");
+    return MHD_YES;
+}
+
+static MHD_RESULT on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                             const char *version, const char *upload_data, size_t *upload_data_size,
+                             void **con_cls) {
+    server *s = cls;
+    req *r = *con_cls;
+    if (!r) {
+        r = calloc(1, sizeof *r);
+        if (!r) return MHD_NO;
+        r->srv = s;
+        r->conn = c;
+        r->fd = -1;
+        r->t0 = am_now();
+        r->ep = route(url);
+        atomic_fetch_add(&s->in_flight, 1);
+        *con_cls = r;
+
+        if (r->ep == EP_TRANSCRIPTIONS || r->ep == EP_TRANSLATIONS || r->ep == EP_MODELS) {
+            if (s->cfg->api_key) {
+                const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+                if (!auth || strncasecmp(auth, "Bearer ", 7))
+                    return send_error(r, 401, "invalid_request_error", "invalid_api_key", NULL,
+                                      "You didn't provide an API key (Authorization: Bearer KEY).");
+                if (!ct_equal(auth + 7, s->cfg->api_key))
+                    return send_error(r, 401, "invalid_request_error", "invalid_api_key", NULL,
+                                      "Incorrect API key provided.");
+            }
+        }
+        int is_get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
+        switch (r->ep) {
+        case EP_TRANSCRIPTIONS:
+        case EP_TRANSLATIONS:
+            if (strcmp(method, "POST"))
+                return send_error_h(r, 405, "invalid_request_error", "method_not_allowed", NULL, "use POST",
+                                    "Allow", "POST");
+            r->upload = 1;
+            r->translate = r->ep == EP_TRANSLATIONS;
+            return begin_upload(s, r, c);
+        case EP_OTHER:
+            return send_error(r, 404, "invalid_request_error", "not_found", NULL, "no such endpoint");
+        default:
+            if (!is_get)
+                return send_error_h(r, 405, "invalid_request_error", "method_not_allowed", NULL, "use GET",
+                                    "Allow", "GET, HEAD");
+            return MHD_YES;       /* answered at the next call, once any body is drained */
+        }
+    }
+
+    if (!r->upload) {
+        if (*upload_data_size) { *upload_data_size = 0; return MHD_YES; }   /* ignore a GET body */
+        if (r->status) return MHD_YES;
+        switch (r->ep) {
+        case EP_HEALTH:
+            return send_body(r, 200, "application/json", "{\"status\":\"ok\"}\n", 16, 0, NULL, NULL);
+        case EP_READY: {
+            int loaded = atomic_load(&s->loaded);
+            if (loaded == 1 && !atomic_load(&s->draining) && !pool_full(&s->pool))
+                return send_body(r, 200, "application/json", "{\"ready\":true}\n", 15, 0, NULL, NULL);
+            const char *why = loaded == 0 ? "{\"ready\":false,\"reason\":\"model loading\"}\n"
+                              : loaded < 0 ? "{\"ready\":false,\"reason\":\"model failed to load\"}\n"
+                              : atomic_load(&s->draining) ? "{\"ready\":false,\"reason\":\"shutting down\"}\n"
+                                                          : "{\"ready\":false,\"reason\":\"queue full\"}\n";
+            return send_body(r, 503, "application/json", (char *)why, strlen(why), 0, NULL, NULL);
+        }
+        case EP_METRICS: return handle_metrics(s, r);
+        case EP_MODELS: return handle_models(s, r, url);
+        case EP_WEB: return handle_web(r, url);
+        default: return send_error(r, 404, "invalid_request_error", "not_found", NULL, "no such endpoint");
+        }
+    }
+
+    if (r->status) {                       /* answered early: drop the rest */
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        r->received += n;
+        metrics_add(&s->met, &s->met.upload_bytes, n);
+        if (am_now() - r->t0 > s->cfg->timeout) {
+            log_line("upload ran past --timeout; closing the connection");
+            return MHD_NO;
+        }
+        if (r->received > s->max_body) {
+            req_fail(r, 413, "request_too_large", "file", "the request body is larger than the server's limit of %ld MB",
+                     s->cfg->max_upload_mb);
+            if (r->received > 2 * s->max_body + (1u << 20)) return MHD_NO;   /* stop reading */
+        }
+        if (!r->err_status) {
+            int rc = mp_feed(r->mp, upload_data, n);
+            if (rc == MP_ERROR)
+                req_fail(r, 400, "invalid_multipart", NULL, "malformed multipart body: %s", mp_error(r->mp));
+        }
+        if (r->err_status) {
+            /* nothing more is kept: the temporary file goes now */
+            close_upload_file(r);
+            if (r->path) { unlink(r->path); free(r->path); r->path = NULL; }
+        }
+        return MHD_YES;
+    }
+    return finish_upload(s, r);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe) {
+    server *s = cls;
+    req *r = *con_cls;
+    (void)c;
+    if (!r) return;
+    int status = r->status ? r->status : 499;
+    if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && r->status == 0) status = 499;
+    metrics_request(&s->met, r->ep, status, am_now() - r->t0);
+    req_free(s, r);
+    *con_cls = NULL;
+    atomic_fetch_sub(&s->in_flight, 1);
+}
+
+/* ---- lifecycle -------------------------------------------------------------------------------- */
+
+static void *loader_main(void *arg) {
+    server *s = arg;
+    if (s->cfg->load_delay_ms > 0) {
+        struct timespec ts = {s->cfg->load_delay_ms / 1000, (long)(s->cfg->load_delay_ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    for (int i = 0; i < s->cfg->n_models; i++) {
+        char err[256];
+        double t0 = am_now();
+        if (am_model_load(s->paths[i], &s->models[i], err, sizeof err) != AM_OK) {
+            snprintf(s->load_err, sizeof s->load_err, "cannot load model %.200s: %.280s", s->paths[i], err);
+            atomic_store(&s->loaded, -1);
+            kill(getpid(), SIGUSR1);
+            return NULL;
+        }
+        log_line("model %s loaded in %.2f s", s->names[i], am_now() - t0);
+    }
+    atomic_store(&s->loaded, 1);
+    return NULL;
+}
+
+static void model_name(const char *arg, char *out, size_t size) {
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s", arg);
+    size_t n = strlen(tmp);
+    while (n > 1 && tmp[n - 1] == '/') tmp[--n] = '\0';
+    const char *base = strrchr(tmp, '/');
+    base = base ? base + 1 : tmp;
+    snprintf(out, size, "%s", base);
+    n = strlen(out);
+    if (n > 4 && !strcmp(out + n - 4, ".bin")) out[n - 4] = '\0';
+}
+
+int server_run(const server_config *cfg) {
+    server *s = calloc(1, sizeof *s);
+    if (!s) {
+        log_line("out of memory");
+        return 1;
+    }
+    int status = 1;
+    s->cfg = cfg;
+    atomic_init(&s->loaded, 0);
+    atomic_init(&s->draining, 0);
+    atomic_init(&s->in_flight, 0);
+    s->max_body = (unsigned long long)cfg->max_upload_mb << 20;
+    s->threads_per_job = cfg->threads > 0 ? cfg->threads : am_cpu_count() / cfg->workers;
+    if (s->threads_per_job < 1) s->threads_per_job = 1;
+
+    for (int i = 0; i < cfg->n_models; i++) {
+        char err[256];
+        if (am_model_resolve(cfg->model_args[i], s->paths[i], sizeof s->paths[i], err, sizeof err) != AM_OK) {
+            log_line("%s", err);
+            free(s);
+            return 1;
+        }
+        model_name(cfg->model_args[i], s->names[i], sizeof s->names[i]);
+        for (int k = 0; k < i; k++)
+            if (!strcmp(s->names[k], s->names[i])) {
+                log_line("two models are named '%s'", s->names[i]);
+                free(s);
+                return 1;
+            }
+    }
+
+    /* every thread started from here on inherits this mask; sigwait() below takes the signals */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGUSR1);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (metrics_init(&s->met) != 0) {
+        free(s);
+        return 1;
+    }
+    if (pool_start(&s->pool, cfg->workers, cfg->queue) != 0) {
+        log_line("cannot start the worker threads");
+        metrics_destroy(&s->met);
+        free(s);
+        return 1;
+    }
+
+    struct addrinfo hints = {0}, *ai = NULL;
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    char port[16];
+    snprintf(port, sizeof port, "%d", cfg->port);
+    int gai = getaddrinfo(cfg->host, port, &hints, &ai);
+    if (gai != 0 || !ai) {
+        log_line("cannot resolve --host %s: %s", cfg->host, gai_strerror(gai));
+        goto out_pool;
+    }
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    if (MHD_is_feature_supported(MHD_FEATURE_POLL)) flags |= MHD_USE_POLL;
+    if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
+    s->daemon = MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL, on_request, s,
+                                 MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->idle_timeout,
+                                 MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
+                                 MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+                                 MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                                 MHD_OPTION_END);
+    freeaddrinfo(ai);
+    if (!s->daemon) {
+        log_line("cannot listen on %s:%d: %s", cfg->host, cfg->port, strerror(errno));
+        goto out_pool;
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    int bound = di ? (int)di->port : cfg->port;
+    const char *h = cfg->host;
+    int v6 = strchr(h, ':') != NULL;
+    log_line("listening on http://%s%s%s:%d (%d worker%s, queue %d, %d thread%s per job)", v6 ? "[" : "", h,
+             v6 ? "]" : "", bound, cfg->workers, cfg->workers == 1 ? "" : "s", cfg->queue, s->threads_per_job,
+             s->threads_per_job == 1 ? "" : "s");
+
+    if (pthread_create(&s->loader, NULL, loader_main, s) != 0) {
+        log_line("cannot start the model loader");
+        goto out_daemon;
+    }
+    s->loader_started = 1;
+
+    for (;;) {
+        int sig = 0;
+        if (sigwait(&set, &sig) != 0) continue;
+        if (sig == SIGUSR1) {
+            if (atomic_load(&s->loaded) < 0) {
+                log_line("%s", s->load_err);
+                status = 1;
+                break;
+            }
+            continue;
+        }
+        if (sig == SIGHUP) continue;
+        log_line("%s: finishing %ld request%s in flight, then exiting", sig == SIGTERM ? "SIGTERM" : "SIGINT",
+                 (long)atomic_load(&s->in_flight), atomic_load(&s->in_flight) == 1 ? "" : "s");
+        atomic_store(&s->draining, 1);
+        MHD_socket lsock = MHD_quiesce_daemon(s->daemon);
+        double limit = am_now() + cfg->timeout + 5;
+        while (atomic_load(&s->in_flight) > 0 && am_now() < limit) {
+            struct timespec ts = {0, 20 * 1000000L};
+            nanosleep(&ts, NULL);
+        }
+        MHD_stop_daemon(s->daemon);
+        s->daemon = NULL;
+        if (lsock != MHD_INVALID_SOCKET) close(lsock);
+        status = 0;
+        break;
+    }
+
+out_daemon:
+    if (s->daemon) MHD_stop_daemon(s->daemon);
+    s->daemon = NULL;
+    if (s->loader_started) pthread_join(s->loader, NULL);
+out_pool:
+    pool_stop(&s->pool);
+    for (int i = 0; i < cfg->n_models; i++)
+        if (s->models[i]) am_model_free(s->models[i]);
+    metrics_destroy(&s->met);
+    if (status == 0) log_line("stopped");
+    free(s);
+    return status;
+}

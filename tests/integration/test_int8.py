@@ -1,0 +1,92 @@
+"""int8 (W8A8) model and Q15 front end against the float paths, on the parity test set.
+
+  - WER(int8) - WER(f32) <= 0.3 percentage points (same front end; greedy, temperature 0), for both
+    front ends;
+  - transcripts with --frontend q15 equal those with --frontend f32 on every file, at f32 and at int8.
+Test set and helpers: test_parity.py (pocketsphinx LibriVox + cards, jfk, shared/data/speech English).
+"""
+import json
+import shutil
+
+import pytest
+
+from conftest import PSPHINX, run_am
+from test_parity import _manifest, _psphinx_refs
+from textnorm import normalize
+
+MAX_WER_EXCESS = 0.003  # 0.3 percentage points
+
+
+@pytest.fixture(scope="module")
+def files(shared_data, session_tmp):
+    """[(wav, reference or None)] — the same list as test_parity's test_set."""
+    import subprocess
+    items = []
+    for sub, trans in (("librivox", "transcription"), ("cards", "cards.transcription")):
+        refs = _psphinx_refs(PSPHINX / sub / trans)
+        items += [(w, refs.get(w.stem)) for w in sorted((PSPHINX / sub).glob("*.wav"))]
+    items.append((shared_data / "jfk.wav", "And so my fellow Americans, ask not what your country can do for you, "
+                  "ask what you can do for your country."))
+    conv = session_tmp / "parity-wav"
+    conv.mkdir(exist_ok=True)
+    for row in _manifest(shared_data):
+        if row["language"] != "en":
+            continue
+        src = shared_data / "speech" / row["file"]
+        if src.suffix.lower() != ".wav":
+            dst = conv / (src.stem + ".wav")
+            if not dst.exists():
+                subprocess.run(["sox", str(src), "-b", "16", "-e", "signed-integer", str(dst)], check=True)
+            src = dst
+        items.append((src, row["reference_transcript"].strip() or None))
+    assert len(items) >= 15, items
+    return items
+
+
+def _run(binary, model_dir, files, outdir, precision, frontend):
+    shutil.rmtree(outdir, ignore_errors=True)
+    outdir.mkdir(parents=True)
+    args = ["transcribe", "-m", model_dir, "--no-fallback", "--temperature", "0", "--beam-size", "1",
+            "--precision", precision, "--frontend", frontend, "-l", "en", "-t", "2", "-q",
+            "-o", "json", "--output-dir", outdir] + [w for w, _ in files]
+    run_am(binary, args, check=True, timeout=1800)
+    return {w: json.loads((outdir / (w.stem + ".json")).read_text(encoding="utf-8"))["text"] for w, _ in files}
+
+
+@pytest.fixture(scope="module")
+def outputs(files, binary, model_dir, session_tmp):
+    """{(precision, frontend): {wav: text}}"""
+    out = {}
+    for prec in ("f32", "int8"):
+        for fe in ("f32", "q15"):
+            out[(prec, fe)] = _run(binary, model_dir, files, session_tmp / f"int8-{prec}-{fe}", prec, fe)
+    return out
+
+
+def _wer(files, texts):
+    import jiwer
+    refs = [normalize(r) for w, r in files if r]
+    hyps = [normalize(texts[w]) for w, r in files if r]
+    return jiwer.wer(refs, hyps), len(refs)
+
+
+@pytest.mark.parametrize("frontend", ["f32", "q15"])
+def test_int8_wer_close_to_f32(files, outputs, frontend):
+    w32, n = _wer(files, outputs[("f32", frontend)])
+    w8, _ = _wer(files, outputs[("int8", frontend)])
+    diff = [w.name for w, _ in files
+            if normalize(outputs[("f32", frontend)][w]) != normalize(outputs[("int8", frontend)][w])]
+    print(f"\nfrontend {frontend}: corpus WER over {n} files: f32 {w32:.2%}, int8 {w8:.2%} "
+          f"({(w8 - w32) * 100:+.2f} points); transcripts differing: {len(diff)} {diff}")
+    assert w8 - w32 <= MAX_WER_EXCESS
+
+
+@pytest.mark.parametrize("precision", ["f32", "int8"])
+def test_q15_transcripts_equal_f32(files, outputs, precision):
+    bad = []
+    for w, _ in files:
+        a, b = outputs[(precision, "q15")][w], outputs[(precision, "f32")][w]
+        if normalize(a) != normalize(b):
+            bad.append(f"  {w.name}\n    q15: {a}\n    f32: {b}")
+    print(f"\nprecision {precision}: q15 == f32 front end on {len(files) - len(bad)}/{len(files)} files")
+    assert not bad, "\n".join(bad)
