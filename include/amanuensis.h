@@ -164,6 +164,7 @@ typedef struct am_params {
     void *abort_user_data;
     int frontend;                       /* log-mel: AM_FRONTEND_Q15 (default; integer-only Q15
                                            kernel, src/frontend/mel_q15.h) | AM_FRONTEND_F32  */
+    int batch_size;                     /* with vad: chunks encoded and decoded together (1)  */
 } am_params;
 
 #define AM_FRONTEND_Q15 0

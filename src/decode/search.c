@@ -199,138 +199,234 @@ static int cand_cmp(const void *a, const void *b) {
     return x < y ? 1 : x > y ? -1 : 0;
 }
 
-static int beam_search(search_ctx *c, const int *prompt, int n_prompt, int sot_index, int n_forced,
-                       window_result *out) {
-    const int nv = c->m->hp.n_vocab, eot = c->sp.eot;
-    const int beam = c->p->beam_size > 1 ? c->p->beam_size : 1;
-    const int n_cand_per = beam + 1;
-    const int max_finished = beam == 1 ? 1 : (int)lround(beam * (c->p->patience > 0 ? c->p->patience : 1.0f));
-    const int max_new = max_new_tokens(c, n_prompt);
-    int rc;
-    hyp *live = calloc((size_t)beam, sizeof *live), *next = calloc((size_t)beam, sizeof *next);
-    hyp *fin = calloc((size_t)(max_finished + beam), sizeof *fin);
-    cand *cands = malloc((size_t)beam * n_cand_per * sizeof *cands);
-    am_decode_seq *seqs = malloc((size_t)beam * sizeof *seqs);
-    int *toks = malloc((size_t)beam * sizeof *toks);
-    int n_live = 1, n_fin = 0, half = 0; /* slots [half·beam, half·beam + beam) hold the live caches */
-    if (!live || !next || !fin || !cands || !seqs || !toks) { rc = AM_E_NOMEM; goto done; }
+/* One window's beam search, advanced one step at a time so that several windows can share each
+ * decoder call.  Its caches use slots [slot_base, slot_base + 2·beam): two halves, swapped when
+ * the beams move. */
+typedef struct beam_state {
+    const int *prompt;
+    int n_prompt, sot_index, n_forced, window, slot_base;
+    int beam, max_finished, max_new;
+    hyp *live, *next, *fin;
+    cand *cands;
+    int *toks;
+    int n_live, n_fin, half, step, done;
+    window_result *out;
+} beam_state;
 
-    rc = feed_prompt(c, prompt, n_prompt, sot_index, c->logits, &out->no_speech_prob);
-    if (rc != AM_OK) goto done;
-    live[0].slot = 0;
-    if ((rc = ivec_set(&live[0].seq, prompt + n_prompt - n_forced, n_forced)) != AM_OK) goto done;
+static void beam_state_free(beam_state *st) {
+    for (int i = 0; i < st->beam; i++) {
+        if (st->live) free(st->live[i].seq.v);
+        if (st->next) free(st->next[i].seq.v);
+    }
+    for (int i = 0; st->fin && i < st->max_finished + st->beam; i++) free(st->fin[i].seq.v);
+    free(st->live);
+    free(st->next);
+    free(st->fin);
+    free(st->cands);
+    free(st->toks);
+    memset(st, 0, sizeof *st);
+}
 
-    for (int step = 0; step < max_new && n_live > 0; step++) {
-        if ((rc = check_abort(c)) != AM_OK) goto done;
-        /* candidates: the best beam+1 tokens of every live hypothesis */
-        int n_cands = 0;
-        for (int i = 0; i < n_live; i++) {
-            float *lg = c->logits + (size_t)i * nv;
-            filter_logits(c, lg, live[i].seq.v, live[i].seq.n, step + n_forced);
-            log_softmax_inplace(lg, nv);
-            int k = beam == 1 ? 1 : n_cand_per; /* greedy needs only the best token */
-            int top[65];
-            if (k > 65) k = 65;
-            for (int j = 0; j < k; j++) top[j] = -1;
-            for (int t = 0; t < nv; t++) {
-                float v = lg[t];
-                if (v == -INFINITY) continue;
-                int pos = k;
-                while (pos > 0 && (top[pos - 1] < 0 || lg[top[pos - 1]] < v)) pos--;
-                if (pos < k) {
-                    for (int q = k - 1; q > pos; q--) top[q] = top[q - 1];
-                    top[pos] = t;
-                }
-            }
-            for (int j = 0; j < k && top[j] >= 0; j++) {
-                cands[n_cands].score = live[i].sum_logprob + lg[top[j]];
-                cands[n_cands].src = i;
-                cands[n_cands].tok = top[j];
-                cands[n_cands].lp = lg[top[j]];
-                n_cands++;
+static int beam_state_init(search_ctx *c, beam_state *st, const int *prompt, int n_prompt, int sot_index,
+                           int n_forced, int window, int slot_base, window_result *out) {
+    memset(st, 0, sizeof *st);
+    st->prompt = prompt;
+    st->n_prompt = n_prompt;
+    st->sot_index = sot_index;
+    st->n_forced = n_forced;
+    st->window = window;
+    st->slot_base = slot_base;
+    st->beam = c->p->beam_size > 1 ? c->p->beam_size : 1;
+    st->max_finished = st->beam == 1 ? 1 : (int)lround(st->beam * (c->p->patience > 0 ? c->p->patience : 1.0f));
+    if (st->max_finished < 1) st->max_finished = 1;
+    st->max_new = max_new_tokens(c, n_prompt);
+    st->out = out;
+    st->live = calloc((size_t)st->beam, sizeof *st->live);
+    st->next = calloc((size_t)st->beam, sizeof *st->next);
+    st->fin = calloc((size_t)(st->max_finished + st->beam), sizeof *st->fin);
+    st->cands = malloc((size_t)st->beam * (st->beam + 1) * sizeof *st->cands);
+    st->toks = malloc((size_t)st->beam * sizeof *st->toks);
+    if (!st->live || !st->next || !st->fin || !st->cands || !st->toks) return AM_E_NOMEM;
+    st->n_live = 1;
+    st->live[0].slot = slot_base;
+    st->done = st->max_new == 0;
+    return ivec_set(&st->live[0].seq, prompt + n_prompt - n_forced, n_forced);
+}
+
+/* Consume this step's logits (one row per live hypothesis, log-softmaxed in place), choose the
+ * next beams, move their caches and fill seqs[] with the tokens to feed next; returns how many. */
+static int beam_state_step(search_ctx *c, beam_state *st, float *logits, am_decode_seq *seqs, int *n_seqs) {
+    const int nv = c->m->hp.n_vocab, eot = c->sp.eot, beam = st->beam;
+    int rc = AM_OK, n_cands = 0;
+    *n_seqs = 0;
+    for (int i = 0; i < st->n_live; i++) {
+        float *lg = logits + (size_t)i * nv;
+        filter_logits(c, lg, st->live[i].seq.v, st->live[i].seq.n, st->step + st->n_forced);
+        log_softmax_inplace(lg, nv);
+        int k = beam == 1 ? 1 : beam + 1; /* greedy needs only the best token */
+        int top[65];
+        if (k > 65) k = 65;
+        for (int j = 0; j < k; j++) top[j] = -1;
+        for (int t = 0; t < nv; t++) {
+            float v = lg[t];
+            if (v == -INFINITY) continue;
+            int pos = k;
+            while (pos > 0 && (top[pos - 1] < 0 || lg[top[pos - 1]] < v)) pos--;
+            if (pos < k) {
+                for (int q = k - 1; q > pos; q--) top[q] = top[q - 1];
+                top[pos] = t;
             }
         }
-        qsort(cands, (size_t)n_cands, sizeof *cands, cand_cmp);
-        int n_next = 0;
-        for (int j = 0; j < n_cands && n_next < beam; j++) {
-            const cand *cd = &cands[j];
-            const hyp *src = &live[cd->src];
-            if (cd->tok == eot) {
-                if (n_fin < max_finished) {
-                    hyp *f = &fin[n_fin++];
-                    if ((rc = ivec_set(&f->seq, src->seq.v, src->seq.n)) != AM_OK) goto done;
-                    f->sum_logprob = cd->score;
-                    f->done = 1;
-                }
-                continue;
-            }
-            hyp *h = &next[n_next];
-            if ((rc = ivec_set(&h->seq, src->seq.v, src->seq.n)) != AM_OK) goto done;
-            if ((rc = ivec_push(&h->seq, cd->tok)) != AM_OK) goto done;
-            h->sum_logprob = cd->score;
-            h->slot = src->slot; /* provisional: the source's cache */
-            n_next++;
+        for (int j = 0; j < k && top[j] >= 0; j++) {
+            st->cands[n_cands].score = st->live[i].sum_logprob + lg[top[j]];
+            st->cands[n_cands].src = i;
+            st->cands[n_cands].tok = top[j];
+            st->cands[n_cands].lp = lg[top[j]];
+            n_cands++;
         }
-        if (n_fin >= max_finished || n_next == 0) break; /* enough finished hypotheses */
-        if (step + 1 == max_new) {
-            /* out of steps: the best unfinished hypotheses compete too (openai-whisper) */
-            for (int j = 0; j < n_next && n_fin < beam; j++) {
-                hyp *f = &fin[n_fin++];
-                if ((rc = ivec_set(&f->seq, next[j].seq.v, next[j].seq.n)) != AM_OK) goto done;
-                f->sum_logprob = next[j].sum_logprob;
+    }
+    qsort(st->cands, (size_t)n_cands, sizeof *st->cands, cand_cmp);
+    int n_next = 0;
+    for (int j = 0; j < n_cands && n_next < beam; j++) {
+        const cand *cd = &st->cands[j];
+        const hyp *src = &st->live[cd->src];
+        if (cd->tok == eot) {
+            if (st->n_fin < st->max_finished) {
+                hyp *f = &st->fin[st->n_fin++];
+                if ((rc = ivec_set(&f->seq, src->seq.v, src->seq.n)) != AM_OK) return rc;
+                f->sum_logprob = cd->score;
             }
-            break;
+            continue;
         }
-        /* move the caches: beam j continues from its source's slot */
-        int pos = n_prompt + (live[0].seq.n - n_forced);
-        if (beam > 1) {
-            int other = 1 - half;
-            for (int j = 0; j < n_next; j++) {
-                int dst = other * beam + j;
-                if ((rc = c->be->ops->copy_cache(c->be, dst, next[j].slot, pos)) != AM_OK) goto done;
-                next[j].slot = dst;
-            }
-            half = other;
+        hyp *h = &st->next[n_next];
+        if ((rc = ivec_set(&h->seq, src->seq.v, src->seq.n)) != AM_OK) return rc;
+        if ((rc = ivec_push(&h->seq, cd->tok)) != AM_OK) return rc;
+        h->sum_logprob = cd->score;
+        h->slot = src->slot; /* provisional: the source's cache */
+        n_next++;
+    }
+    st->step++;
+    if (st->n_fin >= st->max_finished || n_next == 0) { st->done = 1; return AM_OK; }
+    if (st->step == st->max_new) {
+        /* out of steps: the best unfinished hypotheses compete too (openai-whisper) */
+        for (int j = 0; j < n_next && st->n_fin < beam; j++) {
+            hyp *f = &st->fin[st->n_fin++];
+            if ((rc = ivec_set(&f->seq, st->next[j].seq.v, st->next[j].seq.n)) != AM_OK) return rc;
+            f->sum_logprob = st->next[j].sum_logprob;
         }
+        st->done = 1;
+        return AM_OK;
+    }
+    /* move the caches: beam j continues from its source's slot */
+    int pos = st->n_prompt + (st->live[0].seq.n - st->n_forced);
+    if (beam > 1) {
+        int other = 1 - st->half;
         for (int j = 0; j < n_next; j++) {
-            toks[j] = next[j].seq.v[next[j].seq.n - 1];
-            seqs[j].slot = next[j].slot;
-            seqs[j].window = c->window;
-            seqs[j].tokens = &toks[j];
-            seqs[j].n_tokens = 1;
-            seqs[j].n_past = pos;
+            int dst = st->slot_base + other * beam + j;
+            if ((rc = c->be->ops->copy_cache(c->be, dst, st->next[j].slot, pos)) != AM_OK) return rc;
+            st->next[j].slot = dst;
         }
-        /* swap live and next */
-        hyp *tmp = live;
-        live = next;
-        next = tmp;
-        n_live = n_next;
-        if ((rc = c->be->ops->decode(c->be, seqs, n_live, c->logits)) != AM_OK) goto done;
+        st->half = other;
     }
-    if (n_fin == 0) { /* nothing at all (max_new == 0) */
-        rc = ivec_set(&out->tokens, prompt + n_prompt - n_forced, n_forced);
+    for (int j = 0; j < n_next; j++) {
+        st->toks[j] = st->next[j].seq.v[st->next[j].seq.n - 1];
+        seqs[j].slot = st->next[j].slot;
+        seqs[j].window = st->window;
+        seqs[j].tokens = &st->toks[j];
+        seqs[j].n_tokens = 1;
+        seqs[j].n_past = pos;
+    }
+    hyp *tmp = st->live;
+    st->live = st->next;
+    st->next = tmp;
+    st->n_live = n_next;
+    *n_seqs = n_next;
+    return AM_OK;
+}
+
+/* The best finished hypothesis into st->out. */
+static int beam_state_finish(search_ctx *c, beam_state *st) {
+    window_result *out = st->out;
+    if (st->n_fin == 0) { /* nothing at all (max_new == 0) */
         out->sum_logprob = 0;
-        goto done;
+        return ivec_set(&out->tokens, st->prompt + st->n_prompt - st->n_forced, st->n_forced);
     }
-    {
-        int best = 0;
-        for (int i = 1; i < n_fin; i++)
-            if (hyp_score(c, &fin[i], n_forced) > hyp_score(c, &fin[best], n_forced)) best = i;
-        rc = ivec_set(&out->tokens, fin[best].seq.v, fin[best].seq.n);
-        out->sum_logprob = (float)fin[best].sum_logprob;
+    int best = 0;
+    for (int i = 1; i < st->n_fin; i++)
+        if (hyp_score(c, &st->fin[i], st->n_forced) > hyp_score(c, &st->fin[best], st->n_forced)) best = i;
+    out->sum_logprob = (float)st->fin[best].sum_logprob;
+    return ivec_set(&out->tokens, st->fin[best].seq.v, st->fin[best].seq.n);
+}
+
+static void set_seq(am_decode_seq *q, int slot, int window, const int *tokens, int n_tokens, int n_past) {
+    q->slot = slot;
+    q->window = window;
+    q->tokens = tokens;
+    q->n_tokens = n_tokens;
+    q->n_past = n_past;
+}
+
+/* Beam search (greedy at beam 1) over n windows at once: every decoder call carries the live
+ * hypotheses of every unfinished window.  Window i attends to encoder slot windows[i] and uses
+ * cache slots [i·2·beam, (i+1)·2·beam). */
+static int beam_search_batch(search_ctx *c, int n, const int *const *prompts, const int *n_prompts,
+                             const int *sot_index, const int *n_forced, const int *windows, window_result *outs) {
+    const int nv = c->m->hp.n_vocab;
+    const int beam = c->p->beam_size > 1 ? c->p->beam_size : 1;
+    beam_state *st = calloc((size_t)n, sizeof *st);
+    am_decode_seq *seqs = calloc((size_t)n * (beam + 1), sizeof *seqs);
+    int *row0 = malloc((size_t)n * sizeof *row0);
+    int rc = AM_OK;
+    if (!st || !seqs || !row0) { rc = AM_E_NOMEM; goto done; }
+    for (int i = 0; i < n; i++) {
+        outs[i].tokens.n = 0;
+        if ((rc = beam_state_init(c, &st[i], prompts[i], n_prompts[i], sot_index[i], n_forced[i], windows[i],
+                                  i * 2 * beam, &outs[i])) != AM_OK)
+            goto done;
     }
+    /* the prompts: through sot (no-speech probability), then the rest — two calls for all windows */
+    for (int i = 0; i < n; i++) set_seq(&seqs[i], st[i].slot_base, windows[i], prompts[i], sot_index[i] + 1, 0);
+    if ((rc = c->be->ops->decode(c->be, seqs, n, c->logits)) != AM_OK) goto done;
+    int n_rest = 0;
+    for (int i = 0; i < n; i++) {
+        outs[i].no_speech_prob = expf(log_softmax_at(c->logits + (size_t)i * nv, nv, c->sp.no_speech));
+        if (n_prompts[i] > sot_index[i] + 1)
+            set_seq(&seqs[n_rest++], st[i].slot_base, windows[i], prompts[i] + sot_index[i] + 1,
+                    n_prompts[i] - sot_index[i] - 1, sot_index[i] + 1);
+    }
+    if (n_rest > 0) {
+        /* rows of the second call go to windows with a longer prompt; keep the others' sot rows */
+        float *tmp = c->logits + (size_t)n * nv;
+        if ((rc = c->be->ops->decode(c->be, seqs, n_rest, tmp)) != AM_OK) goto done;
+        for (int i = 0, r = 0; i < n; i++)
+            if (n_prompts[i] > sot_index[i] + 1) {
+                memcpy(c->logits + (size_t)i * nv, tmp + (size_t)r * nv, (size_t)nv * sizeof(float));
+                r++;
+            }
+    }
+    for (int i = 0; i < n; i++) row0[i] = i; /* first rows: one per window */
+    for (;;) {
+        if ((rc = check_abort(c)) != AM_OK) goto done;
+        int n_seqs = 0, any = 0;
+        for (int i = 0; i < n; i++) {
+            if (st[i].done) continue;
+            int k;
+            if ((rc = beam_state_step(c, &st[i], c->logits + (size_t)row0[i] * nv, seqs + n_seqs, &k)) != AM_OK)
+                goto done;
+            row0[i] = n_seqs; /* its rows in the next call */
+            n_seqs += k;
+            any |= !st[i].done;
+        }
+        if (!any || n_seqs == 0) break;
+        if ((rc = c->be->ops->decode(c->be, seqs, n_seqs, c->logits)) != AM_OK) goto done;
+    }
+    for (int i = 0; i < n; i++)
+        if ((rc = beam_state_finish(c, &st[i])) != AM_OK) goto done;
 done:
-    for (int i = 0; i < beam; i++) {
-        if (live) free(live[i].seq.v);
-        if (next) free(next[i].seq.v);
-    }
-    for (int i = 0; fin && i < max_finished + beam; i++) free(fin[i].seq.v);
-    free(live);
-    free(next);
-    free(fin);
-    free(cands);
+    for (int i = 0; st && i < n; i++) beam_state_free(&st[i]);
+    free(st);
     free(seqs);
-    free(toks);
+    free(row0);
     return rc;
 }
 
@@ -415,14 +511,8 @@ done:
     return rc;
 }
 
-int search_window(search_ctx *c, const int *prompt, int n_prompt, int sot_index, int n_forced, float temperature,
-                  window_result *out) {
-    out->tokens.n = 0;
-    out->sum_logprob = 0.0f;
-    out->temperature = temperature;
-    int rc = temperature > 0.0f ? sample_search(c, prompt, n_prompt, sot_index, n_forced, temperature, out)
-                                : beam_search(c, prompt, n_prompt, sot_index, n_forced, out);
-    if (rc != AM_OK) return rc;
+/* text, compression ratio and average log-probability of a finished window */
+static int finish_result(search_ctx *c, int n_forced, window_result *out) {
     int n_sampled = out->tokens.n - n_forced;
     out->avg_logprob = out->sum_logprob / (float)(n_sampled + 1);
     char *text = tokenizer_decode(c->m->tok, out->tokens.v, out->tokens.n);
@@ -430,4 +520,33 @@ int search_window(search_ctx *c, const int *prompt, int n_prompt, int sot_index,
     out->compression_ratio = text_compression_ratio(text);
     free(text);
     return AM_OK;
+}
+
+int search_windows_batch(search_ctx *c, int n, const int *const *prompts, const int *n_prompts, const int *sot_index,
+                         const int *n_forced, const int *windows, window_result *outs) {
+    for (int i = 0; i < n; i++) {
+        outs[i].tokens.n = 0;
+        outs[i].sum_logprob = 0.0f;
+        outs[i].temperature = 0.0f;
+    }
+    int rc = beam_search_batch(c, n, prompts, n_prompts, sot_index, n_forced, windows, outs);
+    for (int i = 0; rc == AM_OK && i < n; i++) rc = finish_result(c, n_forced[i], &outs[i]);
+    return rc;
+}
+
+int search_window(search_ctx *c, const int *prompt, int n_prompt, int sot_index, int n_forced, float temperature,
+                  window_result *out) {
+    out->tokens.n = 0;
+    out->sum_logprob = 0.0f;
+    out->temperature = temperature;
+    int rc;
+    if (temperature > 0.0f) {
+        rc = sample_search(c, prompt, n_prompt, sot_index, n_forced, temperature, out);
+    } else {
+        const int *pr[1] = {prompt};
+        int window = c->window;
+        rc = beam_search_batch(c, 1, pr, &n_prompt, &sot_index, &n_forced, &window, out);
+    }
+    if (rc != AM_OK) return rc;
+    return finish_result(c, n_forced, out);
 }

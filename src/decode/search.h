@@ -44,6 +44,13 @@ typedef struct window_result {
 int search_window(search_ctx *c, const int *prompt, int n_prompt, int sot_index, int n_forced, float temperature,
                   window_result *out);
 
+/* Temperature-0 search (greedy or beam) over n windows together: each decoder call carries every
+ * window's live hypotheses.  Window i attends to encoder slot windows[i] and uses cache slots
+ * [i·2·beam_size, (i+1)·2·beam_size); c->logits must hold n·(beam_size+1)·n_vocab floats... and
+ * the backend max_seqs must be ≥ n·2·beam_size. */
+int search_windows_batch(search_ctx *c, int n, const int *const *prompts, const int *n_prompts, const int *sot_index,
+                         const int *n_forced, const int *windows, window_result *outs);
+
 /* UTF-8 bytes / zlib-compressed bytes of the stripped text (faster-whisper's measure). */
 float text_compression_ratio(const char *text);
 

@@ -1,0 +1,272 @@
+#!/usr/bin/env python3
+"""bench/compare.py — amanuensis (f32, int8) against faster-whisper (int8, float32), side by side.
+
+    python3 bench/compare.py [--write] [--runs N] [--model models/tiny.en] [--threads 2] [--beams 1,5]
+
+One command, one run of every row on the same audio and the same weights (models/tiny.en, the
+CTranslate2 directory faster-whisper loads), 2 threads each (faster-whisper: cpu_threads=2,
+num_workers=1), greedy/beam at temperature 0 without fallback, no VAD, language en:
+
+    amanuensis --precision f32 | int8 (front end: the default q15)   faster-whisper compute_type int8 | float32
+    at beam 1 and beam 5 (amanuensis --beam-size N; rows are "n/a" if the build has no beam search).
+
+Audio: every English recording with a reference transcript from Debian's pocketsphinx-testdata
+(LibriVox, cards), jfk.wav and ../shared/data/speech (MANIFEST.tsv), resampled to 16 kHz 16-bit,
+concatenated with 0.5 s of silence between files and the list repeated until it lasts >= 5 minutes;
+cached in bench/out/ (ignored by git).  The reference transcript is the concatenation of theirs.
+
+Per row: wall time of the whole process (model load included), RTF = wall / audio, peak RSS of the
+process (ru_maxrss from wait4), WER (jiwer over the textnorm-normalised text), and the speed ratio to
+faster-whisper int8 at the same beam (> 1: faster).  Also the encoder-only timing of
+build/tools/encoder_bench (f32 vs int8, 1 vs 2 threads).  --write replaces the section
+"## amanuensis vs faster-whisper (bench/compare.py)" of BENCHMARKS.md (other sections are kept).
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import wave
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests" / "integration"))
+from textnorm import normalize  # noqa: E402
+
+PSPHINX = Path("/usr/share/pocketsphinx/test/data")
+SHARED = Path(os.environ.get("AM_SHARED_DATA") or REPO.parent / "shared" / "data")
+OUT = REPO / "bench" / "out"
+SECTION = "## amanuensis vs faster-whisper (bench/compare.py)"
+MIN_SECONDS = 300.0
+GAP = 0.5
+JFK = ("And so my fellow Americans, ask not what your country can do for you, "
+       "ask what you can do for your country.")
+
+
+def psphinx_refs(path):
+    refs = {}
+    for line in path.read_text().splitlines():
+        m = re.match(r"^(.*)\(([^()]*)\)\s*$", line.strip())
+        if m:
+            refs[m.group(2).strip()] = " ".join(m.group(1).replace("<s>", " ").replace("</s>", " ").split())
+    return refs
+
+
+def sources():
+    items = []
+    for sub, trans in (("librivox", "transcription"), ("cards", "cards.transcription")):
+        refs = psphinx_refs(PSPHINX / sub / trans)
+        items += [(w, refs[w.stem]) for w in sorted((PSPHINX / sub).glob("*.wav")) if refs.get(w.stem)]
+    items.append((SHARED / "jfk.wav", JFK))
+    lines = (SHARED / "speech" / "MANIFEST.tsv").read_text(encoding="utf-8").splitlines()
+    header = lines[0].split("\t")
+    for line in lines[1:]:
+        row = dict(zip(header, line.split("\t") + [""] * len(header)))
+        if row.get("language") == "en" and row.get("reference_transcript", "").strip():
+            items.append((SHARED / "speech" / row["file"], row["reference_transcript"].strip()))
+    return items
+
+
+def build_audio():
+    """bench/out/speech-5min.wav + .txt (reference); made once."""
+    OUT.mkdir(parents=True, exist_ok=True)
+    wav_path, ref_path = OUT / "speech-5min.wav", OUT / "speech-5min.txt"
+    if wav_path.exists() and ref_path.exists():
+        return wav_path, ref_path.read_text()
+    pieces, refs, total = [], [], 0.0
+    items = sources()
+    with tempfile.TemporaryDirectory() as td:
+        for i, (src, ref) in enumerate(items):
+            dst = Path(td) / f"{i}.raw"
+            subprocess.run(["sox", str(src), "-t", "raw", "-r", "16000", "-c", "1", "-b", "16", "-e", "signed-integer",
+                            str(dst)], check=True)
+            pieces.append((dst.read_bytes(), ref))
+    silence = b"\0\0" * int(16000 * GAP)
+    data = bytearray()
+    while total < MIN_SECONDS:
+        for pcm, ref in pieces:
+            data += pcm + silence
+            refs.append(ref)
+            total += len(pcm) / 32000 + GAP
+    with wave.open(str(wav_path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(bytes(data))
+    ref_path.write_text(" ".join(refs) + "\n")
+    return wav_path, ref_path.read_text()
+
+
+def run_child(cmd, env=None):
+    """(wall seconds, peak RSS MiB, stdout) of one child process; outputs go through temporary files."""
+    with tempfile.TemporaryFile() as fo, tempfile.TemporaryFile() as fe:
+        t0 = time.monotonic()
+        p = subprocess.Popen(cmd, stdout=fo, stderr=fe, env=env)
+        _, status, ru = os.wait4(p.pid, 0)
+        wall = time.monotonic() - t0
+        p.returncode = os.waitstatus_to_exitcode(status)
+        fo.seek(0)
+        fe.seek(0)
+        out, err = fo.read().decode("utf-8", "replace"), fe.read().decode("utf-8", "replace")
+    if p.returncode != 0:
+        raise RuntimeError(f"{' '.join(map(str, cmd))} exited {p.returncode}: {err[-2000:]}")
+    return wall, ru.ru_maxrss / 1024.0, out
+
+
+FW_SCRIPT = r"""
+import sys, json
+from faster_whisper import WhisperModel
+model_dir, audio, ctype, beam, threads = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+m = WhisperModel(model_dir, device="cpu", compute_type=ctype, cpu_threads=threads, num_workers=1)
+segs, _ = m.transcribe(audio, beam_size=beam, best_of=1, temperature=[0.0], language="en",
+                       condition_on_previous_text=True, vad_filter=False)
+print(json.dumps({"text": "".join(s.text for s in segs)}))
+"""
+
+
+def am_has_beam(binary):
+    r = subprocess.run([str(binary), "--help"], capture_output=True, text=True)
+    return "--beam-size" in r.stdout
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--write", action="store_true", help="record the table in BENCHMARKS.md")
+    ap.add_argument("--runs", type=int, default=1, help="runs per row (median wall time)")
+    ap.add_argument("--model", default=str(REPO / "models" / "tiny.en"))
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--beams", default="1,5")
+    ap.add_argument("--skip-encoder", action="store_true")
+    args = ap.parse_args()
+    binary = REPO / "build" / "amanuensis"
+    if not os.access(binary, os.X_OK):
+        sys.exit("compare.py: build/amanuensis is not built (make all)")
+    if not (Path(args.model) / "model.bin").exists():
+        subprocess.run([str(REPO / "scripts" / "fetch-model"), "tiny.en"], check=True)
+    import faster_whisper
+    import jiwer
+
+    audio, reference = build_audio()
+    with wave.open(str(audio)) as w:
+        duration = w.getnframes() / w.getframerate()
+    ref_norm = normalize(reference)
+    has_beam = am_has_beam(binary)
+    beams = [int(b) for b in args.beams.split(",")]
+    load = os.getloadavg()
+    print(f"audio: {audio} ({duration:.1f} s); load average at start {load[0]:.2f}", flush=True)
+
+    systems = [("amanuensis", "f32"), ("amanuensis", "int8"), ("faster-whisper", "int8"), ("faster-whisper", "float32")]
+    rows = []
+    for beam in beams:
+        for name, prec in systems:
+            row = {"system": name, "precision": prec, "beam": beam}
+            if name == "amanuensis":
+                if beam > 1 and not has_beam:
+                    row["na"] = "n/a (beam search not yet in this build)"
+                    rows.append(row)
+                    continue
+                cmd = [str(binary), "transcribe", "-m", args.model, "--precision", prec, "-t", str(args.threads),
+                       "--beam-size", str(beam), "--no-fallback", "--temperature", "0", "-l", "en", "-q", "-o", "json",
+                       "--output-dir", str(OUT), str(audio)]
+            else:
+                cmd = [sys.executable, "-c", FW_SCRIPT, args.model, str(audio), prec, str(beam), str(args.threads)]
+            walls, rss = [], 0.0
+            for _ in range(args.runs):
+                wall, peak, out = run_child(cmd)
+                walls.append(wall)
+                rss = max(rss, peak)
+            if name == "amanuensis":
+                text = json.loads((OUT / (audio.stem + ".json")).read_text(encoding="utf-8"))["text"]
+            else:
+                text = json.loads(out.strip().splitlines()[-1])["text"]
+            walls.sort()
+            row.update(wall=walls[len(walls) // 2], rss=rss, wer=jiwer.wer(ref_norm, normalize(text)))
+            row["rtf"] = row["wall"] / duration
+            rows.append(row)
+            print(f"  {name} {prec} beam {beam}: wall {row['wall']:.2f} s, RTF {row['rtf']:.4f}, "
+                  f"peak RSS {rss:.0f} MiB, WER {row['wer']:.2%}", flush=True)
+    for r in rows:
+        base = next((b for b in rows if b["system"] == "faster-whisper" and b["precision"] == "int8"
+                     and b["beam"] == r["beam"] and "wall" in b), None)
+        if "wall" in r and base:
+            r["ratio"] = base["wall"] / r["wall"]
+
+    enc = ""
+    if not args.skip_encoder and os.access(REPO / "build" / "tools" / "encoder_bench", os.X_OK):
+        enc = subprocess.run([str(REPO / "build" / "tools" / "encoder_bench"), args.model, "5"], capture_output=True,
+                             text=True, check=True).stdout.strip()
+
+    cpu = "unknown"
+    try:
+        for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
+            if line.startswith("Model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True,
+                           cwd=REPO).stdout.strip()
+    lines = [
+        "| system | precision | beam | wall (s) | RTF | peak RSS (MiB) | WER | speed vs faster-whisper int8 |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        if "na" in r:
+            lines.append(f"| {r['system']} | {r['precision']} | {r['beam']} | {r['na']} | | | | |")
+            continue
+        ratio = f"{r['ratio']:.2f}x" if "ratio" in r else ""
+        lines.append(f"| {r['system']} | {r['precision']} | {r['beam']} | {r['wall']:.2f} | {r['rtf']:.4f} | "
+                     f"{r['rss']:.0f} | {r['wer']:.2%} | {ratio} |")
+    table = "\n".join(lines)
+    checks = []
+    for beam in beams:
+        ours = next((r for r in rows if r["system"] == "amanuensis" and r["precision"] == "int8" and r["beam"] == beam
+                     and "wall" in r), None)
+        fw = next((r for r in rows if r["system"] == "faster-whisper" and r["precision"] == "int8" and r["beam"] == beam
+                   and "wall" in r), None)
+        if ours and fw:
+            checks.append(f"beam {beam}: amanuensis int8 is {ours['ratio']:.2f}x faster-whisper int8's speed (target "
+                          f">= 1.5x: {'met' if ours['ratio'] >= 1.5 else 'MISSED by %.1fx' % (1.5 / ours['ratio'])}), "
+                          f"WER {ours['wer']:.2%} vs {fw['wer']:.2%} ({'not higher' if ours['wer'] <= fw['wer'] else 'HIGHER'}), "
+                          f"peak RSS {ours['rss']:.0f} vs {fw['rss']:.0f} MiB "
+                          f"({'not higher' if ours['rss'] <= fw['rss'] else 'HIGHER'}).")
+    cmdline = "python3 bench/compare.py" + (" --write" if args.write else "") + \
+        (f" --runs {args.runs}" if args.runs != 1 else "")
+    body = [
+        SECTION, "",
+        f"{datetime.date.today().isoformat()}, commit {commit}{' (+local changes)' if dirty else ''}. "
+        f"Machine: {cpu}, {os.cpu_count()} CPUs (nproc), {platform.system()} {platform.release()}; "
+        f"load average {load[0]:.2f} at the start (the machine is shared: compare rows of one run only). "
+        f"faster-whisper {faster_whisper.__version__}. Command: `{cmdline}`.",
+        "",
+        f"Audio: {duration:.1f} s of English speech (pocketsphinx-testdata LibriVox + cards, jfk, shared/data/speech "
+        f"English files with references, 0.5 s gaps, repeated to >= 5 min; bench/out/speech-5min.wav). Model "
+        f"{Path(args.model).name} (same CTranslate2 weights for every row), {args.threads} threads, temperature 0, "
+        f"no fallback, no VAD. Wall time includes loading the model; runs per row: {args.runs}.",
+        "",
+        table, "",
+    ] + (["Targets: " + " ".join(checks), ""] if checks else [])
+    if enc:
+        body += ["Encoder only (build/tools/encoder_bench, one 30 s window):", "", "```", enc, "```", ""]
+    section = "\n".join(body)
+    print()
+    print(section)
+    if args.write:
+        path = REPO / "BENCHMARKS.md"
+        old = path.read_text() if path.exists() else "# Benchmarks\n\n"
+        start = old.find(SECTION)
+        if start >= 0:
+            nxt = old.find("\n## ", start + len(SECTION))
+            old = old[:start] + (old[nxt + 1:] if nxt >= 0 else "")
+        path.write_text(old.rstrip("\n") + "\n\n" + section)
+        print(f"compare.py: wrote the section to {path}")
+
+
+if __name__ == "__main__":
+    main()
