@@ -165,6 +165,9 @@ typedef struct am_params {
     int frontend;                       /* log-mel: AM_FRONTEND_Q15 (default; integer-only Q15
                                            kernel, src/frontend/mel_q15.h) | AM_FRONTEND_F32  */
     int batch_size;                     /* with vad: chunks encoded and decoded together (1)  */
+    int vad_chunk_gap_ms;               /* speech further apart than this starts a new chunk, so
+                                           a segment never spans a long removed silence (1000);
+                                           -1: pack speech into 30 s chunks as faster-whisper */
 } am_params;
 
 #define AM_FRONTEND_Q15 0

@@ -51,6 +51,9 @@ static void usage(FILE *f) {
             "      --hallucination-silence-threshold S  skip silence before likely hallucinations\n"
             "                               (needs --word-timestamps; off by default)\n"
             "      --detect-language        print language probabilities and stop (multilingual models)\n"
+            "      --batch-size N           with --vad: chunks encoded and decoded together (default 1)\n"
+            "      --vad-chunk-gap-ms MS    speech further apart starts a new chunk (default 1000;\n"
+            "                               -1 packs speech into 30 s chunks as faster-whisper)\n"
             "      --without-timestamps     do not predict timestamp tokens\n"
             "      --no-condition-on-previous-text\n"
             "      --vad                    voice activity detection (Silero): skip non-speech, cut at pauses\n"
@@ -137,7 +140,7 @@ static int parse_layout_count(const char *s, const char *opt, int *out) {
 enum { /* search, prompts and word timestamps */
     OPT_BEAM = 768, OPT_BEST_OF, OPT_PATIENCE, OPT_LENGTH_PENALTY, OPT_TEMP_INC, OPT_SEED, OPT_PROMPT, OPT_PREFIX,
     OPT_SUPPRESS, OPT_NO_SUPPRESS_BLANK, OPT_MAX_CONTEXT, OPT_WORD_TS, OPT_PREPEND, OPT_APPEND, OPT_HALLU,
-    OPT_DETECT_LANG
+    OPT_DETECT_LANG, OPT_BATCH, OPT_VAD_GAP
 };
 
 enum { /* numeric formats */
@@ -187,6 +190,8 @@ int main(int argc, char **argv) {
         {"append-punctuations", required_argument, 0, OPT_APPEND},
         {"hallucination-silence-threshold", required_argument, 0, OPT_HALLU},
         {"detect-language", no_argument, 0, OPT_DETECT_LANG},
+        {"batch-size", required_argument, 0, OPT_BATCH},
+        {"vad-chunk-gap-ms", required_argument, 0, OPT_VAD_GAP},
         {"vad", no_argument, 0, OPT_VAD}, {"vad-energy", no_argument, 0, OPT_VAD_ENERGY},
         {"vad-model", required_argument, 0, OPT_VAD_MODEL}, {"vad-threshold", required_argument, 0, OPT_VAD_THRESHOLD},
         {"vad-min-speech-ms", required_argument, 0, OPT_VAD_MIN_SPEECH},
@@ -252,6 +257,20 @@ int main(int argc, char **argv) {
             p.word_timestamps = 1;
             break;
         case OPT_HIGHLIGHT_WORDS: wopts.highlight_words = 1; p.word_timestamps = 1; break;
+        case OPT_VAD_GAP: {
+            double v = parse_double(optarg, "--vad-chunk-gap-ms", &bad);
+            if (bad) return 2;
+            if (v != (int)v || v < -1 || v > 3600000) return die_usage("--vad-chunk-gap-ms must be -1 or a whole number of ms", optarg);
+            p.vad_chunk_gap_ms = (int)v;
+            break;
+        }
+        case OPT_BATCH: {
+            double v = parse_double(optarg, "--batch-size", &bad);
+            if (bad) return 2;
+            if (v != (int)v || v < 1 || v > 64) return die_usage("--batch-size must be a whole number 1..64", optarg);
+            p.batch_size = (int)v;
+            break;
+        }
         case OPT_BEAM:
         case OPT_BEST_OF:
         case OPT_MAX_CONTEXT: {

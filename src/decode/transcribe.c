@@ -73,6 +73,7 @@ am_params am_params_default(void) {
     p.vad_max_speech_s = 30.0f;
     p.frontend = AM_FRONTEND_Q15;
     p.batch_size = 1;
+    p.vad_chunk_gap_ms = 1000;
     return p;
 }
 
@@ -668,17 +669,27 @@ done:
 
 /* ---- batched chunks (VAD long-form) --------------------------------------------------------- */
 
-/* Transcribe independent chunks of at most 30 s (VAD chunks) `batch_size` at a time: one encoder
- * call per batch of windows and one decoder call per step for all their hypotheses (as
- * faster-whisper's batched pipeline).  Each chunk is decoded once at temperature params.temperature
- * with no previous-text conditioning; a chunk whose result fails the fallback tests (compression
- * ratio, log-probability) is decoded again alone by the sequential path with temperature fallback.
- * results[i] gets chunk i's segments in chunk-local time. */
+/* One chunk being transcribed in a batch: the long-form state of am_transcribe, per chunk. */
+typedef struct chunk_state {
+    float *mel;        /* [n_mels][n_frames] */
+    int n_frames, content_frames, seek, prompt_reset_since, done;
+    ivec all_tokens;
+    am_result *r;
+} chunk_state;
+
+/* Transcribe independent chunks (VAD chunks) `batch_size` at a time, as faster-whisper's batched
+ * pipeline does, but keeping Whisper's long-form rules inside each chunk: every round encodes the
+ * next 30 s window of every unfinished chunk of the batch in one backend call and decodes them
+ * together (one decoder call per step for all their hypotheses); each chunk then splits its
+ * segments and seeks as am_transcribe does.  A window that fails the fallback tests is decoded
+ * again alone with the temperature schedule.  results[i]: chunk i's segments in chunk-local time. */
 int transcribe_chunks_batched(am_model *m, const float *const *chunks, const size_t *n_samples, int n_chunks,
                               const am_params *params, am_result **results, char *err, size_t err_size) {
     am_params p = *params;
+    p.on_segment = NULL; /* the caller reports segments once they are on its timeline */
     const int B = p.batch_size > 1 ? (p.batch_size < 64 ? p.batch_size : 64) : 1;
     const int beam = p.beam_size > 1 ? p.beam_size : 1;
+    const int fallback_seqs = 2 * (p.beam_size > p.best_of ? p.beam_size : p.best_of);
     const int nv = m->hp.n_vocab, n_mels = m->hp.n_mels;
     const int multilingual = tokenizer_is_multilingual(m->tok);
     int lang_index = 0, language_known = !multilingual;
@@ -700,19 +711,21 @@ int transcribe_chunks_batched(am_model *m, const float *const *chunks, const siz
     c.p = &p;
     c.rng = p.seed ? p.seed : 0x9E3779B97F4A7C15ull;
     tokenizer_specials(m->tok, &c.sp);
+    const int max_seqs = B * 2 * beam > fallback_seqs ? B * 2 * beam : fallback_seqs;
+    const int logit_rows = B * (beam + 2) > max_seqs ? B * (beam + 2) : max_seqs;
     float *filters = malloc((size_t)n_mels * AM_N_FREQ * sizeof(float));
     float *windows = malloc((size_t)B * n_mels * N_FRAMES * sizeof(float));
-    c.logits = malloc((size_t)B * (beam + 2) * nv * sizeof(float));
+    c.logits = malloc((size_t)logit_rows * nv * sizeof(float));
     c.work = malloc((size_t)nv * sizeof(float));
     c.suppress = malloc(4096 * sizeof(int));
     int *initial = NULL, n_initial = 0;
+    chunk_state *cs = calloc((size_t)B, sizeof *cs);
     ivec *prompts = calloc((size_t)B, sizeof *prompts);
     window_result *wr = calloc((size_t)B, sizeof *wr);
-    int *content = malloc((size_t)B * sizeof(int));
+    window_result tmp = {0};
     window_segments ws = {0};
-    ivec sink = {0};
     int rc = AM_OK;
-    if (!filters || !windows || !c.logits || !c.work || !c.suppress || !prompts || !wr || !content) {
+    if (!filters || !windows || !c.logits || !c.work || !c.suppress || !cs || !prompts || !wr) {
         rc = am_fail(err, err_size, AM_E_NOMEM, "out of memory");
         goto done;
     }
@@ -723,127 +736,124 @@ int transcribe_chunks_batched(am_model *m, const float *const *chunks, const siz
         am_fail(err, err_size, rc, "cannot encode the initial prompt");
         goto done;
     }
-    if (n_initial > MAX_PROMPT_PREV) n_initial = MAX_PROMPT_PREV;
     mel_filterbank_slaney(n_mels, AM_N_FFT, AM_SAMPLE_RATE, filters);
-    c.be = backend_cpu_create(m, p.n_threads, B * 2 * beam, B, err, err_size);
+    c.be = backend_cpu_create(m, p.n_threads, max_seqs, B, err, err_size);
     if (!c.be) { rc = AM_E_NOMEM; goto done; }
+    const int max_prev = p.max_context >= 0 && p.max_context < MAX_PROMPT_PREV ? p.max_context : MAX_PROMPT_PREV;
 
     for (int g0 = 0; g0 < n_chunks; g0 += B) {
-        int nb = n_chunks - g0 < B ? n_chunks - g0 : B;
-        if (p.abort_callback && p.abort_callback(p.abort_user_data)) { rc = AM_E_ABORTED; goto done; }
-        /* log-mel of each chunk (normalised per chunk), as one zero-padded 30 s window */
+        const int nb = n_chunks - g0 < B ? n_chunks - g0 : B;
+        /* per chunk: its log-mel (normalised per chunk) and an empty result */
         for (int i = 0; i < nb; i++) {
-            float *mel = NULL;
-            int n_frames = 0;
+            chunk_state *k = &cs[i];
+            free(k->mel);
+            k->mel = NULL;
+            k->all_tokens.n = 0;
+            k->seek = k->prompt_reset_since = k->done = 0;
             if (n_samples[g0 + i] == 0) { rc = am_fail(err, err_size, AM_E_AUDIO, "empty chunk"); goto done; }
             rc = (p.frontend == AM_FRONTEND_F32 ? mel_log_spectrogram : mel_q15_log_spectrogram)(
-                chunks[g0 + i], n_samples[g0 + i], n_mels, filters, p.n_threads > 0 ? p.n_threads : am_cpu_count(), &mel,
-                &n_frames);
+                chunks[g0 + i], n_samples[g0 + i], n_mels, filters, p.n_threads > 0 ? p.n_threads : am_cpu_count(),
+                &k->mel, &k->n_frames);
             if (rc != AM_OK) goto done;
-            int cf = n_frames - 1 < N_FRAMES ? n_frames - 1 : N_FRAMES;
-            if (cf < 0) cf = 0;
-            content[i] = cf;
-            float *win = windows + (size_t)i * n_mels * N_FRAMES;
-            for (int k = 0; k < n_mels; k++) {
-                memcpy(win + (size_t)k * N_FRAMES, mel + (size_t)k * n_frames, (size_t)cf * sizeof(float));
-                memset(win + (size_t)k * N_FRAMES + cf, 0, (size_t)(N_FRAMES - cf) * sizeof(float));
-            }
-            free(mel);
-        }
-        if ((rc = c.be->ops->encode(c.be, windows, nb)) != AM_OK) goto done; /* one call per batch */
-        if (!language_known) {
-            am_result *tmp_r = calloc(1, sizeof *tmp_r);
-            if (!tmp_r) { rc = AM_E_NOMEM; goto done; }
-            c.window = 0;
-            rc = detect_language(&c, tmp_r, &lang_index);
-            am_result_free(tmp_r);
-            if (rc != AM_OK) goto done;
-            language_known = 1;
-        }
-        const int *pr[64];
-        int np[64], sot_idx[64], forced[64], win_idx[64];
-        for (int i = 0; i < nb; i++) {
-            ivec *q = &prompts[i];
-            q->n = 0;
-            if (n_initial > 0) {
-                ivec_push(q, c.sp.sot_prev);
-                for (int k = 0; k < n_initial; k++) ivec_push(q, initial[k]);
-            }
-            sot_idx[i] = q->n;
-            ivec_push(q, c.sp.sot);
-            if (multilingual) {
-                ivec_push(q, c.sp.lang_begin + lang_index);
-                ivec_push(q, p.translate ? c.sp.translate : c.sp.transcribe);
-            }
-            if (p.without_timestamps) ivec_push(q, c.sp.no_timestamps);
-            if (!q->v) { rc = AM_E_NOMEM; goto done; }
-            pr[i] = q->v;
-            np[i] = q->n;
-            forced[i] = 0;
-            win_idx[i] = i;
-        }
-        if ((rc = search_windows_batch(&c, nb, pr, np, sot_idx, forced, win_idx, wr)) != AM_OK) goto done;
-
-        for (int i = 0; i < nb; i++) {
-            int ci = g0 + i;
-            window_result *w = &wr[i];
-            int silence = p.no_speech_threshold >= 0.0f && w->no_speech_prob > p.no_speech_threshold &&
-                          !(p.logprob_threshold > -1e9f && w->avg_logprob > p.logprob_threshold);
-            int too_repetitive = p.compression_ratio_threshold >= 0.0f && w->compression_ratio > p.compression_ratio_threshold;
-            int too_unlikely = p.logprob_threshold > -1e9f && w->avg_logprob < p.logprob_threshold;
-            int is_silence_fallback = p.no_speech_threshold >= 0.0f && w->no_speech_prob > p.no_speech_threshold && too_unlikely;
-            if (!p.no_fallback && (too_repetitive || too_unlikely) && !is_silence_fallback) {
-                /* decode this chunk again, alone, with the full temperature fallback */
-                am_params q = p;
-                q.vad = 0;
-                q.batch_size = 1;
-                q.on_segment = NULL;
-                q.condition_on_previous_text = 0;
-                if ((rc = am_transcribe(m, chunks[ci], n_samples[ci], &q, &results[ci], err, err_size)) != AM_OK) goto done;
-                continue;
-            }
+            k->content_frames = k->n_frames - 1;
+            for (int t = 0; t < n_initial; t++) ivec_push(&k->all_tokens, initial[t]);
             am_result *r = calloc(1, sizeof *r);
             if (!r) { rc = AM_E_NOMEM; goto done; }
-            results[ci] = r;
-            snprintf(r->language, sizeof r->language, "%s", tokenizer_language_code(lang_index));
-            r->duration = (double)n_samples[ci] / AM_SAMPLE_RATE;
-            if (silence) {
-                if (!(r->text = am_strdup(""))) { rc = AM_E_NOMEM; goto done; }
-                continue;
-            }
-            int single_ending;
-            pending_clear(&ws);
-            split_segments(&c, w->tokens.v, w->tokens.n, 0.0, 0, content[i], content[i] * FRAME_TIME, &ws,
-                           &single_ending, &rc);
-            if (rc != AM_OK) goto done;
-            /* a chunk is decoded once: an unfinished last segment runs to the chunk's end */
-            {
-                int covered = 0;
-                for (int k = 0; k < ws.n; k++) covered = ws.s[k].tok0 + ws.s[k].n_tok;
-                if (covered < w->tokens.n && ws.n > 0) {
-                    int tb = c.sp.timestamp_begin;
-                    int t0 = covered;
-                    double start = w->tokens.v[t0] >= tb ? (w->tokens.v[t0] - tb) * TIME_PRECISION : ws.s[ws.n - 1].end;
-                    if ((rc = pending_add(&ws, t0, w->tokens.n - t0, start, content[i] * FRAME_TIME)) != AM_OK) goto done;
+            results[g0 + i] = k->r = r;
+            r->duration = (double)n_samples[g0 + i] / AM_SAMPLE_RATE;
+            if (k->content_frames <= 0) k->done = 1;
+        }
+        for (;;) { /* rounds: the next window of every unfinished chunk */
+            if (p.abort_callback && p.abort_callback(p.abort_user_data)) { rc = AM_E_ABORTED; goto done; }
+            int act[64], na = 0;
+            for (int i = 0; i < nb; i++)
+                if (!cs[i].done) act[na++] = i;
+            if (na == 0) break;
+            int size[64];
+            for (int a = 0; a < na; a++) {
+                chunk_state *k = &cs[act[a]];
+                int sz = k->content_frames - k->seek < N_FRAMES ? k->content_frames - k->seek : N_FRAMES;
+                size[a] = sz;
+                float *win = windows + (size_t)a * n_mels * N_FRAMES;
+                for (int q = 0; q < n_mels; q++) {
+                    memcpy(win + (size_t)q * N_FRAMES, k->mel + (size_t)q * k->n_frames + k->seek, (size_t)sz * sizeof(float));
+                    memset(win + (size_t)q * N_FRAMES + sz, 0, (size_t)(N_FRAMES - sz) * sizeof(float));
                 }
             }
-            if (p.word_timestamps) {
-                double last_speech = 0.0;
-                c.window = i;
-                rc = add_word_timestamps(&c, w->tokens.v, &ws, pr[i] + sot_idx[i], np[i] - sot_idx[i] -
-                                         (p.without_timestamps ? 1 : 0), content[i], 0.0,
-                                         tokenizer_language_code(lang_index), &last_speech);
+            if ((rc = c.be->ops->encode(c.be, windows, na)) != AM_OK) goto done; /* one call per round */
+            if (!language_known) {
                 c.window = 0;
-                if (rc != AM_OK) goto done;
+                if ((rc = detect_language(&c, cs[act[0]].r, &lang_index)) != AM_OK) goto done;
+                language_known = 1;
             }
-            sink.n = 0;
-            am_params q = p;
-            q.on_segment = NULL; /* the caller reports segments once they are on its timeline */
-            c.p = &q;
-            rc = emit_segments(r, &c, w->tokens.v, &ws, 0, w, &sink);
-            c.p = &p;
-            if (rc != AM_OK) goto done;
+            const int *pr[64];
+            int np[64], sot_idx[64], forced[64], win_idx[64], n_sot[64];
+            for (int a = 0; a < na; a++) {
+                chunk_state *k = &cs[act[a]];
+                ivec *q = &prompts[a];
+                q->n = 0;
+                int n_prev = k->all_tokens.n - k->prompt_reset_since;
+                if (n_prev > 0 && max_prev > 0) {
+                    ivec_push(q, c.sp.sot_prev);
+                    int from = n_prev > max_prev ? k->all_tokens.n - max_prev : k->prompt_reset_since;
+                    for (int t = from; t < k->all_tokens.n; t++) ivec_push(q, k->all_tokens.v[t]);
+                }
+                sot_idx[a] = q->n;
+                ivec_push(q, c.sp.sot);
+                if (multilingual) {
+                    ivec_push(q, c.sp.lang_begin + lang_index);
+                    ivec_push(q, p.translate ? c.sp.translate : c.sp.transcribe);
+                }
+                n_sot[a] = q->n - sot_idx[a];
+                if (p.without_timestamps) ivec_push(q, c.sp.no_timestamps);
+                if (!q->v) { rc = AM_E_NOMEM; goto done; }
+                pr[a] = q->v;
+                np[a] = q->n;
+                forced[a] = 0;
+                win_idx[a] = a;
+            }
+            if ((rc = search_windows_batch(&c, na, pr, np, sot_idx, forced, win_idx, wr)) != AM_OK) goto done;
+
+            for (int a = 0; a < na; a++) {
+                chunk_state *k = &cs[act[a]];
+                window_result *w = &wr[a];
+                c.window = a;
+                int cr_bad = p.compression_ratio_threshold >= 0.0f && w->compression_ratio > p.compression_ratio_threshold;
+                int lp_bad = p.logprob_threshold > -1e9f && w->avg_logprob < p.logprob_threshold;
+                int silent = p.no_speech_threshold >= 0.0f && w->no_speech_prob > p.no_speech_threshold && lp_bad;
+                if (!p.no_fallback && (cr_bad || lp_bad) && !silent) {
+                    /* this window again, alone, with the temperature schedule (its encoding is still in slot a) */
+                    if ((rc = decode_with_fallback(&c, pr[a], np[a], sot_idx[a], 0, w, &tmp)) != AM_OK) goto done;
+                }
+                double time_offset = k->seek * FRAME_TIME, segment_duration = size[a] * FRAME_TIME;
+                if (p.no_speech_threshold >= 0.0f && w->no_speech_prob > p.no_speech_threshold &&
+                    !(p.logprob_threshold > -1e9f && w->avg_logprob > p.logprob_threshold)) {
+                    k->seek += size[a]; /* silence */
+                } else {
+                    int previous_seek = k->seek, single_ending;
+                    pending_clear(&ws);
+                    k->seek = split_segments(&c, w->tokens.v, w->tokens.n, time_offset, k->seek, size[a],
+                                             segment_duration, &ws, &single_ending, &rc);
+                    if (rc != AM_OK) goto done;
+                    if (p.word_timestamps) {
+                        double last_speech = 0.0;
+                        rc = add_word_timestamps(&c, w->tokens.v, &ws, pr[a] + sot_idx[a], n_sot[a], size[a],
+                                                 time_offset, tokenizer_language_code(lang_index), &last_speech);
+                        if (rc != AM_OK) goto done;
+                    }
+                    if ((rc = emit_segments(k->r, &c, w->tokens.v, &ws, previous_seek, w, &k->all_tokens)) != AM_OK)
+                        goto done;
+                    if (!p.condition_on_previous_text || w->temperature > 0.5f) k->prompt_reset_since = k->all_tokens.n;
+                }
+                if (k->seek >= k->content_frames) k->done = 1;
+            }
+            c.window = 0;
+        }
+        for (int i = 0; i < nb; i++) {
+            am_result *r = cs[i].r;
+            snprintf(r->language, sizeof r->language, "%s", tokenizer_language_code(lang_index));
             if (!r->text && !(r->text = am_strdup(""))) { rc = AM_E_NOMEM; goto done; }
+            cs[i].r = NULL;
         }
     }
 done:
@@ -854,12 +864,13 @@ done:
     if (c.be) c.be->ops->destroy(c.be);
     pending_clear(&ws);
     free(ws.s);
-    free(sink.v);
+    for (int i = 0; cs && i < B; i++) { free(cs[i].mel); free(cs[i].all_tokens.v); }
+    free(cs);
     for (int i = 0; prompts && i < B; i++) free(prompts[i].v);
     free(prompts);
     for (int i = 0; wr && i < B; i++) free(wr[i].tokens.v);
     free(wr);
-    free(content);
+    free(tmp.tokens.v);
     free(filters);
     free(windows);
     free(c.logits);

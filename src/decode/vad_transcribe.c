@@ -18,6 +18,7 @@
  * ./data/silero-vad-v6.2.0-ggml.bin.  An explicitly named file that cannot be loaded is an error;
  * when none is named and none is found, the energy detector is used instead. */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,7 @@
 
 #include "amanuensis.h"
 #include "common/util.h"
+#include "decode/batch.h"
 #include "decode/result.h"
 #include "vad/vad.h"
 
@@ -110,7 +112,10 @@ static int vad_plan_build(const float *samples, size_t n, const am_params *p, va
     o.max_speech_s = p->vad_max_speech_s > 0.0f ? p->vad_max_speech_s : INFINITY;
     rc = vad_speech_segments(probs, n_frames, n, &o, &pl->segs, &pl->n_segs);
     free(probs);
-    if (rc == AM_OK) rc = vad_collect_chunks(pl->segs, pl->n_segs, VAD_CHUNK_SAMPLES, &pl->chunks, &pl->n_chunks);
+    if (rc == AM_OK) rc = vad_collect_chunks(pl->segs, pl->n_segs, VAD_CHUNK_SAMPLES,
+                                            p->vad_chunk_gap_ms < 0 ? SIZE_MAX
+                                                                    : (size_t)p->vad_chunk_gap_ms * (AM_SAMPLE_RATE / 1000),
+                                            &pl->chunks, &pl->n_chunks);
     if (rc != AM_OK) {
         vad_plan_free(pl);
         return am_fail(err, err_size, rc, "voice activity detection failed: %s", am_status_string(rc));
@@ -118,32 +123,32 @@ static int vad_plan_build(const float *samples, size_t n, const am_params *p, va
     return AM_OK;
 }
 
-/* A chunk segment with its times on the original timeline. */
-static am_segment map_segment(const am_segment *s, const vad_chunk *c, const vad_segment *segs, int id) {
+/* Add a chunk's segment to r with its times (and its words' times) on the original timeline;
+ * report it to the user's callback. */
+static int add_mapped_segment(am_result *r, const am_segment *s, const vad_chunk *c, const vad_segment *segs,
+                              const am_params *user) {
     am_segment o = *s;
-    o.id = id;
+    o.id = (int)r->n_segments + 1;
     o.start = vad_chunk_time_to_original(c, segs, s->start, 0);
     o.end = vad_chunk_time_to_original(c, segs, s->end, 1);
     if (o.end < o.start) o.end = o.start;
     o.seek = (int)lround(vad_chunk_time_to_original(c, segs, s->seek * 0.01, 0) * 100.0);
-    /* word timings would need a copy owned by the result: not carried across (no words yet) */
-    o.words = NULL;
-    o.n_words = 0;
-    return o;
-}
-
-/* on_segment forwarding: the user's callback sees original times and running ids. */
-typedef struct forward_ctx {
-    const am_params *user;
-    const vad_chunk *chunk;
-    const vad_segment *segs;
-    int base_id;
-} forward_ctx;
-
-static void forward_segment(const am_segment *s, void *data) {
-    const forward_ctx *f = data;
-    am_segment o = map_segment(s, f->chunk, f->segs, f->base_id + s->id);
-    f->user->on_segment(&o, f->user->user_data);
+    am_word *words = NULL;
+    if (s->words && s->n_words > 0) {
+        words = malloc((size_t)s->n_words * sizeof *words);
+        if (!words) return AM_E_NOMEM;
+        for (int i = 0; i < s->n_words; i++) {
+            words[i] = s->words[i];
+            words[i].start = vad_chunk_time_to_original(c, segs, s->words[i].start, 0);
+            words[i].end = vad_chunk_time_to_original(c, segs, s->words[i].end, 1);
+            if (words[i].end < words[i].start) words[i].end = words[i].start;
+        }
+    }
+    o.words = words;
+    int rc = result_add_segment(r, &o);
+    free(words);
+    if (rc == AM_OK && user->on_segment) user->on_segment(&r->segments[r->n_segments - 1], user->user_data);
+    return rc;
 }
 
 int transcribe_with_vad(am_model *m, const float *samples, size_t n, const am_params *p, am_result **out, char *err,
@@ -163,8 +168,6 @@ int transcribe_with_vad(am_model *m, const float *samples, size_t n, const am_pa
     if (rc != AM_OK) return rc;
 
     am_result *r = calloc(1, sizeof *r);
-    float *buf = NULL;
-    size_t buf_cap = 0;
     if (!r) {
         vad_plan_free(&pl);
         return am_fail(err, err_size, AM_E_NOMEM, "out of memory");
@@ -175,36 +178,48 @@ int transcribe_with_vad(am_model *m, const float *samples, size_t n, const am_pa
 
     am_params cp = *p;
     cp.vad = 0;
-    forward_ctx fwd = {p, NULL, pl.segs, 0};
-    if (p->on_segment) {
-        cp.on_segment = forward_segment;
-        cp.user_data = &fwd;
-    }
-    for (size_t ci = 0; ci < pl.n_chunks && rc == AM_OK; ci++) {
-        const vad_chunk *c = &pl.chunks[ci];
-        if (c->n_samples > buf_cap) {
-            float *g = realloc(buf, c->n_samples * sizeof *g);
-            if (!g) {
-                rc = am_fail(err, err_size, AM_E_NOMEM, "out of memory");
-                break;
+    cp.on_segment = NULL; /* segments are reported once they are on the original timeline */
+    const int B = p->batch_size > 1 ? (p->batch_size < 64 ? p->batch_size : 64) : 1;
+    float **bufs = calloc((size_t)B, sizeof *bufs);
+    size_t *lens = calloc((size_t)B, sizeof *lens);
+    am_result **crs = calloc((size_t)B, sizeof *crs);
+    if (!bufs || !lens || !crs) rc = am_fail(err, err_size, AM_E_NOMEM, "out of memory");
+    for (int k = 0; k < B && rc == AM_OK; k++)
+        if (!(bufs[k] = malloc((size_t)VAD_CHUNK_SAMPLES * sizeof **bufs))) rc = am_fail(err, err_size, AM_E_NOMEM, "out of memory");
+    /* chunks go `B` at a time: one batched call (B > 1) or the sequential long-form path */
+    for (size_t g0 = 0; g0 < pl.n_chunks && rc == AM_OK; g0 += (size_t)B) {
+        int nb = (int)(pl.n_chunks - g0 < (size_t)B ? pl.n_chunks - g0 : (size_t)B);
+        for (int k = 0; k < nb; k++) {
+            const vad_chunk *c = &pl.chunks[g0 + k];
+            if (c->n_samples > (size_t)VAD_CHUNK_SAMPLES) {
+                float *g = realloc(bufs[k], c->n_samples * sizeof *g);
+                if (!g) { rc = am_fail(err, err_size, AM_E_NOMEM, "out of memory"); break; }
+                bufs[k] = g;
             }
-            buf = g;
-            buf_cap = c->n_samples;
+            vad_chunk_audio(c, pl.segs, samples, bufs[k]);
+            lens[k] = c->n_samples;
         }
-        vad_chunk_audio(c, pl.segs, samples, buf);
-        fwd.chunk = c;
-        fwd.base_id = (int)r->n_segments;
-        am_result *cr = NULL;
-        rc = am_transcribe(m, buf, c->n_samples, &cp, &cr, err, err_size);
         if (rc != AM_OK) break;
-        if (ci == 0) snprintf(r->language, sizeof r->language, "%s", cr->language);
-        for (size_t i = 0; i < cr->n_segments && rc == AM_OK; i++) {
-            am_segment o = map_segment(&cr->segments[i], c, pl.segs, (int)r->n_segments);
-            if (result_add_segment(r, &o) != AM_OK) rc = am_fail(err, err_size, AM_E_NOMEM, "out of memory");
+        if (B > 1) {
+            rc = transcribe_chunks_batched(m, (const float *const *)bufs, lens, nb, &cp, crs, err, err_size);
+        } else {
+            rc = am_transcribe(m, bufs[0], lens[0], &cp, &crs[0], err, err_size);
         }
-        am_result_free(cr);
+        if (rc != AM_OK) break;
+        for (int k = 0; k < nb; k++) {
+            if (g0 == 0 && k == 0) snprintf(r->language, sizeof r->language, "%s", crs[k]->language);
+            for (size_t i = 0; i < crs[k]->n_segments && rc == AM_OK; i++)
+                if (add_mapped_segment(r, &crs[k]->segments[i], &pl.chunks[g0 + k], pl.segs, p) != AM_OK)
+                    rc = am_fail(err, err_size, AM_E_NOMEM, "out of memory");
+            am_result_free(crs[k]);
+            crs[k] = NULL;
+        }
     }
-    free(buf);
+    for (int k = 0; bufs && k < B; k++) free(bufs[k]);
+    for (int k = 0; crs && k < B; k++) am_result_free(crs[k]);
+    free(bufs);
+    free(lens);
+    free(crs);
     vad_plan_free(&pl);
     if (rc != AM_OK) {
         am_result_free(r);

@@ -147,7 +147,7 @@ nomem:
     return AM_E_NOMEM;
 }
 
-int vad_collect_chunks(const vad_segment *segs, size_t n_segs, size_t max_samples, vad_chunk **chunks,
+int vad_collect_chunks(const vad_segment *segs, size_t n_segs, size_t max_samples, size_t max_gap, vad_chunk **chunks,
                        size_t *n_chunks) {
     if (!chunks || !n_chunks || (!segs && n_segs)) return AM_E_INVALID_ARG;
     *chunks = NULL;
@@ -159,7 +159,7 @@ int vad_collect_chunks(const vad_segment *segs, size_t n_segs, size_t max_sample
     vad_chunk cur = {0, 0, 0};
     for (size_t i = 0; i < n_segs; i++) {
         size_t len = segs[i].end - segs[i].start;
-        if (cur.count > 0 && cur.n_samples + len > max_samples) {
+        if (cur.count > 0 && (cur.n_samples + len > max_samples || segs[i].start - segs[i - 1].end > max_gap)) {
             c[nc++] = cur;
             cur = (vad_chunk){i, 0, 0};
         }

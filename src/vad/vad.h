@@ -77,7 +77,7 @@ typedef struct vad_chunk {
 
 /* Group consecutive segments greedily into chunks of at most max_samples (a segment longer than
  * that gets a chunk of its own).  *chunks = malloc'd vad_chunk[*n_chunks] (NULL when no segments). */
-int vad_collect_chunks(const vad_segment *segs, size_t n_segs, size_t max_samples, vad_chunk **chunks,
+int vad_collect_chunks(const vad_segment *segs, size_t n_segs, size_t max_samples, size_t max_gap, vad_chunk **chunks,
                        size_t *n_chunks);
 
 /* Copy a chunk's audio into out[chunk->n_samples]. */

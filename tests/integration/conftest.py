@@ -128,3 +128,7 @@ def run_am(binary, args, env=None, cwd=None, timeout=900, check=False):
         raise AssertionError(f"{' '.join(cmd)} exited {r.returncode}\nstdout:\n{r.stdout[-3000:]}\n"
                              f"stderr:\n{r.stderr[-3000:]}")
     return r
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: long-running test (still part of make test)")

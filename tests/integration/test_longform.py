@@ -5,15 +5,13 @@ transcribed with --vad:
 - peak RSS of the process (model, 230 MB of samples, VAD, decoder) <= AM_LONGFORM_MAX_RSS_MB (400);
 - every piece's text is there: per piece, the share of its reference words missing (substitutions +
   deletions over reference words, in the segments overlapping it) <= that of the piece transcribed on
-  its own + max(1 point, one word) (averaged over the piece's repetitions), the same pooled over all
-  pieces + 1 point, and no repetition loses half its words;
-- the first segment of every piece (at least 90% of the pieces must start a segment of their own)
-  starts no earlier than 0.5 s before the piece and no later than
-  0.5 s after its speech onset (the first frame the VAD calls speech).
+  its own + 1 point (averaged over the piece's repetitions), the same pooled over all pieces, and no
+  repetition loses half its words;
+- every piece starts a segment of its own, and that segment starts no earlier than 0.5 s before the
+  piece and no later than 0.5 s after its speech onset (the first frame the VAD calls speech).
 
-AM_LONGFORM_MINUTES sets the length: 20 by default (about 5 min on 2 cores); 60 minutes takes about
-14 min on 2 cores (measured: 13 min for the transcription, peak RSS 367 MB with the f32 tiny.en).
-Marked `slow`."""
+AM_LONGFORM_MINUTES sets the length: 60 by default (the acceptance length; the 20-minute run took
+140 s of transcription on 2 shared cores). Marked `slow`."""
 import json
 import os
 import resource
@@ -30,7 +28,7 @@ import pytest
 from conftest import PSPHINX, REPO
 from textnorm import normalize
 
-MINUTES = float(os.environ.get("AM_LONGFORM_MINUTES", "20"))  # 60 min: ~14 min on 2 cores
+MINUTES = float(os.environ.get("AM_LONGFORM_MINUTES", "60"))  # the acceptance length; ~8 min on 2 cores
 MAX_RSS_MB = float(os.environ.get("AM_LONGFORM_MAX_RSS_MB", "400"))
 SPEECH = ["tritonasr_1089-134686-0001.wav", "tritonasr_1221-135766-0001.wav", "lhotse_2412-153948-0000.flac",
           "leopard_test.wav", "whisper_jfk.flac", "joinly_OSR_us_000_0034_8k.wav"]
@@ -197,11 +195,9 @@ def test_longform_every_piece_text(longform):
         mean = float(np.mean(ws))
         report.append(f"{name}: alone {alone * 100:.1f}% in long file {mean * 100:.1f}% (x{len(ws)})")
     print("\n" + "\n".join(report))
-    # per piece: one word or 1 point of slack (a 14-word piece moves 7 points per word); pooled: 1 point
+    # per piece (mean over its occurrences) and pooled over all pieces: the standalone WER + 1 point
     for name, ws in by_name.items():
-        n_words = len(normalize(longform["info"][name]["ref"]).split())
-        assert float(np.mean(ws)) <= longform["info"][name]["wer_alone"] + max(0.01, 1.0 / n_words) + 1e-9, \
-            "\n".join(report)
+        assert float(np.mean(ws)) <= longform["info"][name]["wer_alone"] + 0.01 + 1e-9, "\n".join(report)
     pooled = float(np.mean([w for ws in by_name.values() for w in ws]))
     alone = float(np.mean([longform["info"][n]["wer_alone"] for n, ws in by_name.items() for _ in ws]))
     assert pooled <= alone + 0.01, f"pooled: alone {alone * 100:.1f}%, in long file {pooled * 100:.1f}%"
@@ -210,11 +206,11 @@ def test_longform_every_piece_text(longform):
 def test_longform_piece_starts(longform):
     worst = 0.0
     occ = _assign(longform)
-    # Chunks concatenate several speech regions (faster-whisper's collect_chunks), so the decoder may
-    # run one segment across a piece boundary: such pieces have no segment of their own to time.
+    # every piece has a segment of its own (speech further apart than --vad-chunk-gap-ms, 1 s by
+    # default, is never packed into one chunk, so no segment runs across a removed silence)
     merged = [f"{name} at {a:.1f} s" for name, a, b, _, first in occ if first is None]
     print(f"\npieces without a segment of their own: {len(merged)} of {len(occ)}")
-    assert len(merged) <= 0.1 * len(occ), merged
+    assert not merged, merged
     for name, a, b, _, first in occ:
         if first is None:
             continue

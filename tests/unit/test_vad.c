@@ -200,7 +200,7 @@ static void test_chunks_and_map(void **state) {
     vad_segment segs[4] = {{16000, 176000}, {200000, 440000}, {500000, 660000}, {700000, 1340000}};
     vad_chunk *c = NULL;
     size_t nc = 0;
-    assert_int_equal(vad_collect_chunks(segs, 4, 480000, &c, &nc), AM_OK);
+    assert_int_equal(vad_collect_chunks(segs, 4, 480000, SIZE_MAX, &c, &nc), AM_OK);
     assert_int_equal(nc, 3);
     assert_int_equal(c[0].first, 0);
     assert_int_equal(c[0].count, 2);
@@ -224,7 +224,7 @@ static void test_chunks_and_map(void **state) {
     vad_chunk_audio(&ch, small, pcm, out);
     assert_true(out[0] == 2 && out[2] == 4 && out[3] == 10 && out[4] == 11);
     free(c);
-    assert_int_equal(vad_collect_chunks(NULL, 0, 480000, &c, &nc), AM_OK);
+    assert_int_equal(vad_collect_chunks(NULL, 0, 480000, SIZE_MAX, &c, &nc), AM_OK);
     assert_int_equal(nc, 0);
 }
 
