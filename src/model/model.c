@@ -139,6 +139,36 @@ static int fetch_conv(const am_tensor_table *tab, am_model *m, am_linear *l, con
     return tensor_fetch(tab, b, 1, bd, l->b, err, err_size);
 }
 
+/* The parts every Whisper block has: pre-LN self-attention (Q|K|V fused, output) and the MLP. */
+static int fetch_self_attention(const am_tensor_table *tab, am_model *m, const am_weight_names *nm, char stack,
+                                int layer, int d, am_layernorm *ln, am_linear *qkv, am_linear *out, char *err,
+                                size_t err_size) {
+    char n1[160], n2[160], n3[160], b1[160], b2[160], b3[160];
+    nm->name(n1, sizeof n1, stack, layer, AM_W_ATTN_LN_G); nm->name(b1, sizeof b1, stack, layer, AM_W_ATTN_LN_B);
+    TRY(fetch_norm(tab, m, ln, n1, b1, d, err, err_size));
+    nm->name(n1, sizeof n1, stack, layer, AM_W_ATTN_Q); nm->name(b1, sizeof b1, stack, layer, AM_W_ATTN_Q_B);
+    nm->name(n2, sizeof n2, stack, layer, AM_W_ATTN_K); nm->name(b2, sizeof b2, stack, layer, AM_W_ATTN_K_B);
+    nm->name(n3, sizeof n3, stack, layer, AM_W_ATTN_V); nm->name(b3, sizeof b3, stack, layer, AM_W_ATTN_V_B);
+    const char *ws[3] = {n1, n2, n3}, *bs[3] = {b1, b2[0] ? b2 : NULL, b3};
+    int rows[3] = {d, d, d};
+    int parts = nm->fused_qkv ? 1 : 3;
+    if (nm->fused_qkv) rows[0] = 3 * d;
+    TRY(fetch_stacked(tab, m, qkv, parts, ws, bs, rows, d, err, err_size));
+    nm->name(n1, sizeof n1, stack, layer, AM_W_ATTN_OUT); nm->name(b1, sizeof b1, stack, layer, AM_W_ATTN_OUT_B);
+    return fetch_linear(tab, m, out, n1, b1, d, d, err, err_size);
+}
+
+static int fetch_mlp(const am_tensor_table *tab, am_model *m, const am_weight_names *nm, char stack, int layer, int d,
+                     am_layernorm *ln, am_linear *fc1, am_linear *fc2, char *err, size_t err_size) {
+    char n1[160], b1[160];
+    nm->name(n1, sizeof n1, stack, layer, AM_W_MLP_LN_G); nm->name(b1, sizeof b1, stack, layer, AM_W_MLP_LN_B);
+    TRY(fetch_norm(tab, m, ln, n1, b1, d, err, err_size));
+    nm->name(n1, sizeof n1, stack, layer, AM_W_FC1); nm->name(b1, sizeof b1, stack, layer, AM_W_FC1_B);
+    TRY(fetch_linear(tab, m, fc1, n1, b1, 4 * d, d, err, err_size));
+    nm->name(n1, sizeof n1, stack, layer, AM_W_FC2); nm->name(b1, sizeof b1, stack, layer, AM_W_FC2_B);
+    return fetch_linear(tab, m, fc2, n1, b1, d, 4 * d, err, err_size);
+}
+
 int model_build_weights(am_model *m, const am_tensor_table *tab, const am_weight_names *nm, char *err,
                         size_t err_size) {
     const am_hparams *hp = &m->hp;
@@ -164,26 +194,8 @@ int model_build_weights(am_model *m, const am_tensor_table *tab, const am_weight
 
     for (int i = 0; i < hp->n_audio_layer; i++) {
         am_encoder_layer *L = &w->enc[i];
-        nm->name(n1, sizeof n1, 'e', i, AM_W_ATTN_LN_G); nm->name(b1, sizeof b1, 'e', i, AM_W_ATTN_LN_B);
-        TRY(fetch_norm(tab, m, &L->attn_ln, n1, b1, da, err, err_size));
-        nm->name(n1, sizeof n1, 'e', i, AM_W_ATTN_Q); nm->name(b1, sizeof b1, 'e', i, AM_W_ATTN_Q_B);
-        nm->name(n2, sizeof n2, 'e', i, AM_W_ATTN_K); nm->name(b2, sizeof b2, 'e', i, AM_W_ATTN_K_B);
-        nm->name(n3, sizeof n3, 'e', i, AM_W_ATTN_V); nm->name(b3, sizeof b3, 'e', i, AM_W_ATTN_V_B);
-        {
-            const char *ws[3] = {n1, n2, n3}, *bs[3] = {b1, b2[0] ? b2 : NULL, b3};
-            int rows[3] = {da, da, da};
-            int parts = nm->fused_qkv ? 1 : 3;
-            if (nm->fused_qkv) rows[0] = 3 * da;
-            TRY(fetch_stacked(tab, m, &L->attn_qkv, parts, ws, bs, rows, da, err, err_size));
-        }
-        nm->name(n1, sizeof n1, 'e', i, AM_W_ATTN_OUT); nm->name(b1, sizeof b1, 'e', i, AM_W_ATTN_OUT_B);
-        TRY(fetch_linear(tab, m, &L->attn_out, n1, b1, da, da, err, err_size));
-        nm->name(n1, sizeof n1, 'e', i, AM_W_MLP_LN_G); nm->name(b1, sizeof b1, 'e', i, AM_W_MLP_LN_B);
-        TRY(fetch_norm(tab, m, &L->mlp_ln, n1, b1, da, err, err_size));
-        nm->name(n1, sizeof n1, 'e', i, AM_W_FC1); nm->name(b1, sizeof b1, 'e', i, AM_W_FC1_B);
-        TRY(fetch_linear(tab, m, &L->fc1, n1, b1, 4 * da, da, err, err_size));
-        nm->name(n1, sizeof n1, 'e', i, AM_W_FC2); nm->name(b1, sizeof b1, 'e', i, AM_W_FC2_B);
-        TRY(fetch_linear(tab, m, &L->fc2, n1, b1, da, 4 * da, err, err_size));
+        TRY(fetch_self_attention(tab, m, nm, 'e', i, da, &L->attn_ln, &L->attn_qkv, &L->attn_out, err, err_size));
+        TRY(fetch_mlp(tab, m, nm, 'e', i, da, &L->mlp_ln, &L->fc1, &L->fc2, err, err_size));
     }
     TRY(fetch_norm(tab, m, &w->enc_ln, nm->enc_ln_g, nm->enc_ln_b, da, err, err_size));
 
@@ -205,20 +217,7 @@ int model_build_weights(am_model *m, const am_tensor_table *tab, const am_weight
     }
     for (int i = 0; i < hp->n_text_layer; i++) {
         am_decoder_layer *L = &w->dec[i];
-        nm->name(n1, sizeof n1, 'd', i, AM_W_ATTN_LN_G); nm->name(b1, sizeof b1, 'd', i, AM_W_ATTN_LN_B);
-        TRY(fetch_norm(tab, m, &L->attn_ln, n1, b1, dt, err, err_size));
-        nm->name(n1, sizeof n1, 'd', i, AM_W_ATTN_Q); nm->name(b1, sizeof b1, 'd', i, AM_W_ATTN_Q_B);
-        nm->name(n2, sizeof n2, 'd', i, AM_W_ATTN_K); nm->name(b2, sizeof b2, 'd', i, AM_W_ATTN_K_B);
-        nm->name(n3, sizeof n3, 'd', i, AM_W_ATTN_V); nm->name(b3, sizeof b3, 'd', i, AM_W_ATTN_V_B);
-        {
-            const char *ws[3] = {n1, n2, n3}, *bs[3] = {b1, b2[0] ? b2 : NULL, b3};
-            int rows[3] = {dt, dt, dt};
-            int parts = nm->fused_qkv ? 1 : 3;
-            if (nm->fused_qkv) rows[0] = 3 * dt;
-            TRY(fetch_stacked(tab, m, &L->attn_qkv, parts, ws, bs, rows, dt, err, err_size));
-        }
-        nm->name(n1, sizeof n1, 'd', i, AM_W_ATTN_OUT); nm->name(b1, sizeof b1, 'd', i, AM_W_ATTN_OUT_B);
-        TRY(fetch_linear(tab, m, &L->attn_out, n1, b1, dt, dt, err, err_size));
+        TRY(fetch_self_attention(tab, m, nm, 'd', i, dt, &L->attn_ln, &L->attn_qkv, &L->attn_out, err, err_size));
         nm->name(n1, sizeof n1, 'd', i, AM_W_CROSS_LN_G); nm->name(b1, sizeof b1, 'd', i, AM_W_CROSS_LN_B);
         TRY(fetch_norm(tab, m, &L->cross_ln, n1, b1, dt, err, err_size));
         nm->name(n1, sizeof n1, 'd', i, AM_W_CROSS_Q); nm->name(b1, sizeof b1, 'd', i, AM_W_CROSS_Q_B);
@@ -234,12 +233,7 @@ int model_build_weights(am_model *m, const am_tensor_table *tab, const am_weight
         }
         nm->name(n1, sizeof n1, 'd', i, AM_W_CROSS_OUT); nm->name(b1, sizeof b1, 'd', i, AM_W_CROSS_OUT_B);
         TRY(fetch_linear(tab, m, &L->cross_out, n1, b1, dt, dt, err, err_size));
-        nm->name(n1, sizeof n1, 'd', i, AM_W_MLP_LN_G); nm->name(b1, sizeof b1, 'd', i, AM_W_MLP_LN_B);
-        TRY(fetch_norm(tab, m, &L->mlp_ln, n1, b1, dt, err, err_size));
-        nm->name(n1, sizeof n1, 'd', i, AM_W_FC1); nm->name(b1, sizeof b1, 'd', i, AM_W_FC1_B);
-        TRY(fetch_linear(tab, m, &L->fc1, n1, b1, 4 * dt, dt, err, err_size));
-        nm->name(n1, sizeof n1, 'd', i, AM_W_FC2); nm->name(b1, sizeof b1, 'd', i, AM_W_FC2_B);
-        TRY(fetch_linear(tab, m, &L->fc2, n1, b1, dt, 4 * dt, err, err_size));
+        TRY(fetch_mlp(tab, m, nm, 'd', i, dt, &L->mlp_ln, &L->fc1, &L->fc2, err, err_size));
     }
     TRY(fetch_norm(tab, m, &w->dec_ln, nm->dec_ln_g, nm->dec_ln_b, dt, err, err_size));
     return AM_OK;
