@@ -32,18 +32,27 @@ for f in "${files[@]}"; do
     audio=$(awk -v a="$audio" -v b="$(soxi -D "$f")" 'BEGIN { printf "%.6f", a + b }')
 done
 
-cmd=("$bin" transcribe -m "$model" -t "$threads" --beam-size 1 --no-fallback -q "${files[@]}")
-walls=()
-for ((i = 1; i <= runs; i++)); do
-    t0=$(date +%s.%N)
-    "${cmd[@]}" >/dev/null
-    t1=$(date +%s.%N)
-    walls+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')")
+# one row per precision: the default (int8 weights, Q15 front end) and float32 (f32 front end)
+declare -A label=([default]="int8 + Q15 (default)" [f32]="float32 + f32 front end")
+declare -A extra=([default]="" [f32]="--precision f32 --frontend f32")
+rows=""
+runs_text=""
+for row in default f32; do
+    # shellcheck disable=SC2206
+    cmd=("$bin" transcribe -m "$model" -t "$threads" --beam-size 1 --no-fallback -q ${extra[$row]} "${files[@]}")
+    walls=()
+    for ((i = 1; i <= runs; i++)); do
+        t0=$(date +%s.%N)
+        "${cmd[@]}" >/dev/null
+        t1=$(date +%s.%N)
+        walls+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')")
+    done
+    median=$(printf '%s\n' "${walls[@]}" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
+    rtf=$(awk -v w="$median" -v a="$audio" 'BEGIN { printf "%.4f", w / a }')
+    speed=$(awk -v w="$median" -v a="$audio" 'BEGIN { printf "%.1f", a / w }')
+    rows+="| ${label[$row]} | $(printf '%.2f' "$audio") | $median | $rtf | ${speed}x |"$'\n'
+    runs_text+="${label[$row]}: ${walls[*]}; "
 done
-median=$(printf '%s\n' "${walls[@]}" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
-audio=$(awk -v a="$audio" 'BEGIN { printf "%.2f", a }')
-rtf=$(awk -v w="$median" -v a="$audio" 'BEGIN { printf "%.4f", w / a }')
-speed=$(awk -v w="$median" -v a="$audio" 'BEGIN { printf "%.1f", a / w }')
 
 cpu=$(lscpu 2>/dev/null | awk -F: '/^Model name/ { gsub(/^[ \t]+/, "", $2); print $2; exit }')
 cpu=${cpu:-unknown}
@@ -51,38 +60,42 @@ ncpu=$(nproc)
 date_now=$(date -u +%Y-%m-%d)
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo "uncommitted")
 if [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null || true)" ]; then commit="$commit (+local changes)"; fi
-shown="build/amanuensis transcribe -m $model -t $threads --beam-size 1 --no-fallback -q <${#files[@]} LibriVox files>"
+shown="build/amanuensis transcribe -m $model -t $threads --beam-size 1 --no-fallback -q [--precision f32 --frontend f32] <${#files[@]} LibriVox files>"
 
+section="## Real-time factor on the LibriVox files (bench/rtf.sh)"
 table=$(cat <<TABLE
-| date | commit | machine | model | threads | files | audio (s) | wall, median of $runs (s) | RTF (wall/audio) | speed (audio/wall) |
-|---|---|---|---|---|---|---|---|---|---|
-| $date_now | $commit | $cpu, $ncpu CPUs | $(basename "$model") | $threads | ${#files[@]} | $audio | $median | $rtf | ${speed}x |
+$section
+
+$date_now, commit $commit. Machine: $cpu, $ncpu CPUs (nproc), shared (compare rows of one run only).
+Command: \`bench/rtf.sh --write\`, which runs \`$shown\` $runs times per row
+(median wall time, model load included). Audio: the ${#files[@]} LibriVox recordings of Debian's
+pocketsphinx-testdata, tiny.en, $threads threads, greedy, no fallback. Runs (s): $runs_text
+
+| precision | audio (s) | wall, median of $runs (s) | RTF (wall/audio) | speed (audio/wall) |
+|---|---|---|---|---|
+$rows
 TABLE
 )
 echo "$table"
-echo
-echo "runs (s): ${walls[*]}"
-echo "command: $shown"
 
 if [ "$write" -eq 1 ]; then
     out=BENCHMARKS.md
-    if [ ! -f "$out" ]; then
-        cat >"$out" <<HEAD
-# Benchmarks
-
-Every figure here was produced by \`bench/rtf.sh --write\` (rerun it to check). Audio: the 5 LibriVox
-recordings of Debian's pocketsphinx-testdata (16 kHz). RTF = wall time / audio duration (lower is
-better); speed = audio duration / wall time. Wall time includes loading the model.
-
-HEAD
-    fi
-    {
-        echo "## $date_now — $commit"
-        echo
-        echo "Machine: $cpu, $ncpu CPUs (nproc). Command: \`$shown\`. Runs (s): ${walls[*]}."
-        echo
-        echo "$table"
-        echo
-    } >>"$out"
-    echo "rtf.sh: appended to $out"
+    [ -f "$out" ] || printf '# Benchmarks\n\n' >"$out"
+    tmp=$(mktemp)
+    printf '%s\n' "$table" >"$tmp"
+    python3 - "$out" "$section" "$tmp" <<'PY'
+import sys
+path, section = sys.argv[1], sys.argv[2]
+table = open(sys.argv[3]).read().rstrip("\n") + "\n"
+text = open(path).read()
+start = text.find(section)
+if start >= 0:
+    end = text.find("\n## ", start + len(section))
+    text = text[:start] + table + (text[end + 1:] if end >= 0 else "")
+else:
+    text = text.rstrip("\n") + "\n\n" + table
+open(path, "w").write(text)
+PY
+    rm -f "$tmp"
+    echo "rtf.sh: wrote the section to $out"
 fi
