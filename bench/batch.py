@@ -76,6 +76,8 @@ def main():
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--model", default=str(REPO / "models" / "tiny.en"))
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--gap", type=int, default=None,
+                    help="--vad-chunk-gap-ms for the VAD rows (default: the engine's; -1 packs chunks)")
     args = ap.parse_args()
     import jiwer
     wav, ref = build(args.minutes)
@@ -83,8 +85,10 @@ def main():
         seconds = w.getnframes() / w.getframerate()
     binary = REPO / "build" / "amanuensis"
     base = [str(binary), "transcribe", "-m", args.model, "-t", str(args.threads), "-l", "en", "-q", "-o", "txt"]
-    rows = [("sequential long-form (no VAD)", []), ("--vad", ["--vad"]),
-            (f"--vad --batch-size {args.batch}", ["--vad", "--batch-size", str(args.batch)])]
+    vad = ["--vad"] + (["--vad-chunk-gap-ms", str(args.gap)] if args.gap is not None else [])
+    shown = " ".join(vad)
+    rows = [("sequential long-form (no VAD)", []), (shown, vad),
+            (f"{shown} --batch-size {args.batch}", vad + ["--batch-size", str(args.batch)])]
     results = []
     with tempfile.TemporaryDirectory() as td:
         for name, extra in rows:
@@ -96,6 +100,8 @@ def main():
     seq = results[0][1]
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.machine())
     cmd = f"python3 bench/batch.py --minutes {args.minutes:g} --batch {args.batch} --threads {args.threads}"
+    if args.gap is not None:
+        cmd += f" --gap {args.gap}"
     lines = [SECTION, "",
              f"{datetime.date.today()} — {cpu}, {os.cpu_count()} CPUs (shared machine: compare rows of one run only). "
              f"Command: `{cmd}`. Audio: {seconds / 60:.1f} min ({seconds:.0f} s) of the bench recordings with 2–6 s "
