@@ -10,37 +10,17 @@ import shutil
 
 import pytest
 
-from conftest import PSPHINX, run_am
-from test_parity import _manifest, _psphinx_refs
+from conftest import run_am
+from test_parity import test_set  # noqa: F401  (fixture re-used)
 from textnorm import normalize
 
 MAX_WER_EXCESS = 0.003  # 0.3 percentage points
 
 
 @pytest.fixture(scope="module")
-def files(shared_data, session_tmp):
-    """[(wav, reference or None)] — the same list as test_parity's test_set."""
-    import subprocess
-    items = []
-    for sub, trans in (("librivox", "transcription"), ("cards", "cards.transcription")):
-        refs = _psphinx_refs(PSPHINX / sub / trans)
-        items += [(w, refs.get(w.stem)) for w in sorted((PSPHINX / sub).glob("*.wav"))]
-    items.append((shared_data / "jfk.wav", "And so my fellow Americans, ask not what your country can do for you, "
-                  "ask what you can do for your country."))
-    conv = session_tmp / "parity-wav"
-    conv.mkdir(exist_ok=True)
-    for row in _manifest(shared_data):
-        if row["language"] != "en":
-            continue
-        src = shared_data / "speech" / row["file"]
-        if src.suffix.lower() != ".wav":
-            dst = conv / (src.stem + ".wav")
-            if not dst.exists():
-                subprocess.run(["sox", str(src), "-b", "16", "-e", "signed-integer", str(dst)], check=True)
-            src = dst
-        items.append((src, row["reference_transcript"].strip() or None))
-    assert len(items) >= 15, items
-    return items
+def files(test_set):  # noqa: F811
+    """[(wav, reference or None)] — test_parity's test set."""
+    return test_set
 
 
 def _run(binary, model_dir, files, outdir, precision, frontend):
