@@ -1,5 +1,6 @@
 /* kernels.c — float32 kernels of the CPU backend (see kernels.h). */
 #include "backend/cpu/kernels.h"
+#include "backend/cpu/vmath.h"
 
 #include <math.h>
 #include <stdatomic.h>
@@ -218,7 +219,7 @@ void layer_norm(int n, int d, const float *x, const float *gamma, const float *b
 }
 
 void gelu_inplace(size_t n, float *x) {
-    for (size_t i = 0; i < n; i++) x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
+    vm_gelu_inplace(n, x); /* erf by a rational fit, vectorised: |error| <= 1e-6 * max(1, |x|) */
 }
 
 void softmax_inplace(int n, float *x) {
