@@ -9,9 +9,11 @@
 #include <string.h>
 
 #include "backend/backend.h"
+#include "backend/cpu/attention.h"
 #include "backend/cpu/gemm_int8.h"
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/threadpool.h"
+#include "backend/cpu/vmath.h"
 #include "common/util.h"
 
 #define ATTN_ROWS 64 /* query rows per encoder attention task */
@@ -27,13 +29,14 @@ typedef struct cpu_backend {
     float *x;        /* [T][d] residual stream */
     float *h;        /* [T][d] normalised input of a block */
     float *qkv;      /* [T][3d] */
-    float *vt;       /* [H][dh][T] V transposed per head */
+    float *kt;       /* [d][T] = [H][dh][T]: K transposed, head by head */
     float *attn;     /* [T][d] */
     float *mlp;      /* [T][4d] */
     float *scores;   /* [n_threads][ATTN_ROWS][max(T, C)] */
     /* resident per window slot */
     float *enc_out;  /* [max_windows][T][d] */
-    float *cross_kv; /* [max_windows][n_text_layer][T][2d]  K | V per decoder layer */
+    float *cross_kt; /* [max_windows][n_text_layer][d][T]  Kᵀ per decoder layer ([H][dh][T]) */
+    float *cross_v;  /* [max_windows][n_text_layer][T][d]  V per decoder layer */
     int n_encoded;
     /* resident per sequence slot */
     float *self_k;   /* [max_seqs][n_text_layer][C][d] */
@@ -42,6 +45,7 @@ typedef struct cpu_backend {
     int cap_rows;
     float *dx, *dn, *dqkv, *dq, *dattn, *dmlp; /* [R][d], [R][3d], [R][4d] ... */
     int *row_seq, *row_pos;                    /* [R] sequence index and position of each row */
+    int *grp_row, *grp_len, n_groups;          /* runs of consecutive rows on the same window */
     /* cross-attention capture for word alignment (NULL when not capturing) */
     float *capture;
     const int (*capture_heads)[2];
@@ -67,6 +71,16 @@ static void linear_apply(cpu_backend *b, const am_linear *L, int n, const float 
 
 static void linear_forward(cpu_backend *b, const am_linear *L, int n, const float *x, float *y) {
     linear_apply(b, L, n, x, y, L->b);
+}
+
+/* logits[n][V] = x[n][d] · Eᵀ, the vocabulary projection (E = token embeddings, no bias): int8
+ * in int8 models, float otherwise. */
+static void vocab_projection(cpu_backend *b, int n, const float *x, float *logits) {
+    const am_hparams *hp = &b->m->hp;
+    const am_linear *E = &b->m->w.out_proj;
+    if (E->wq) linear_apply(b, E, n, x, logits, NULL);
+    else gemm_f32(b->pool, n, hp->n_vocab, hp->n_text_state, x, hp->n_text_state, b->m->w.tok_emb, hp->n_text_state,
+                  NULL, logits, hp->n_vocab);
 }
 
 /* ---- encoder -------------------------------------------------------------------------------- */
@@ -95,16 +109,20 @@ typedef struct enc_attn_job {
     int T, d, H, dh, row_blocks, sld;
 } enc_attn_job;
 
-static void transpose_v_task(void *ctx, int head, int thread) {
+/* Kᵀ of one head: kt[h·dh + e][t] = K[t][h·dh + e], K read from src (row stride lds). */
+typedef struct transpose_job {
+    const float *src;
+    float *dst;
+    int T, dh, lds;
+} transpose_job;
+
+static void transpose_k_task(void *ctx, int head, int thread) {
     (void)thread;
-    enc_attn_job *j = ctx;
-    const float *v = j->b->qkv + 2 * j->d + head * j->dh;
-    float *vt = j->b->vt + (size_t)head * j->dh * j->T;
-    for (int t = 0; t < j->T; t++)
-        for (int e = 0; e < j->dh; e++) vt[(size_t)e * j->T + t] = v[(size_t)t * 3 * j->d + e];
+    transpose_job *j = ctx;
+    transpose_f32(j->T, j->dh, j->src + (size_t)head * j->dh, j->lds, j->dst + (size_t)head * j->dh * j->T, j->T);
 }
 
-/* One task: ATTN_ROWS query rows of one head.  S = softmax(Q Kᵀ / √dh), O = S V. */
+/* One task: ATTN_ROWS query rows of one head.  O = softmax(Q Kᵀ / √dh) V. */
 static void enc_attn_task(void *ctx, int task, int thread) {
     enc_attn_job *j = ctx;
     cpu_backend *b = j->b;
@@ -112,17 +130,11 @@ static void enc_attn_task(void *ctx, int task, int thread) {
     int rows = j->T - r0 < ATTN_ROWS ? j->T - r0 : ATTN_ROWS;
     int ld = 3 * j->d;
     float *S = b->scores + (size_t)thread * ATTN_ROWS * j->sld;
-    const float *Q = b->qkv + (size_t)r0 * ld + head * j->dh;
-    const float *K = b->qkv + j->d + head * j->dh;
-    gemm_f32_serial(rows, j->T, j->dh, Q, ld, K, ld, NULL, S, j->sld); /* S [rows][T] */
-    float scale = 1.0f / sqrtf((float)j->dh);
-    for (int r = 0; r < rows; r++) {
-        float *s = S + (size_t)r * j->sld;
-        for (int t = 0; t < j->T; t++) s[t] *= scale;
-        softmax_inplace(j->T, s);
-    }
-    const float *VT = b->vt + (size_t)head * j->dh * j->T;
-    gemm_f32_serial(rows, j->dh, j->T, S, j->sld, VT, j->T, NULL, b->attn + (size_t)r0 * j->d + head * j->dh, j->d);
+    const float *Q = b->qkv + (size_t)r0 * ld + head * j->dh;           /* [rows][dh] */
+    const float *KT = b->kt + (size_t)head * j->dh * j->T;              /* [dh][T] */
+    const float *V = b->qkv + 2 * j->d + head * j->dh;                  /* [T][dh] */
+    attention_block(rows, j->T, j->dh, 1.0f / sqrtf((float)j->dh), Q, ld, KT, j->T, V, ld, S, j->sld,
+                    b->attn + (size_t)r0 * j->d + head * j->dh, j->d, NULL);
 }
 
 typedef struct gelu_job {
@@ -145,7 +157,7 @@ static void gelu_parallel(am_pool *pool, float *x, size_t n) {
 static int max_ctx(const am_hparams *hp) { return hp->n_audio_ctx > hp->n_text_ctx ? hp->n_audio_ctx : hp->n_text_ctx; }
 
 /* One window: mel [n_mels][F] → enc_out [T][d] and cross K|V of every decoder layer. */
-static void encode_window(cpu_backend *b, const float *mel, float *enc_out, float *cross_kv) {
+static void encode_window(cpu_backend *b, const float *mel, float *enc_out, float *cross_kt, float *cross_v) {
     const am_hparams *hp = &b->m->hp;
     const am_weights *w = &b->m->w;
     const int T = hp->n_audio_ctx, F = 2 * T, d = hp->n_audio_state, H = hp->n_audio_head, dh = d / H;
@@ -166,7 +178,8 @@ static void encode_window(cpu_backend *b, const float *mel, float *enc_out, floa
         /* x += Attention(LN(x)) */
         layer_norm(T, d, b->x, L->attn_ln.gamma, L->attn_ln.beta, b->h);
         linear_forward(b, &L->attn_qkv, T, b->h, b->qkv); /* [T][3d] */
-        am_pool_run(b->pool, H, transpose_v_task, &job);
+        transpose_job tk = {b->qkv + d, b->kt, T, dh, 3 * d};
+        am_pool_run(b->pool, H, transpose_k_task, &tk);
         am_pool_run(b->pool, H * job.row_blocks, enc_attn_task, &job);
         linear_forward(b, &L->attn_out, T, b->attn, b->h);
         add_inplace((size_t)T * d, b->x, b->h);
@@ -179,9 +192,15 @@ static void encode_window(cpu_backend *b, const float *mel, float *enc_out, floa
     }
     layer_norm(T, d, b->x, w->enc_ln.gamma, w->enc_ln.beta, enc_out); /* encoder output [T][d] */
 
-    /* cross-attention K | V of every decoder layer, computed once per window */
-    for (int l = 0; l < hp->n_text_layer; l++)
-        linear_forward(b, &w->dec[l].cross_kv, T, enc_out, cross_kv + (size_t)l * T * 2 * d);
+    /* cross-attention K | V of every decoder layer, computed once per window (into the qkv scratch,
+     * [T][2d]); kept as Kᵀ [d][T] and V [T][d] */
+    for (int l = 0; l < hp->n_text_layer; l++) {
+        linear_forward(b, &w->dec[l].cross_kv, T, enc_out, b->qkv);
+        transpose_job tk = {b->qkv, cross_kt + (size_t)l * d * T, T, dh, 2 * d};
+        am_pool_run(b->pool, H, transpose_k_task, &tk);
+        float *v = cross_v + (size_t)l * T * d;
+        for (int t = 0; t < T; t++) memcpy(v + (size_t)t * d, b->qkv + (size_t)t * 2 * d + d, (size_t)d * sizeof(float));
+    }
 }
 
 static int cpu_encode(am_backend *base, const float *mel, int n_windows) {
@@ -192,7 +211,7 @@ static int cpu_encode(am_backend *base, const float *mel, int n_windows) {
     b->oom = 0;
     for (int wi = 0; wi < n_windows; wi++)
         encode_window(b, mel + (size_t)wi * hp->n_mels * 2 * T, b->enc_out + (size_t)wi * T * d,
-                      b->cross_kv + (size_t)wi * hp->n_text_layer * T * 2 * d);
+                      b->cross_kt + (size_t)wi * hp->n_text_layer * d * T, b->cross_v + (size_t)wi * hp->n_text_layer * T * d);
     b->n_encoded = n_windows;
     return b->oom ? AM_E_NOMEM : AM_OK;
 }
@@ -207,49 +226,47 @@ typedef struct dec_attn_job {
     int layer, H, dh, d, cross;
 } dec_attn_job;
 
-/* One (row, head): causal self-attention over the row's cache slot, or cross-attention over its
- * window's encoder K/V. */
-static void dec_attn_task(void *ctx, int task, int thread) {
+/* One (row, head): causal self-attention over the row's cache slot (keys 0..pos). */
+static void dec_self_task(void *ctx, int task, int thread) {
     dec_attn_job *j = ctx;
     cpu_backend *b = j->b;
     const am_hparams *hp = &b->m->hp;
     int r = task / j->H, h = task % j->H;
     const am_decode_seq *sq = &j->seqs[b->row_seq[r]];
-    const float *K, *V;
-    int ldkv, n_keys;
-    if (j->cross) {
-        const size_t T = (size_t)hp->n_audio_ctx;
-        K = b->cross_kv + ((size_t)sq->window * hp->n_text_layer + j->layer) * T * 2 * j->d;
-        V = K + j->d;
-        ldkv = 2 * j->d;
-        n_keys = hp->n_audio_ctx;
-    } else {
-        size_t off = ((size_t)sq->slot * hp->n_text_layer + j->layer) * hp->n_text_ctx * j->d;
-        K = b->self_k + off;
-        V = b->self_v + off;
-        ldkv = j->d;
-        n_keys = b->row_pos[r] + 1;
-    }
+    size_t off = ((size_t)sq->slot * hp->n_text_layer + j->layer) * hp->n_text_ctx * j->d + (size_t)h * j->dh;
+    const float *K = b->self_k + off, *V = b->self_v + off; /* [n_keys][dh], row stride d */
+    int n_keys = b->row_pos[r] + 1;
     float *s = b->scores + (size_t)thread * ATTN_ROWS * max_ctx(hp);
     const float *q = j->q + (size_t)r * j->ldq + h * j->dh;
-    /* s[t] = q · k_t / √dh */
-    gemm_f32_serial(1, n_keys, j->dh, q, j->dh, K + h * j->dh, ldkv, NULL, s, n_keys);
-    float scale = 1.0f / sqrtf((float)j->dh);
-    for (int t = 0; t < n_keys; t++) s[t] *= scale;
-    if (j->cross && b->capture) {
+    /* s[t] = q · k_t / √dh, softmax, o = Σ_t s[t] v_t */
+    gemm_f32_serial(1, n_keys, j->dh, q, j->dh, K, j->d, NULL, s, n_keys);
+    float sum = vm_exp_sub_sum(n_keys, s, vm_max(n_keys, s), 1.0f / sqrtf((float)j->dh));
+    float inv = 1.0f / sum;
+    for (int t = 0; t < n_keys; t++) s[t] *= inv;
+    gemm_nn_f32(1, j->dh, n_keys, s, n_keys, V, j->d, b->dattn + (size_t)r * j->d + h * j->dh, j->d);
+}
+
+/* One (group, head): cross-attention of a run of rows that read the same window's encoder K/V
+ * (the beams of one sequence, or the rows of a prompt), as one block of attention. */
+static void dec_cross_task(void *ctx, int task, int thread) {
+    dec_attn_job *j = ctx;
+    cpu_backend *b = j->b;
+    const am_hparams *hp = &b->m->hp;
+    const int T = hp->n_audio_ctx;
+    int g = task / j->H, h = task % j->H;
+    int r0 = b->grp_row[g], rows = b->grp_len[g];
+    int window = j->seqs[b->row_seq[r0]].window;
+    const size_t wl = (size_t)window * hp->n_text_layer + j->layer;
+    const float *KT = b->cross_kt + wl * j->d * T + (size_t)h * j->dh * T; /* [dh][T] */
+    const float *V = b->cross_v + wl * T * j->d + (size_t)h * j->dh;       /* [T][dh], row stride d */
+    float *raw = NULL;
+    if (b->capture)
         for (int c = 0; c < b->n_capture_heads; c++)
             if (b->capture_heads[c][0] == j->layer && b->capture_heads[c][1] == h)
-                memcpy(b->capture + ((size_t)c * b->capture_layer + r) * n_keys, s, (size_t)n_keys * sizeof(float));
-    }
-    softmax_inplace(n_keys, s);
-    /* o = Σ_t s[t] v_t */
-    float *o = b->dattn + (size_t)r * j->d + h * j->dh;
-    for (int e = 0; e < j->dh; e++) o[e] = 0.0f;
-    for (int t = 0; t < n_keys; t++) {
-        const float *v = V + (size_t)t * ldkv + h * j->dh;
-        float p = s[t];
-        for (int e = 0; e < j->dh; e++) o[e] += p * v[e];
-    }
+                raw = b->capture + ((size_t)c * b->capture_layer + r0) * T;
+    float *S = b->scores + (size_t)thread * ATTN_ROWS * max_ctx(hp);
+    attention_block(rows, T, j->dh, 1.0f / sqrtf((float)j->dh), j->q + (size_t)r0 * j->ldq + h * j->dh, j->ldq, KT,
+                    T, V, j->d, S, T, b->dattn + (size_t)r0 * j->d + h * j->dh, j->d, raw);
 }
 
 static int ensure_rows(cpu_backend *b, int R) {
@@ -268,12 +285,12 @@ static int ensure_rows(cpu_backend *b, int R) {
     p = realloc(b->dmlp, (size_t)cap * 4 * d * sizeof(float));
     if (!p) return AM_E_NOMEM;
     b->dmlp = p;
-    int *q = realloc(b->row_seq, (size_t)cap * sizeof(int));
-    if (!q) return AM_E_NOMEM;
-    b->row_seq = q;
-    q = realloc(b->row_pos, (size_t)cap * sizeof(int));
-    if (!q) return AM_E_NOMEM;
-    b->row_pos = q;
+    int **ibufs[] = {&b->row_seq, &b->row_pos, &b->grp_row, &b->grp_len};
+    for (size_t i = 0; i < sizeof ibufs / sizeof ibufs[0]; i++) {
+        int *q = realloc(*ibufs[i], (size_t)cap * sizeof(int));
+        if (!q) return AM_E_NOMEM;
+        *ibufs[i] = q;
+    }
     b->cap_rows = cap;
     return AM_OK;
 }
@@ -304,6 +321,17 @@ static int decoder_forward(cpu_backend *b, const am_decode_seq *seqs, int n_seqs
             model_embedding_row(b->m, seqs[s].tokens[i], xr); /* int8 models: dequantised from out_proj */
             for (int c = 0; c < d; c++) xr[c] += p[c];
         }
+    /* cross-attention groups: runs of rows on one window, at most ATTN_ROWS each */
+    b->n_groups = 0;
+    for (int r = 0; r < R; r++) {
+        int g = b->n_groups - 1;
+        if (g >= 0 && b->grp_len[g] < ATTN_ROWS && seqs[b->row_seq[r]].window == seqs[b->row_seq[r - 1]].window) {
+            b->grp_len[g]++;
+        } else {
+            b->grp_row[b->n_groups] = r;
+            b->grp_len[b->n_groups++] = 1;
+        }
+    }
     for (int l = 0; l < hp->n_text_layer; l++) {
         const am_decoder_layer *L = &w->dec[l];
         /* causal self-attention: append this step's K, V to each row's cache slot first */
@@ -315,14 +343,14 @@ static int decoder_forward(cpu_backend *b, const am_decode_seq *seqs, int n_seqs
             memcpy(b->self_v + off, b->dqkv + (size_t)r * 3 * d + 2 * d, (size_t)d * sizeof(float));
         }
         dec_attn_job sa = {b, seqs, b->dqkv, 3 * d, l, H, dh, d, 0};
-        am_pool_run(b->pool, R * H, dec_attn_task, &sa);
+        am_pool_run(b->pool, R * H, dec_self_task, &sa);
         linear_forward(b, &L->attn_out, R, b->dattn, b->dn);
         add_inplace((size_t)R * d, b->dx, b->dn);
         /* cross-attention over the window's encoder output */
         layer_norm(R, d, b->dx, L->cross_ln.gamma, L->cross_ln.beta, b->dn);
         linear_forward(b, &L->cross_q, R, b->dn, b->dq);
         dec_attn_job ca = {b, seqs, b->dq, d, l, H, dh, d, 1};
-        am_pool_run(b->pool, R * H, dec_attn_task, &ca);
+        am_pool_run(b->pool, b->n_groups * H, dec_cross_task, &ca);
         linear_forward(b, &L->cross_out, R, b->dattn, b->dn);
         add_inplace((size_t)R * d, b->dx, b->dn);
         /* MLP */
@@ -350,8 +378,7 @@ static int cpu_decode(am_backend *base, const am_decode_seq *seqs, int n_seqs, f
         memcpy(b->dq + (size_t)s * d, b->dx + (size_t)(r - 1) * d, (size_t)d * sizeof(float));
     }
     layer_norm(n_seqs, d, b->dq, b->m->w.dec_ln.gamma, b->m->w.dec_ln.beta, b->dq);
-    if (b->m->w.out_proj.wq) linear_apply(b, &b->m->w.out_proj, n_seqs, b->dq, logits, NULL); /* int8 */
-    else gemm_f32(b->pool, n_seqs, hp->n_vocab, d, b->dq, d, b->m->w.tok_emb, d, NULL, logits, hp->n_vocab);
+    vocab_projection(b, n_seqs, b->dq, logits);
     return b->oom ? AM_E_NOMEM : AM_OK;
 }
 
@@ -372,8 +399,7 @@ static int cpu_cross_scores(am_backend *base, const am_decode_seq *seq, const in
     if (rc != AM_OK || !logits) return rc != AM_OK ? rc : b->oom ? AM_E_NOMEM : AM_OK;
     const int d = b->m->hp.n_text_state;
     layer_norm(R, d, b->dx, b->m->w.dec_ln.gamma, b->m->w.dec_ln.beta, b->dq);
-    if (b->m->w.out_proj.wq) linear_apply(b, &b->m->w.out_proj, R, b->dq, logits, NULL); /* int8 */
-    else gemm_f32(b->pool, R, b->m->hp.n_vocab, d, b->dq, d, b->m->w.tok_emb, d, NULL, logits, b->m->hp.n_vocab);
+    vocab_projection(b, R, b->dq, logits);
     return b->oom ? AM_E_NOMEM : AM_OK;
 }
 
@@ -404,12 +430,14 @@ static void cpu_destroy(am_backend *base) {
     cpu_backend *b = (cpu_backend *)base;
     if (!b) return;
     am_pool_destroy(b->pool);
-    float **bufs[] = {&b->im2col, &b->conv, &b->x, &b->h, &b->qkv, &b->vt, &b->attn, &b->mlp, &b->scores,
-                      &b->enc_out, &b->cross_kv, &b->self_k, &b->self_v, &b->dx, &b->dn, &b->dqkv, &b->dq,
+    float **bufs[] = {&b->im2col, &b->conv, &b->x, &b->h, &b->qkv, &b->kt, &b->attn, &b->mlp, &b->scores,
+                      &b->enc_out, &b->cross_kt, &b->cross_v, &b->self_k, &b->self_v, &b->dx, &b->dn, &b->dqkv, &b->dq,
                       &b->dattn, &b->dmlp};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(*bufs[i]);
     free(b->row_seq);
     free(b->row_pos);
+    free(b->grp_row);
+    free(b->grp_len);
     gemm_i8_scratch_free(&b->i8);
     free(b);
 }
@@ -443,16 +471,17 @@ am_backend *backend_cpu_create(const am_model *m, int n_threads, int max_seqs, i
     b->x = malloc(T * d * sizeof(float));
     b->h = malloc(T * d * sizeof(float));
     b->qkv = malloc(T * 3 * d * sizeof(float));
-    b->vt = malloc(T * d * sizeof(float));
+    b->kt = malloc(T * d * sizeof(float));
     b->attn = malloc(T * d * sizeof(float));
     b->mlp = malloc(T * 4 * d * sizeof(float));
     b->scores = malloc((size_t)b->n_threads * ATTN_ROWS * (size_t)max_ctx(hp) * sizeof(float));
     b->enc_out = malloc((size_t)max_windows * T * d * sizeof(float));
-    b->cross_kv = malloc((size_t)max_windows * L * T * 2 * d * sizeof(float));
+    b->cross_kt = malloc((size_t)max_windows * L * d * T * sizeof(float));
+    b->cross_v = malloc((size_t)max_windows * L * T * d * sizeof(float));
     b->self_k = calloc((size_t)max_seqs * L * C * d, sizeof(float));
     b->self_v = calloc((size_t)max_seqs * L * C * d, sizeof(float));
-    if (!b->pool || !b->im2col || !b->conv || !b->x || !b->h || !b->qkv || !b->vt || !b->attn || !b->mlp ||
-        !b->scores || !b->enc_out || !b->cross_kv || !b->self_k || !b->self_v || ensure_rows(b, (int)C) != AM_OK) {
+    if (!b->pool || !b->im2col || !b->conv || !b->x || !b->h || !b->qkv || !b->kt || !b->attn || !b->mlp ||
+        !b->scores || !b->enc_out || !b->cross_kt || !b->cross_v || !b->self_k || !b->self_v || ensure_rows(b, (int)C) != AM_OK) {
         cpu_destroy(&b->base);
         am_fail(err, err_size, AM_E_NOMEM, "out of memory allocating the CPU backend");
         return NULL;

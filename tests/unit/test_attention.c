@@ -1,0 +1,119 @@
+/* test_attention.c — the vectorised NN GEMM against the portable reference on awkward shapes, and one
+ * attention block against softmax(Q Kᵀ·scale) V computed in double precision. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdlib.h>
+
+#include "backend/cpu/attention.h"
+
+static float frand(unsigned *s) {
+    *s = *s * 1103515245u + 12345u;
+    return (float)((*s >> 8) & 0xffff) / 32768.0f - 1.0f;
+}
+
+static void check_nn(int M, int N, int K, int pad) {
+    unsigned seed = (unsigned)(M * 7919 + N * 31 + K);
+    int lda = K + pad, ldb = N + pad, ldc = N + pad;
+    float *A = malloc(sizeof(float) * (size_t)M * lda), *B = malloc(sizeof(float) * (size_t)(K > 0 ? K : 1) * ldb);
+    float *C0 = malloc(sizeof(float) * (size_t)M * ldc), *C1 = malloc(sizeof(float) * (size_t)M * ldc);
+    for (int i = 0; i < M * lda; i++) A[i] = frand(&seed);
+    for (int i = 0; i < K * ldb; i++) B[i] = frand(&seed);
+    for (int i = 0; i < M * ldc; i++) C0[i] = C1[i] = 12345.0f; /* padding must stay untouched */
+    gemm_nn_f32_ref(M, N, K, A, lda, B, ldb, C0, ldc);
+    gemm_nn_f32(M, N, K, A, lda, B, ldb, C1, ldc);
+    double num = 0, den = 0;
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < ldc; j++) {
+            double x = C0[(size_t)i * ldc + j], y = C1[(size_t)i * ldc + j];
+            if (j >= N) {
+                assert_true(y == 12345.0f);
+                continue;
+            }
+            num += (x - y) * (x - y);
+            den += x * x;
+        }
+    assert_true(sqrt(num / (den + 1e-30)) < 1e-5);
+    free(A); free(B); free(C0); free(C1);
+}
+
+static void test_gemm_nn_shapes(void **state) {
+    (void)state;
+    int shapes[][3] = {{1, 1, 1},  {1, 7, 3},    {1, 64, 1500}, {3, 5, 9},     {4, 16, 8},   {5, 13, 17},
+                       {6, 31, 2}, {7, 33, 65},  {8, 32, 64},   {9, 17, 64},   {17, 48, 33}, {64, 1500, 64},
+                       {64, 64, 1500}, {28, 1500, 64}, {2, 100, 0}};
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        check_nn(shapes[i][0], shapes[i][1], shapes[i][2], 0);
+        check_nn(shapes[i][0], shapes[i][1], shapes[i][2], 3);
+    }
+}
+
+static void test_transpose(void **state) {
+    (void)state;
+    int rows = 19, cols = 11, lds = 13 + cols, ldd = rows + 2;
+    float *src = malloc(sizeof(float) * rows * lds), *dst = calloc((size_t)cols * ldd, sizeof(float));
+    for (int i = 0; i < rows * lds; i++) src[i] = (float)i;
+    transpose_f32(rows, cols, src, lds, dst, ldd);
+    for (int r = 0; r < rows; r++)
+        for (int c = 0; c < cols; c++) assert_true(dst[c * ldd + r] == src[r * lds + c]);
+    free(src); free(dst);
+}
+
+static void check_block(int rows, int n_keys, int dh) {
+    unsigned seed = (unsigned)(rows * 131 + n_keys * 7 + dh);
+    const float scale = 1.0f / sqrtf((float)dh);
+    float *Q = malloc(sizeof(float) * rows * dh), *K = malloc(sizeof(float) * n_keys * dh);
+    float *KT = malloc(sizeof(float) * n_keys * dh), *V = malloc(sizeof(float) * n_keys * dh);
+    float *S = malloc(sizeof(float) * rows * n_keys), *O = malloc(sizeof(float) * rows * dh);
+    float *raw = malloc(sizeof(float) * rows * n_keys);
+    double *p = malloc(sizeof(double) * n_keys);
+    for (int i = 0; i < rows * dh; i++) Q[i] = 3.0f * frand(&seed);
+    for (int i = 0; i < n_keys * dh; i++) K[i] = 3.0f * frand(&seed);
+    for (int i = 0; i < n_keys * dh; i++) V[i] = frand(&seed);
+    transpose_f32(n_keys, dh, K, dh, KT, n_keys);
+    attention_block(rows, n_keys, dh, scale, Q, dh, KT, n_keys, V, dh, S, n_keys, O, dh, raw);
+    double num = 0, den = 0;
+    for (int r = 0; r < rows; r++) {
+        double mx = -1e300, sum = 0;
+        for (int t = 0; t < n_keys; t++) {
+            double s = 0;
+            for (int e = 0; e < dh; e++) s += (double)Q[r * dh + e] * K[t * dh + e];
+            s *= scale;
+            assert_true(fabs(raw[r * n_keys + t] - s) <= 1e-4 * (1 + fabs(s)));
+            p[t] = s;
+            mx = s > mx ? s : mx;
+        }
+        for (int t = 0; t < n_keys; t++) sum += (p[t] = exp(p[t] - mx));
+        for (int e = 0; e < dh; e++) {
+            double o = 0;
+            for (int t = 0; t < n_keys; t++) o += p[t] / sum * V[t * dh + e];
+            num += (o - O[r * dh + e]) * (o - O[r * dh + e]);
+            den += o * o;
+        }
+    }
+    assert_true(sqrt(num / den) < 1e-5);
+    free(Q); free(K); free(KT); free(V); free(S); free(O); free(raw); free(p);
+}
+
+static void test_attention_block(void **state) {
+    (void)state;
+    check_block(1, 1, 64);
+    check_block(1, 37, 64);
+    check_block(5, 1500, 64);
+    check_block(64, 1500, 64);
+    check_block(13, 448, 64);
+    check_block(3, 100, 80);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_gemm_nn_shapes),
+        cmocka_unit_test(test_transpose),
+        cmocka_unit_test(test_attention_block),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
