@@ -246,12 +246,12 @@ static void tile_portable(int mr, int np, int kp, const int8_t *A, int lda, cons
 __attribute__((target("avx2"), always_inline)) static inline void
 tile_avx2_body(int mr, int kp, const int8_t *A, int lda, const int8_t *P, int ncols, const tile_out *o) {
     __m256i acc[AVX2_MR][2];
-    for (int r = 0; r < AVX2_MR; r++) acc[r][0] = acc[r][1] = _mm256_setzero_si256();
+    _Pragma("GCC unroll 8") for (int r = 0; r < AVX2_MR; r++) acc[r][0] = acc[r][1] = _mm256_setzero_si256();
     const __m256i ones = _mm256_set1_epi16(1);
     for (int g = 0; g < kp / 4; g++) {
         __m256i b0 = _mm256_loadu_si256((const __m256i *)(P + (size_t)g * 64));
         __m256i b1 = _mm256_loadu_si256((const __m256i *)(P + (size_t)g * 64 + 32));
-        for (int r = 0; r < mr; r++) {
+        _Pragma("GCC unroll 8") for (int r = 0; r < mr; r++) {
             int32_t a4;
             memcpy(&a4, A + (size_t)r * lda + 4 * g, 4);
             __m256i a = _mm256_set1_epi32(a4);
@@ -264,7 +264,7 @@ tile_avx2_body(int mr, int kp, const int8_t *A, int lda, const int8_t *P, int nc
     }
     if (ncols == NR && !o->C32) {
         __m256 sw0 = _mm256_loadu_ps(o->sw), sw1 = _mm256_loadu_ps(o->sw + 8);
-        for (int r = 0; r < mr; r++) {
+        _Pragma("GCC unroll 8") for (int r = 0; r < mr; r++) {
             __m256 sa = _mm256_set1_ps(o->sa[r]);
             __m256 v0 = _mm256_mul_ps(_mm256_cvtepi32_ps(acc[r][0]), _mm256_mul_ps(sa, sw0));
             __m256 v1 = _mm256_mul_ps(_mm256_cvtepi32_ps(acc[r][1]), _mm256_mul_ps(sa, sw1));
@@ -278,7 +278,7 @@ tile_avx2_body(int mr, int kp, const int8_t *A, int lda, const int8_t *P, int nc
         return;
     }
     int32_t buf[AVX2_MR * NR];
-    for (int r = 0; r < mr; r++) {
+    _Pragma("GCC unroll 8") for (int r = 0; r < mr; r++) {
         _mm256_storeu_si256((__m256i *)(buf + r * NR), acc[r][0]);
         _mm256_storeu_si256((__m256i *)(buf + r * NR + 8), acc[r][1]);
     }
@@ -300,12 +300,12 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"), always_inline)) static inl
 tile_vnni_body(int mr, int np, int kp, const int8_t *A, int lda, const int8_t *P, size_t pstride,
                const int32_t *sum, int ncols, const tile_out *o) {
     __m512i acc[VNNI_MR][2];
-    for (int r = 0; r < VNNI_MR; r++) acc[r][0] = acc[r][1] = _mm512_setzero_si512();
+    _Pragma("GCC unroll 8") for (int r = 0; r < VNNI_MR; r++) acc[r][0] = acc[r][1] = _mm512_setzero_si512();
     const int8_t *P1 = P + pstride;
     for (int g = 0; g < kp / 4; g++) {
         __m512i b0 = _mm512_loadu_si512((const void *)(P + (size_t)g * 64));
         __m512i b1 = np > 1 ? _mm512_loadu_si512((const void *)(P1 + (size_t)g * 64)) : b0;
-        for (int r = 0; r < mr; r++) {
+        _Pragma("GCC unroll 8") for (int r = 0; r < mr; r++) {
             int32_t a4;
             memcpy(&a4, A + (size_t)r * lda + 4 * g, 4);
             __m512i a = _mm512_set1_epi32(a4);
@@ -313,20 +313,20 @@ tile_vnni_body(int mr, int np, int kp, const int8_t *A, int lda, const int8_t *P
             if (np > 1) acc[r][1] = _mm512_dpbusd_epi32(acc[r][1], a, b1);
         }
     }
-    for (int pi = 0; pi < np; pi++) {
+    _Pragma("GCC unroll 2") for (int pi = 0; pi < np; pi++) {
         int nc = ncols - pi * NR;
         if (nc > NR) nc = NR;
         if (nc <= 0) break;
         __mmask16 m = (__mmask16)(nc == NR ? 0xffff : (1u << nc) - 1);
         __m512i comp = _mm512_slli_epi32(_mm512_maskz_loadu_epi32(m, sum + pi * NR), 7);
         if (o->C32) {
-            for (int r = 0; r < mr; r++)
+            _Pragma("GCC unroll 8") for (int r = 0; r < mr; r++)
                 _mm512_mask_storeu_epi32(o->C32 + (size_t)r * o->ldc32 + pi * NR, m, _mm512_sub_epi32(acc[r][pi], comp));
             continue;
         }
         __m512 sw = _mm512_maskz_loadu_ps(m, o->sw + pi * NR);
         __m512 bias = o->bias ? _mm512_maskz_loadu_ps(m, o->bias + pi * NR) : _mm512_setzero_ps();
-        for (int r = 0; r < mr; r++) {
+        _Pragma("GCC unroll 8") for (int r = 0; r < mr; r++) {
             __m512 v = _mm512_cvtepi32_ps(_mm512_sub_epi32(acc[r][pi], comp));
             v = _mm512_mul_ps(v, _mm512_mul_ps(_mm512_set1_ps(o->sa[r]), sw));
             if (o->bias) v = _mm512_add_ps(v, bias);
