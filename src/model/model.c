@@ -23,6 +23,26 @@ float *model_alloc_floats(am_model *m, size_t n) {
     return (float *)p;
 }
 
+uint16_t model_f32_to_f16(float f) {
+    uint32_t x;
+    memcpy(&x, &f, sizeof x);
+    uint32_t sign = (x >> 16) & 0x8000, e = (x >> 23) & 0xff, mant = x & 0x7fffff;
+    if (e == 0xff) return (uint16_t)(sign | 0x7c00 | (mant ? 0x200 : 0)); /* inf, nan */
+    int ee = (int)e - 127 + 15;
+    if (ee >= 31) return (uint16_t)(sign | 0x7c00);
+    if (ee <= 0) { /* subnormal half (or zero): shift the implicit 1 in, round to nearest even */
+        if (ee < -10) return (uint16_t)sign;
+        mant |= 0x800000;
+        int shift = 14 - ee;
+        uint32_t h = mant >> shift, rem = mant & ((1u << shift) - 1), half = 1u << (shift - 1);
+        if (rem > half || (rem == half && (h & 1))) h++;
+        return (uint16_t)(sign | h);
+    }
+    uint32_t h = ((uint32_t)ee << 10) | (mant >> 13), rem = mant & 0x1fff;
+    if (rem > 0x1000 || (rem == 0x1000 && (h & 1))) h++; /* a carry into the exponent is still right */
+    return (uint16_t)(sign | h);
+}
+
 float model_f16_to_f32(uint16_t h) {
     uint32_t sign = (uint32_t)(h & 0x8000) << 16;
     uint32_t exp = (h >> 10) & 0x1f;
@@ -108,6 +128,29 @@ static int fetch_stacked(const am_tensor_table *tab, am_model *m, am_linear *l, 
         off += rows[i];
     }
     return AM_OK;
+}
+
+/* A [rows][cols] float tensor stored as half into *out (model-owned), 256 rows at a time. */
+static int fetch_f16(const am_tensor_table *tab, am_model *m, const char *name, int rows, int cols, uint16_t **out,
+                     char *err, size_t err_size) {
+    uint16_t *h = (uint16_t *)model_alloc_floats(m, ((size_t)rows * cols + 1) / 2);
+    float *tmp = malloc((size_t)256 * cols * sizeof(float));
+    int64_t dims[2] = {rows, cols};
+    int rc = (h && tmp) ? AM_OK : am_fail(err, err_size, AM_E_NOMEM, "out of memory");
+    const am_tensor_ref *t = tensor_table_find(tab, name);
+    if (rc == AM_OK && t && t->dtype == AM_DT_F16 && t->nbytes == (size_t)rows * cols * 2) { /* already half */
+        memcpy(h, t->data, t->nbytes);
+        rows = 0;
+    }
+    for (int r0 = 0; r0 < rows && rc == AM_OK; r0 += 256) {
+        int nr = rows - r0 < 256 ? rows - r0 : 256;
+        rc = tensor_fetch_rows(tab, name, 2, dims, r0, nr, tmp, err, err_size);
+        for (size_t i = 0; rc == AM_OK && i < (size_t)nr * cols; i++)
+            h[(size_t)r0 * cols + i] = model_f32_to_f16(tmp[i]);
+    }
+    free(tmp);
+    if (rc == AM_OK) *out = h;
+    return rc;
 }
 
 static int fetch_linear(const am_tensor_table *tab, am_model *m, am_linear *l, const char *w, const char *b,
@@ -205,6 +248,8 @@ int model_build_weights(am_model *m, const am_tensor_table *tab, const am_weight
             w->out_proj.n_out = hp->n_vocab;
             w->out_proj.n_in = dt;
             TRY(model_fetch_linear_int8(tab, m, &w->out_proj, 1, &nm->tok_emb, &hp->n_vocab, 0, err, err_size));
+            const am_tensor_ref *e = tensor_table_find(tab, nm->tok_emb);
+            if (e && e->dtype != AM_DT_I8) TRY(fetch_f16(tab, m, nm->tok_emb, hp->n_vocab, dt, &w->tok_emb_f16, err, err_size));
         } else {
             w->tok_emb = model_alloc_floats(m, (size_t)hp->n_vocab * dt);
             if (!w->tok_emb) return am_fail(err, err_size, AM_E_NOMEM, "out of memory");

@@ -74,6 +74,11 @@ int model_quantize_int8(am_model *m) {
     }
 #undef Q
     if (rc == AM_OK && w->tok_emb && !w->out_proj.wq) {
+        /* embeddings stay half precision (see am_weights.tok_emb_f16) */
+        const size_t n = (size_t)m->hp.n_vocab * m->hp.n_text_state;
+        w->tok_emb_f16 = (uint16_t *)model_alloc_floats(m, (n + 1) / 2);
+        if (!w->tok_emb_f16) return AM_E_NOMEM;
+        for (size_t i = 0; i < n; i++) w->tok_emb_f16[i] = model_f32_to_f16(w->tok_emb[i]);
         w->out_proj.w = w->tok_emb;
         w->out_proj.b = NULL;
         w->out_proj.n_out = m->hp.n_vocab;
@@ -122,6 +127,11 @@ void model_embedding_row(const am_model *m, int token, float *out) {
     const int d = m->hp.n_text_state;
     if (m->w.tok_emb) {
         memcpy(out, m->w.tok_emb + (size_t)token * d, (size_t)d * sizeof(float));
+        return;
+    }
+    if (m->w.tok_emb_f16) {
+        const uint16_t *h = m->w.tok_emb_f16 + (size_t)token * d;
+        for (int c = 0; c < d; c++) out[c] = model_f16_to_f32(h[c]);
         return;
     }
     const am_linear *l = &m->w.out_proj;

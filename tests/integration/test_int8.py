@@ -50,12 +50,7 @@ def _wer(files, texts):
     return jiwer.wer(refs, hyps), len(refs)
 
 
-# Known gap, tracked in the int8/Q15 issue (left open): with the float front end int8 costs +0.60
-# points on this 18-reference set (2 words).  strict=True: the mark must go when the gap closes.
-OPEN_GAP = pytest.mark.xfail(strict=True, reason="int8 issue open: WER +0.6 points with the f32 front end")
-
-
-@pytest.mark.parametrize("frontend", [pytest.param("f32", marks=OPEN_GAP), "q15"])
+@pytest.mark.parametrize("frontend", ["f32", "q15"])
 def test_int8_wer_close_to_f32(files, outputs, frontend):
     w32, n = _wer(files, outputs[("f32", frontend)])
     w8, _ = _wer(files, outputs[("int8", frontend)])
