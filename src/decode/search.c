@@ -7,6 +7,8 @@
  * sum_logprob / length^length_penalty as CTranslate2 does for faster-whisper. */
 #include "decode/search.h"
 
+#include "backend/cpu/vmath.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,13 +45,12 @@ float log_softmax_at(const float *x, int n, int id) {
     return (float)((double)(x[id] - mx) - log(s));
 }
 
-/* In place: x = log_softmax(x). */
-static void log_softmax_inplace(float *x, int n) {
-    float mx = -INFINITY;
-    for (int i = 0; i < n; i++) mx = x[i] > mx ? x[i] : mx;
-    double s = 0.0;
-    for (int i = 0; i < n; i++) s += exp((double)(x[i] - mx));
-    float lse = mx + (float)log(s);
+/* In place: x = log_softmax(x); work holds n floats of scratch.  Vectorised (vmath): this runs
+ * over the whole vocabulary at every step of every hypothesis. */
+static void log_softmax_inplace(float *x, int n, float *work) {
+    float mx = vm_max(n, x);
+    memcpy(work, x, (size_t)n * sizeof(float));
+    float lse = mx + logf(vm_exp_sub_sum(n, work, mx, 1.0f));
     for (int i = 0; i < n; i++) x[i] -= lse;
 }
 
@@ -114,16 +115,10 @@ static void apply_timestamp_rules(const search_ctx *c, float *logits, const int 
     }
     if (check_prob) {
         /* if the total probability of timestamps beats every text token, force a timestamp */
-        float mx = -INFINITY;
-        for (int i = 0; i < nv; i++) mx = logits[i] > mx ? logits[i] : mx;
-        double total = 0.0, ts = 0.0;
-        float max_text = -INFINITY;
-        for (int i = 0; i < nv; i++) {
-            double e = exp((double)(logits[i] - mx));
-            total += e;
-            if (i >= tb) ts += e;
-            else if (logits[i] > max_text) max_text = logits[i];
-        }
+        float mx = vm_max(nv, logits), max_text = vm_max(tb, logits);
+        memcpy(c->work, logits, (size_t)nv * sizeof(float));
+        double ts = vm_exp_sub_sum(nv - tb, c->work + tb, mx, 1.0f);
+        double total = ts + vm_exp_sub_sum(tb, c->work, mx, 1.0f);
         double ts_logprob = ts > 0 ? log(ts) - log(total) : -INFINITY;
         double max_text_logprob = (double)(max_text - mx) - log(total);
         if (ts_logprob > max_text_logprob)
@@ -262,7 +257,7 @@ static int beam_state_step(search_ctx *c, beam_state *st, float *logits, am_deco
     for (int i = 0; i < st->n_live; i++) {
         float *lg = logits + (size_t)i * nv;
         filter_logits(c, lg, st->live[i].seq.v, st->live[i].seq.n, st->step + st->n_forced);
-        log_softmax_inplace(lg, nv);
+        log_softmax_inplace(lg, nv, c->work);
         int k = beam == 1 ? 1 : beam + 1; /* greedy needs only the best token */
         int top[65];
         if (k > 65) k = 65;
