@@ -1,12 +1,13 @@
 /* quantize.c — int8 (W8A8) weights: per-output-channel symmetric quantisation, packing into the
  * layout of backend/cpu/gemm_int8.h, and loading CTranslate2 int8 tensors without widening them.
  *
- * Memory: in an int8 model every linear layer (convolutions as GEMM, attention projections, MLP) and
+ * Memory: in an int8 model every linear layer of the transformer (attention projections, MLP) and
  * the vocabulary projection hold int8 only (1 byte per weight + 8 bytes per output row); the float
  * copies are never allocated when loading (model_fetch_linear_int8 converts one tensor at a time) or
- * are released (model_quantize_int8 on a float-loaded model).  Float stays for biases, layer norms and
- * positional embeddings.  The token embedding (tied with the vocabulary projection) is read back from
- * the int8 copy, dequantised row by row. */
+ * are released (model_quantize_int8 on a float-loaded model).  Float stays for the two convolutions
+ * (see fetch_conv in model.c), biases, layer norms and positional embeddings; the token embeddings
+ * are kept in half precision (am_weights.tok_emb_f16), or read back from the int8 projection when
+ * the file itself is int8. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -63,8 +64,7 @@ int model_quantize_int8(am_model *m) {
     am_weights *w = &m->w;
     int rc = AM_OK;
 #define Q(l) do { if (rc == AM_OK) rc = model_quantize_linear(m, &(l)); } while (0)
-    Q(w->conv1);
-    Q(w->conv2);
+    /* the convolutions stay float (see fetch_conv in model.c) */
     for (int i = 0; i < m->hp.n_audio_layer; i++) {
         Q(w->enc[i].attn_qkv); Q(w->enc[i].attn_out); Q(w->enc[i].fc1); Q(w->enc[i].fc2);
     }

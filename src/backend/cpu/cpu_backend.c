@@ -26,6 +26,7 @@ typedef struct cpu_backend {
     /* encoder scratch (one window at a time) */
     float *im2col;   /* [F][max(n_mels, d)·3] */
     float *conv;     /* [F][d] */
+    float *conv1_wt, *conv2_wt; /* convolution weights transposed, [n_mels·3][d] and [d·3][d] */
     float *x;        /* [T][d] residual stream */
     float *h;        /* [T][d] normalised input of a block */
     float *qkv;      /* [T][3d] */
@@ -104,6 +105,29 @@ static void im2col_k3(const float *src, int C, int F, int channel_major, int str
     }
 }
 
+/* y[M][N] = x[M][K] · Wᵀ + b for a float layer whose weight is held transposed (wt [K][N]): NN
+ * GEMM on the AVX-512/AVX2 kernel, 64-row blocks over the pool.  The convolutions use it. */
+typedef struct nn_job {
+    int M, N, K;
+    const float *x, *wt, *bias;
+    float *y;
+} nn_job;
+
+static void nn_task(void *ctx, int task, int thread) {
+    (void)thread;
+    nn_job *j = ctx;
+    int r0 = task * 64, rows = j->M - r0 < 64 ? j->M - r0 : 64;
+    float *y = j->y + (size_t)r0 * j->N;
+    gemm_nn_f32(rows, j->N, j->K, j->x + (size_t)r0 * j->K, j->K, j->wt, j->N, y, j->N);
+    for (int r = 0; r < rows; r++)
+        for (int c = 0; c < j->N; c++) y[(size_t)r * j->N + c] += j->bias[c];
+}
+
+static void linear_forward_t(cpu_backend *b, const am_linear *L, const float *wt, int M, const float *x, float *y) {
+    nn_job j = {M, L->n_out, L->n_in, x, wt, L->b, y};
+    am_pool_run(b->pool, (M + 63) / 64, nn_task, &j);
+}
+
 typedef struct enc_attn_job {
     cpu_backend *b;
     int T, d, H, dh, row_blocks, sld;
@@ -164,11 +188,11 @@ static void encode_window(cpu_backend *b, const float *mel, float *enc_out, floa
 
     /* conv1: mel [n_mels][F] → [F][d], GELU */
     im2col_k3(mel, hp->n_mels, F, 1, 1, F, b->im2col);
-    linear_forward(b, &w->conv1, F, b->im2col, b->conv);
+    linear_forward_t(b, &w->conv1, b->conv1_wt, F, b->im2col, b->conv);
     gelu_parallel(b->pool, b->conv, (size_t)F * d);
     /* conv2 (stride 2): [F][d] → [T][d], GELU, + positions */
     im2col_k3(b->conv, d, F, 0, 2, T, b->im2col);
-    linear_forward(b, &w->conv2, T, b->im2col, b->x);
+    linear_forward_t(b, &w->conv2, b->conv2_wt, T, b->im2col, b->x);
     gelu_parallel(b->pool, b->x, (size_t)T * d);
     add_inplace((size_t)T * d, b->x, w->enc_pos);
 
@@ -430,7 +454,7 @@ static void cpu_destroy(am_backend *base) {
     cpu_backend *b = (cpu_backend *)base;
     if (!b) return;
     am_pool_destroy(b->pool);
-    float **bufs[] = {&b->im2col, &b->conv, &b->x, &b->h, &b->qkv, &b->kt, &b->attn, &b->mlp, &b->scores,
+    float **bufs[] = {&b->im2col, &b->conv, &b->conv1_wt, &b->conv2_wt, &b->x, &b->h, &b->qkv, &b->kt, &b->attn, &b->mlp, &b->scores,
                       &b->enc_out, &b->cross_kt, &b->cross_v, &b->self_k, &b->self_v, &b->dx, &b->dn, &b->dqkv, &b->dq,
                       &b->dattn, &b->dmlp};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(*bufs[i]);
@@ -468,6 +492,11 @@ am_backend *backend_cpu_create(const am_model *m, int n_threads, int max_seqs, i
     b->n_threads = am_pool_size(b->pool);
     b->im2col = malloc(F * cin * sizeof(float));
     b->conv = malloc(F * d * sizeof(float));
+    const am_linear *c1 = &m->w.conv1, *c2 = &m->w.conv2;
+    b->conv1_wt = c1->w ? malloc((size_t)c1->n_in * c1->n_out * sizeof(float)) : NULL;
+    b->conv2_wt = c2->w ? malloc((size_t)c2->n_in * c2->n_out * sizeof(float)) : NULL;
+    if (b->conv1_wt) transpose_f32(c1->n_out, c1->n_in, c1->w, c1->n_in, b->conv1_wt, c1->n_out);
+    if (b->conv2_wt) transpose_f32(c2->n_out, c2->n_in, c2->w, c2->n_in, b->conv2_wt, c2->n_out);
     b->x = malloc(T * d * sizeof(float));
     b->h = malloc(T * d * sizeof(float));
     b->qkv = malloc(T * 3 * d * sizeof(float));
@@ -480,7 +509,8 @@ am_backend *backend_cpu_create(const am_model *m, int n_threads, int max_seqs, i
     b->cross_v = malloc((size_t)max_windows * L * T * d * sizeof(float));
     b->self_k = calloc((size_t)max_seqs * L * C * d, sizeof(float));
     b->self_v = calloc((size_t)max_seqs * L * C * d, sizeof(float));
-    if (!b->pool || !b->im2col || !b->conv || !b->x || !b->h || !b->qkv || !b->kt || !b->attn || !b->mlp ||
+    if (!b->pool || !b->im2col || !b->conv || !b->conv1_wt || !b->conv2_wt || !b->x || !b->h || !b->qkv || !b->kt ||
+        !b->attn || !b->mlp ||
         !b->scores || !b->enc_out || !b->cross_kt || !b->cross_v || !b->self_k || !b->self_v || ensure_rows(b, (int)C) != AM_OK) {
         cpu_destroy(&b->base);
         am_fail(err, err_size, AM_E_NOMEM, "out of memory allocating the CPU backend");

@@ -1,6 +1,7 @@
 /* threadpool.h — a fixed pool of worker threads running parallel-for loops.
- * Workers sleep on a condition variable between jobs (no busy-waiting); the calling thread
- * takes part in each job, so a pool of n threads starts n - 1 workers. */
+ * Between jobs a worker polls for at most 100 µs (decoder steps are runs of short jobs), then
+ * sleeps on a condition variable, so an idle pool uses no CPU; the calling thread takes part in
+ * each job, so a pool of n threads starts n - 1 workers. */
 #ifndef AM_THREADPOOL_H
 #define AM_THREADPOOL_H
 
