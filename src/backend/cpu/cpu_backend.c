@@ -86,25 +86,6 @@ static void vocab_projection(cpu_backend *b, int n, const float *x, float *logit
 
 /* ---- encoder -------------------------------------------------------------------------------- */
 
-/* im2col for a k=3, pad=1 convolution over time.  src is [C][F] (channel-major) when
- * channel_major, else [F][C]; out row t holds src[c][t·stride + k − 1] at c·3 + k. */
-static void im2col_k3(const float *src, int C, int F, int channel_major, int stride, int T_out, float *out) {
-    for (int t = 0; t < T_out; t++) {
-        float *row = out + (size_t)t * C * 3;
-        for (int k = 0; k < 3; k++) {
-            int s = t * stride + k - 1;
-            if (s < 0 || s >= F) {
-                for (int c = 0; c < C; c++) row[c * 3 + k] = 0.0f;
-            } else if (channel_major) {
-                for (int c = 0; c < C; c++) row[c * 3 + k] = src[(size_t)c * F + s];
-            } else {
-                const float *col = src + (size_t)s * C;
-                for (int c = 0; c < C; c++) row[c * 3 + k] = col[c];
-            }
-        }
-    }
-}
-
 /* y[M][N] = x[M][K] · Wᵀ + b for a float layer whose weight is held transposed (wt [K][N]): NN
  * GEMM on the AVX-512/AVX2 kernel, 64-row blocks over the pool.  The convolutions use it. */
 typedef struct nn_job {
@@ -126,6 +107,76 @@ static void nn_task(void *ctx, int task, int thread) {
 static void linear_forward_t(cpu_backend *b, const am_linear *L, const float *wt, int M, const float *x, float *y) {
     nn_job j = {M, L->n_out, L->n_in, x, wt, L->b, y};
     am_pool_run(b->pool, (M + 63) / 64, nn_task, &j);
+}
+
+/* Row-parallel helpers for the encoder's [T][d] element-wise work, 64 rows per task, so that
+ * nothing serial is left between the GEMMs (what keeps 2 threads near 2x). */
+typedef struct rows_job {
+    int n, d;
+    const float *x, *gamma, *beta, *add;
+    float *y;
+} rows_job;
+
+static void ln_task(void *ctx, int task, int thread) { /* y = LN(x (+= add)) */
+    (void)thread;
+    rows_job *j = ctx;
+    int r0 = task * 64, rows = j->n - r0 < 64 ? j->n - r0 : 64;
+    size_t off = (size_t)r0 * j->d;
+    if (j->add) add_inplace((size_t)rows * j->d, (float *)j->x + off, j->add + off);
+    if (j->y) layer_norm(rows, j->d, j->x + off, j->gamma, j->beta, j->y + off);
+}
+
+/* x += add (if add), then y = LayerNorm(x) (if y); rows in parallel. */
+static void add_layer_norm(cpu_backend *b, int n, int d, float *x, const float *add, const am_layernorm *ln, float *y) {
+    rows_job j = {n, d, x, ln ? ln->gamma : NULL, ln ? ln->beta : NULL, add, ln ? y : NULL};
+    am_pool_run(b->pool, (n + 63) / 64, ln_task, &j);
+}
+
+/* im2col for a k=3, pad=1 convolution over time.  src is [C][F] (channel-major) when
+ * channel_major, else [F][C]; out row t holds src[c][t·stride + k − 1] at c·3 + k. */
+typedef struct im2col_job {
+    const float *src;
+    int C, F, channel_major, stride, T_out;
+    float *out;
+} im2col_job;
+
+static void im2col_task(void *ctx, int task, int thread) {
+    (void)thread;
+    im2col_job *j = ctx;
+    int t0 = task * 64, n = j->T_out - t0 < 64 ? j->T_out - t0 : 64;
+    for (int t = t0; t < t0 + n; t++) {
+        float *row = j->out + (size_t)t * j->C * 3;
+        for (int k = 0; k < 3; k++) {
+            int s = t * j->stride + k - 1;
+            if (s < 0 || s >= j->F) {
+                for (int c = 0; c < j->C; c++) row[c * 3 + k] = 0.0f;
+            } else if (j->channel_major) {
+                for (int c = 0; c < j->C; c++) row[c * 3 + k] = j->src[(size_t)c * j->F + s];
+            } else {
+                const float *col = j->src + (size_t)s * j->C;
+                for (int c = 0; c < j->C; c++) row[c * 3 + k] = col[c];
+            }
+        }
+    }
+}
+
+static void im2col_parallel(cpu_backend *b, const float *src, int C, int F, int channel_major, int stride, int T_out,
+                            float *out) {
+    im2col_job j = {src, C, F, channel_major, stride, T_out, out};
+    am_pool_run(b->pool, (T_out + 63) / 64, im2col_task, &j);
+}
+
+typedef struct copy_job {
+    const float *src;
+    float *dst;
+    int n, d, lds;
+} copy_job;
+
+static void copy_rows_task(void *ctx, int task, int thread) { /* dst[r][0..d) = src[r][0..d), 64 rows */
+    (void)thread;
+    copy_job *j = ctx;
+    for (int r = task * 64; r < j->n && r < task * 64 + 64; r++)
+        memcpy(j->dst + (size_t)r * j->d, j->src + (size_t)r * j->lds, (size_t)j->d * sizeof(float));
 }
 
 typedef struct enc_attn_job {
@@ -187,34 +238,33 @@ static void encode_window(cpu_backend *b, const float *mel, float *enc_out, floa
     const int T = hp->n_audio_ctx, F = 2 * T, d = hp->n_audio_state, H = hp->n_audio_head, dh = d / H;
 
     /* conv1: mel [n_mels][F] → [F][d], GELU */
-    im2col_k3(mel, hp->n_mels, F, 1, 1, F, b->im2col);
+    im2col_parallel(b, mel, hp->n_mels, F, 1, 1, F, b->im2col);
     linear_forward_t(b, &w->conv1, b->conv1_wt, F, b->im2col, b->conv);
     gelu_parallel(b->pool, b->conv, (size_t)F * d);
     /* conv2 (stride 2): [F][d] → [T][d], GELU, + positions */
-    im2col_k3(b->conv, d, F, 0, 2, T, b->im2col);
+    im2col_parallel(b, b->conv, d, F, 0, 2, T, b->im2col);
     linear_forward_t(b, &w->conv2, b->conv2_wt, T, b->im2col, b->x);
     gelu_parallel(b->pool, b->x, (size_t)T * d);
-    add_inplace((size_t)T * d, b->x, w->enc_pos);
+    add_layer_norm(b, T, d, b->x, w->enc_pos, NULL, NULL);
 
     enc_attn_job job = {b, T, d, H, dh, (T + ATTN_ROWS - 1) / ATTN_ROWS, max_ctx(hp)};
     for (int l = 0; l < hp->n_audio_layer; l++) {
         const am_encoder_layer *L = &w->enc[l];
         /* x += Attention(LN(x)) */
-        layer_norm(T, d, b->x, L->attn_ln.gamma, L->attn_ln.beta, b->h);
+        add_layer_norm(b, T, d, b->x, NULL, &L->attn_ln, b->h);
         linear_forward(b, &L->attn_qkv, T, b->h, b->qkv); /* [T][3d] */
         transpose_job tk = {b->qkv + d, b->kt, T, dh, 3 * d};
         am_pool_run(b->pool, H, transpose_k_task, &tk);
         am_pool_run(b->pool, H * job.row_blocks, enc_attn_task, &job);
         linear_forward(b, &L->attn_out, T, b->attn, b->h);
-        add_inplace((size_t)T * d, b->x, b->h);
-        /* x += MLP(LN(x)) */
-        layer_norm(T, d, b->x, L->mlp_ln.gamma, L->mlp_ln.beta, b->h);
+        /* x += attention; x += MLP(LN(x)) */
+        add_layer_norm(b, T, d, b->x, b->h, &L->mlp_ln, b->h);
         linear_forward(b, &L->fc1, T, b->h, b->mlp); /* [T][4d] */
         gelu_parallel(b->pool, b->mlp, (size_t)T * 4 * d);
         linear_forward(b, &L->fc2, T, b->mlp, b->h);
-        add_inplace((size_t)T * d, b->x, b->h);
+        add_layer_norm(b, T, d, b->x, b->h, NULL, NULL);
     }
-    layer_norm(T, d, b->x, w->enc_ln.gamma, w->enc_ln.beta, enc_out); /* encoder output [T][d] */
+    add_layer_norm(b, T, d, b->x, NULL, &w->enc_ln, enc_out); /* encoder output [T][d] */
 
     /* cross-attention K | V of every decoder layer, computed once per window (into the qkv scratch,
      * [T][2d]); kept as Kᵀ [d][T] and V [T][d] */
@@ -222,8 +272,8 @@ static void encode_window(cpu_backend *b, const float *mel, float *enc_out, floa
         linear_forward(b, &w->dec[l].cross_kv, T, enc_out, b->qkv);
         transpose_job tk = {b->qkv, cross_kt + (size_t)l * d * T, T, dh, 2 * d};
         am_pool_run(b->pool, H, transpose_k_task, &tk);
-        float *v = cross_v + (size_t)l * T * d;
-        for (int t = 0; t < T; t++) memcpy(v + (size_t)t * d, b->qkv + (size_t)t * 2 * d + d, (size_t)d * sizeof(float));
+        copy_job cv = {b->qkv + d, cross_v + (size_t)l * T * d, T, d, 2 * d};
+        am_pool_run(b->pool, (T + 63) / 64, copy_rows_task, &cv);
     }
 }
 
