@@ -9,6 +9,8 @@
 
 #include "backend/cpu/vmath.h"
 
+#define AM_MAX_BEAM 64 /* transcribe.c rejects beam_size > 64 */
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -195,8 +197,8 @@ static int cand_cmp(const void *a, const void *b) {
 }
 
 /* One window's beam search, advanced one step at a time so that several windows can share each
- * decoder call.  Its caches use slots [slot_base, slot_base + 2·beam): two halves, swapped when
- * the beams move. */
+ * decoder call.  Its caches use slots [slot_base, slot_base + 2·beam): beam hypotheses keep their
+ * source's slot where they can, and copies go to free slots. */
 typedef struct beam_state {
     const int *prompt;
     int n_prompt, sot_index, n_forced, window, slot_base;
@@ -204,7 +206,7 @@ typedef struct beam_state {
     hyp *live, *next, *fin;
     cand *cands;
     int *toks;
-    int n_live, n_fin, half, step, done;
+    int n_live, n_fin, step, done;
     window_result *out;
 } beam_state;
 
@@ -312,16 +314,26 @@ static int beam_state_step(search_ctx *c, beam_state *st, float *logits, am_deco
         st->done = 1;
         return AM_OK;
     }
-    /* move the caches: beam j continues from its source's slot */
+    /* move the caches: beam j continues from its source's slot.  The first beam from each source
+     * keeps that slot as it is; each further beam from the same source gets a copy in a slot no
+     * next beam uses (never a source, so copies cannot overwrite what they read). */
     int pos = st->n_prompt + (st->live[0].seq.n - st->n_forced);
     if (beam > 1) {
-        int other = 1 - st->half;
+        unsigned char used[2 * AM_MAX_BEAM];
+        memset(used, 0, sizeof used);
+        int copy[AM_MAX_BEAM], n_copy = 0;
         for (int j = 0; j < n_next; j++) {
-            int dst = st->slot_base + other * beam + j;
+            int s = st->next[j].slot - st->slot_base;
+            if (!used[s]) used[s] = 1;
+            else copy[n_copy++] = j;
+        }
+        for (int i = 0, f = 0; i < n_copy; i++) {
+            while (used[f]) f++;
+            used[f] = 1;
+            int j = copy[i], dst = st->slot_base + f;
             if ((rc = c->be->ops->copy_cache(c->be, dst, st->next[j].slot, pos)) != AM_OK) return rc;
             st->next[j].slot = dst;
         }
-        st->half = other;
     }
     for (int j = 0; j < n_next; j++) {
         st->toks[j] = st->next[j].seq.v[st->next[j].seq.n - 1];

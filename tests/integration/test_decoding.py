@@ -124,11 +124,18 @@ def test_fallback_retries_at_higher_temperature(binary, model_dir, shared_data, 
     assert all(s["temperature"] == 0 for s in once["segments"])
 
 
-def test_initial_prompt_changes_spelling(binary, model_dir, shared_data, session_tmp):
+# The prompt mechanism is the same at both precisions.  At int8 this prompt makes our decoder skip
+# the first sentence (" And we are glad to welcome his gospel."), where faster-whisper int8 and our
+# float32 keep it: int8 noise at a near-tie (the encoder output matches CTranslate2 int8's error,
+# 5.3% vs 5.3%; the decoder's 8-bit activations are the rest).  strict: the mark must go when fixed.
+@pytest.mark.parametrize("precision", ["f32", pytest.param("int8", marks=pytest.mark.xfail(
+    strict=True, reason="int8: this prompt makes the decoder skip the first sentence"))])
+def test_initial_prompt_changes_spelling(binary, model_dir, shared_data, session_tmp, precision):
     wav = shared_data / "speech" / "leopard_test.wav"
-    plain = _json(binary, ["-m", model_dir, "--no-fallback"], wav, session_tmp)["text"]
+    p = ["--precision", precision]
+    plain = _json(binary, ["-m", model_dir, "--no-fallback"] + p, wav, session_tmp)["text"]
     prompted = _json(binary, ["-m", model_dir, "--no-fallback", "--prompt",
-                              "Mister Kwilter, the apostle of the middle classes."], wav, session_tmp)["text"]
+                              "Mister Kwilter, the apostle of the middle classes."] + p, wav, session_tmp)["text"]
     assert "Quilter" in plain and "Kwilter" not in plain
     assert "Kwilter" in prompted
 
