@@ -920,8 +920,10 @@ static void model_name(const char *arg, char *out, size_t size) {
     while (n > 1 && tmp[n - 1] == '/') tmp[--n] = '\0';
     const char *base = strrchr(tmp, '/');
     base = base ? base + 1 : tmp;
-    snprintf(out, size, "%s", base);
-    n = strlen(out);
+    n = strlen(base); /* a display name: truncating a long one is fine */
+    if (n >= size) n = size - 1;
+    memcpy(out, base, n);
+    out[n] = '\0';
     if (n > 4 && !strcmp(out + n - 4, ".bin")) out[n - 4] = '\0';
 }
 
