@@ -5,6 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
 
 #include "amanuensis.h"
 #include "common/util.h"
@@ -61,6 +64,36 @@ static void shape_string(int rank, const int64_t *dims, char *out, size_t size) 
     }
 }
 
+/* n IEEE halves (unaligned bytes) → float.  F16C (every AVX2 CPU has it) converts 8 at a time,
+ * exactly as model_f16_to_f32 does one. */
+#if defined(__x86_64__) || defined(__i386__)
+__attribute__((target("avx,f16c"))) static void f16_to_f32_f16c(const uint8_t *p, float *dst, size_t n) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + 2 * i))));
+    for (; i < n; i++) {
+        uint16_t h;
+        memcpy(&h, p + 2 * i, 2);
+        dst[i] = model_f16_to_f32(h);
+    }
+}
+#endif
+
+static void f16_to_f32_row(const uint8_t *p, float *dst, size_t n) {
+#if defined(__x86_64__) || defined(__i386__)
+    const char *off = getenv("AMANUENSIS_NO_SIMD");
+    __builtin_cpu_init();
+    if (!(off && off[0] == '1') && __builtin_cpu_supports("avx2")) {
+        f16_to_f32_f16c(p, dst, n);
+        return;
+    }
+#endif
+    for (size_t i = 0; i < n; i++) {
+        uint16_t h;
+        memcpy(&h, p + 2 * i, 2);
+        dst[i] = model_f16_to_f32(h);
+    }
+}
+
 int tensor_fetch(const am_tensor_table *tab, const char *name, int rank, const int64_t *dims, float *dst,
                  char *err, size_t err_size) {
     return tensor_fetch_rows(tab, name, rank, dims, 0, -1, dst, err, err_size);
@@ -93,6 +126,14 @@ int tensor_fetch_rows(const am_tensor_table *tab, const char *name, int rank, co
             return am_fail(err, err_size, AM_E_MODEL, "tensor '%s': row range out of bounds", name);
         first = row0 * row_len;
         last = (row0 + n_rows) * row_len;
+    }
+    if (t->dtype == AM_DT_F32) {
+        memcpy(dst, p + 4 * first, (size_t)(last - first) * 4);
+        return AM_OK;
+    }
+    if (t->dtype == AM_DT_F16) {
+        f16_to_f32_row(p + 2 * first, dst, (size_t)(last - first));
+        return AM_OK;
     }
     for (int64_t i = first; i < last; i++) {
         float v;

@@ -77,6 +77,10 @@ static inline int8_t quant1(float x, float inv) {
 }
 
 void gemm_i8_quantize_weights(int n, int k, const float *w, int ldw, int8_t *q, int ldq, float *scale) {
+    if (gemm_i8_kpad(k) == k && ldq >= k) { /* the same rule as the activations' (same bytes), vectorised */
+        gemm_i8_quantize_rows(n, k, w, ldw, q, ldq, scale, 0);
+        return;
+    }
     for (int j = 0; j < n; j++) {
         const float *r = w + (size_t)j * ldw;
         float amax = 0.0f;
