@@ -2,6 +2,7 @@
 """bench/compare.py — amanuensis (f32, int8) against faster-whisper (int8, float32), side by side.
 
     python3 bench/compare.py [--write] [--runs N] [--model models/tiny.en] [--threads 2] [--beams 1,5]
+    python3 bench/compare.py --audio OTHER.wav --reference OTHER.txt     (prints the table only)
 
 One command, one run of every row on the same audio and the same weights (models/tiny.en, the
 CTranslate2 directory faster-whisper loads), 2 threads each (faster-whisper: cpu_threads=2,
@@ -142,7 +143,11 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--beams", default="1,5")
     ap.add_argument("--skip-encoder", action="store_true")
+    ap.add_argument("--audio", help="another 16 kHz WAV instead of the built one (prints only; no --write)")
+    ap.add_argument("--reference", help="with --audio: a text file with its reference transcript")
     args = ap.parse_args()
+    if args.audio and (args.write or not args.reference):
+        sys.exit("compare.py: --audio needs --reference and cannot be combined with --write")
     binary = REPO / "build" / "amanuensis"
     if not os.access(binary, os.X_OK):
         sys.exit("compare.py: build/amanuensis is not built (make all)")
@@ -151,7 +156,10 @@ def main():
     import faster_whisper
     import jiwer
 
-    audio, reference = build_audio()
+    if args.audio:
+        audio, reference = Path(args.audio), Path(args.reference).read_text(encoding="utf-8")
+    else:
+        audio, reference = build_audio()
     with wave.open(str(audio)) as w:
         duration = w.getnframes() / w.getframerate()
     ref_norm = normalize(reference)
@@ -237,7 +245,12 @@ def main():
                           f"peak RSS {ours['rss']:.0f} vs {fw['rss']:.0f} MiB "
                           f"({'not higher' if ours['rss'] <= fw['rss'] else 'HIGHER'}).")
     cmdline = "python3 bench/compare.py" + (" --write" if args.write else "") + \
-        (f" --runs {args.runs}" if args.runs != 1 else "")
+        (f" --runs {args.runs}" if args.runs != 1 else "") + \
+        (f" --audio {args.audio} --reference {args.reference}" if args.audio else "") + \
+        (" --skip-encoder" if args.skip_encoder else "")
+    what = (f"{audio} (reference {args.reference})" if args.audio else
+            "English speech (pocketsphinx-testdata LibriVox + cards, jfk, shared/data/speech English files with "
+            "references, 0.5 s gaps, repeated to >= 5 min; bench/out/speech-5min.wav)")
     body = [
         SECTION, "",
         f"{datetime.date.today().isoformat()}, commit {commit}{' (+local changes)' if dirty else ''}. "
@@ -245,8 +258,7 @@ def main():
         f"load average {load[0]:.2f} at the start (the machine is shared: compare rows of one run only). "
         f"faster-whisper {faster_whisper.__version__}. Command: `{cmdline}`.",
         "",
-        f"Audio: {duration:.1f} s of English speech (pocketsphinx-testdata LibriVox + cards, jfk, shared/data/speech "
-        f"English files with references, 0.5 s gaps, repeated to >= 5 min; bench/out/speech-5min.wav). Model "
+        f"Audio: {duration:.1f} s, {what}. Model "
         f"{Path(args.model).name} (same CTranslate2 weights for every row), {args.threads} threads, temperature 0, "
         f"no fallback, no VAD. Wall time includes loading the model; runs per row: {args.runs}.",
         "",
