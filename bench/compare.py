@@ -17,8 +17,9 @@ concatenated with 0.5 s of silence between files and the list repeated until it 
 cached in bench/out/ (ignored by git).  The reference transcript is the concatenation of theirs.
 
 Per row: wall time of the whole process (model load included), RTF = wall / audio, peak RSS of the
-process (ru_maxrss from wait4), WER (jiwer over the textnorm-normalised text), and the speed ratio to
-faster-whisper int8 at the same beam (> 1: faster).  Also the encoder-only timing of
+process (ru_maxrss from wait4), WER (jiwer over the textnorm-normalised text), for int8 rows the
+word error rate against the same system's float32 transcript at the same beam (how far quantisation
+moves it), and the speed ratio to faster-whisper int8 at the same beam (> 1: faster).  Also the encoder-only timing of
 build/tools/encoder_bench (f32 vs int8, 1 vs 2 threads).  --write replaces the section
 "## amanuensis vs faster-whisper (bench/compare.py)" of BENCHMARKS.md (other sections are kept).
 """
@@ -193,11 +194,20 @@ def main():
             else:
                 text = json.loads(out.strip().splitlines()[-1])["text"]
             walls.sort()
-            row.update(wall=walls[len(walls) // 2], rss=rss, wer=jiwer.wer(ref_norm, normalize(text)))
+            row.update(wall=walls[len(walls) // 2], rss=rss, wer=jiwer.wer(ref_norm, normalize(text)),
+                       text=normalize(text))
             row["rtf"] = row["wall"] / duration
             rows.append(row)
             print(f"  {name} {prec} beam {beam}: wall {row['wall']:.2f} s, RTF {row['rtf']:.4f}, "
                   f"peak RSS {rss:.0f} MiB, WER {row['wer']:.2%}", flush=True)
+    # int8 fidelity: the int8 transcript scored against the same system's float32 transcript (same
+    # beam) as if that were the reference — how far quantisation moves each system, independent of
+    # how right the float model is
+    for r in rows:
+        f32 = next((b for b in rows if b["system"] == r["system"] and b["precision"] in ("f32", "float32")
+                    and b["beam"] == r["beam"] and "text" in b), None)
+        if r["precision"] == "int8" and "text" in r and f32:
+            r["vs_f32"] = jiwer.wer(f32["text"], r["text"])
     for r in rows:
         base = next((b for b in rows if b["system"] == "faster-whisper" and b["precision"] == "int8"
                      and b["beam"] == r["beam"] and "wall" in b), None)
@@ -221,16 +231,17 @@ def main():
     dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True,
                            cwd=REPO).stdout.strip()
     lines = [
-        "| system | precision | beam | wall (s) | RTF | peak RSS (MiB) | WER | speed vs faster-whisper int8 |",
-        "|---|---|---|---|---|---|---|---|",
+        "| system | precision | beam | wall (s) | RTF | peak RSS (MiB) | WER | int8 vs own f32 | speed vs faster-whisper int8 |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         if "na" in r:
-            lines.append(f"| {r['system']} | {r['precision']} | {r['beam']} | {r['na']} | | | | |")
+            lines.append(f"| {r['system']} | {r['precision']} | {r['beam']} | {r['na']} | | | | | |")
             continue
         ratio = f"{r['ratio']:.2f}x" if "ratio" in r else ""
+        fid = f"{r['vs_f32']:.2%}" if "vs_f32" in r else ""
         lines.append(f"| {r['system']} | {r['precision']} | {r['beam']} | {r['wall']:.2f} | {r['rtf']:.4f} | "
-                     f"{r['rss']:.0f} | {r['wer']:.2%} | {ratio} |")
+                     f"{r['rss']:.0f} | {r['wer']:.2%} | {fid} | {ratio} |")
     table = "\n".join(lines)
     checks = []
     for beam in beams:
