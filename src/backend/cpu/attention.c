@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backend/cpu/vmath.h"
+#include "backend/cpu/kernels.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -167,10 +167,7 @@ void attention_block(int rows, int n_keys, int dh, float scale, const float *Q, 
         float *s = S + (size_t)r * lds;
         if (raw_out)
             for (int t = 0; t < n_keys; t++) raw_out[(size_t)r * n_keys + t] = s[t] * scale;
-        /* softmax(s·scale) = exp((s − max s)·scale) / Σ, scale > 0 */
-        float sum = vm_exp_sub_sum(n_keys, s, vm_max(n_keys, s), scale);
-        float inv = 1.0f / sum;
-        for (int t = 0; t < n_keys; t++) s[t] *= inv;
+        softmax_scaled_inplace(n_keys, s, scale);
     }
     gemm_nn_f32(rows, dh, n_keys, S, lds, V, ldv, O, ldo); /* O [rows][dh] */
 }

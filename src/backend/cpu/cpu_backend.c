@@ -13,7 +13,6 @@
 #include "backend/cpu/gemm_int8.h"
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/threadpool.h"
-#include "backend/cpu/vmath.h"
 #include "common/util.h"
 
 #define ATTN_ROWS 64 /* query rows per encoder attention task */
@@ -86,6 +85,13 @@ static void vocab_projection(cpu_backend *b, int n, const float *x, float *logit
 
 /* ---- encoder -------------------------------------------------------------------------------- */
 
+/* The encoder's row-parallel jobs split their n rows into tasks of 64: task's first row in *r0,
+ * returns how many rows it has. */
+static int row_block(int task, int n, int *r0) {
+    *r0 = task * 64;
+    return n - *r0 < 64 ? n - *r0 : 64;
+}
+
 /* y[M][N] = x[M][K] · Wᵀ + b for a float layer whose weight is held transposed (wt [K][N]): NN
  * GEMM on the AVX-512/AVX2 kernel, 64-row blocks over the pool.  The convolutions use it. */
 typedef struct nn_job {
@@ -97,7 +103,7 @@ typedef struct nn_job {
 static void nn_task(void *ctx, int task, int thread) {
     (void)thread;
     nn_job *j = ctx;
-    int r0 = task * 64, rows = j->M - r0 < 64 ? j->M - r0 : 64;
+    int r0, rows = row_block(task, j->M, &r0);
     float *y = j->y + (size_t)r0 * j->N;
     gemm_nn_f32(rows, j->N, j->K, j->x + (size_t)r0 * j->K, j->K, j->wt, j->N, y, j->N);
     for (int r = 0; r < rows; r++)
@@ -120,7 +126,7 @@ typedef struct rows_job {
 static void ln_task(void *ctx, int task, int thread) { /* y = LN(x (+= add)) */
     (void)thread;
     rows_job *j = ctx;
-    int r0 = task * 64, rows = j->n - r0 < 64 ? j->n - r0 : 64;
+    int r0, rows = row_block(task, j->n, &r0);
     size_t off = (size_t)r0 * j->d;
     if (j->add) add_inplace((size_t)rows * j->d, (float *)j->x + off, j->add + off);
     if (j->y) layer_norm(rows, j->d, j->x + off, j->gamma, j->beta, j->y + off);
@@ -143,7 +149,7 @@ typedef struct im2col_job {
 static void im2col_task(void *ctx, int task, int thread) {
     (void)thread;
     im2col_job *j = ctx;
-    int t0 = task * 64, n = j->T_out - t0 < 64 ? j->T_out - t0 : 64;
+    int t0, n = row_block(task, j->T_out, &t0);
     for (int t = t0; t < t0 + n; t++) {
         float *row = j->out + (size_t)t * j->C * 3;
         for (int k = 0; k < 3; k++) {
@@ -175,7 +181,8 @@ typedef struct copy_job {
 static void copy_rows_task(void *ctx, int task, int thread) { /* dst[r][0..d) = src[r][0..d), 64 rows */
     (void)thread;
     copy_job *j = ctx;
-    for (int r = task * 64; r < j->n && r < task * 64 + 64; r++)
+    int r0, rows = row_block(task, j->n, &r0);
+    for (int r = r0; r < r0 + rows; r++)
         memcpy(j->dst + (size_t)r * j->d, j->src + (size_t)r * j->lds, (size_t)j->d * sizeof(float));
 }
 
@@ -297,7 +304,7 @@ typedef struct dec_attn_job {
     const am_decode_seq *seqs;
     const float *q; /* [R][ldq], head h at h·dh */
     int ldq;
-    int layer, H, dh, d, cross;
+    int layer, H, dh, d;
 } dec_attn_job;
 
 /* One (row, head): causal self-attention over the row's cache slot (keys 0..pos). */
@@ -314,9 +321,7 @@ static void dec_self_task(void *ctx, int task, int thread) {
     const float *q = j->q + (size_t)r * j->ldq + h * j->dh;
     /* s[t] = q · k_t / √dh, softmax, o = Σ_t s[t] v_t */
     gemm_f32_serial(1, n_keys, j->dh, q, j->dh, K, j->d, NULL, s, n_keys);
-    float sum = vm_exp_sub_sum(n_keys, s, vm_max(n_keys, s), 1.0f / sqrtf((float)j->dh));
-    float inv = 1.0f / sum;
-    for (int t = 0; t < n_keys; t++) s[t] *= inv;
+    softmax_scaled_inplace(n_keys, s, 1.0f / sqrtf((float)j->dh));
     gemm_nn_f32(1, j->dh, n_keys, s, n_keys, V, j->d, b->dattn + (size_t)r * j->d + h * j->dh, j->d);
 }
 
@@ -416,14 +421,14 @@ static int decoder_forward(cpu_backend *b, const am_decode_seq *seqs, int n_seqs
             memcpy(b->self_k + off, b->dqkv + (size_t)r * 3 * d + d, (size_t)d * sizeof(float));
             memcpy(b->self_v + off, b->dqkv + (size_t)r * 3 * d + 2 * d, (size_t)d * sizeof(float));
         }
-        dec_attn_job sa = {b, seqs, b->dqkv, 3 * d, l, H, dh, d, 0};
+        dec_attn_job sa = {b, seqs, b->dqkv, 3 * d, l, H, dh, d};
         am_pool_run(b->pool, R * H, dec_self_task, &sa);
         linear_forward(b, &L->attn_out, R, b->dattn, b->dn);
         add_inplace((size_t)R * d, b->dx, b->dn);
         /* cross-attention over the window's encoder output */
         layer_norm(R, d, b->dx, L->cross_ln.gamma, L->cross_ln.beta, b->dn);
         linear_forward(b, &L->cross_q, R, b->dn, b->dq);
-        dec_attn_job ca = {b, seqs, b->dq, d, l, H, dh, d, 1};
+        dec_attn_job ca = {b, seqs, b->dq, d, l, H, dh, d};
         am_pool_run(b->pool, b->n_groups * H, dec_cross_task, &ca);
         linear_forward(b, &L->cross_out, R, b->dattn, b->dn);
         add_inplace((size_t)R * d, b->dx, b->dn);

@@ -222,21 +222,18 @@ void gelu_inplace(size_t n, float *x) {
     vm_gelu_inplace(n, x); /* erf by a rational fit, vectorised: |error| <= 1e-6 * max(1, |x|) */
 }
 
-void softmax_inplace(int n, float *x) {
-    float mx = -INFINITY;
-    for (int i = 0; i < n; i++) mx = x[i] > mx ? x[i] : mx;
+void softmax_scaled_inplace(int n, float *x, float scale) {
+    float mx = vm_max(n, x);
     if (mx == -INFINITY) { /* everything masked: uniform is as good as anything, avoid NaN */
         for (int i = 0; i < n; i++) x[i] = 1.0f / (float)n;
         return;
     }
-    double sum = 0.0;
-    for (int i = 0; i < n; i++) {
-        x[i] = expf(x[i] - mx);
-        sum += x[i];
-    }
-    float inv = (float)(1.0 / sum);
+    /* softmax(x·scale) = exp((x − max x)·scale) / Σ, scale > 0 */
+    float inv = 1.0f / vm_exp_sub_sum(n, x, mx, scale);
     for (int i = 0; i < n; i++) x[i] *= inv;
 }
+
+void softmax_inplace(int n, float *x) { softmax_scaled_inplace(n, x, 1.0f); }
 
 void add_inplace(size_t n, float *y, const float *x) {
     for (size_t i = 0; i < n; i++) y[i] += x[i];

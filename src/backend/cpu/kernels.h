@@ -25,8 +25,10 @@ int kernels_have_avx2(void);
 void layer_norm(int n, int d, const float *x, const float *gamma, const float *beta, float *y);
 /* x = GELU(x) with the exact erf form. */
 void gelu_inplace(size_t n, float *x);
-/* x[0..n) = softmax(x[0..n)) in place. */
+/* x[0..n) = softmax(x[0..n)) in place; the scaled form is softmax(x · scale), scale > 0.
+ * Vectorised (vmath.h), sums in float. */
 void softmax_inplace(int n, float *x);
+void softmax_scaled_inplace(int n, float *x, float scale);
 /* y += x */
 void add_inplace(size_t n, float *y, const float *x);
 
