@@ -19,7 +19,10 @@ cached in bench/out/ (ignored by git).  The reference transcript is the concaten
 Per row: wall time of the whole process (model load included), RTF = wall / audio, peak RSS of the
 process (ru_maxrss from wait4), WER (jiwer over the textnorm-normalised text), for int8 rows the
 word error rate against the same system's float32 transcript at the same beam (how far quantisation
-moves it), and the speed ratio to faster-whisper int8 at the same beam (> 1: faster).  Also the encoder-only timing of
+moves it), and the speed ratio to faster-whisper int8 at the same beam (> 1: faster).  The
+WER difference to faster-whisper int8 comes with a 95% interval from a paired bootstrap over the
+source recordings (each recording's repetitions count as one: the same speech), to show how many
+words the comparison can resolve.  Also the encoder-only timing of
 build/tools/encoder_bench (f32 vs int8, 1 vs 2 threads).  --write replaces the section
 "## amanuensis vs faster-whisper (bench/compare.py)" of BENCHMARKS.md (other sections are kept).
 """
@@ -129,6 +132,51 @@ segs, _ = m.transcribe(audio, beam_size=beam, best_of=1, temperature=[0.0], lang
                        condition_on_previous_text=True, vad_filter=False)
 print(json.dumps({"text": "".join(s.text for s in segs)}))
 """
+
+
+def word_errors(ref, hyp):
+    """Errors per reference word of the alignment of hyp to ref (word lists): substitutions and
+    deletions at their word, insertions at the word before them."""
+    import jiwer
+    import numpy as np
+    e = np.zeros(len(ref))
+    for c in jiwer.process_words(" ".join(ref), " ".join(hyp)).alignments[0]:
+        if c.type in ("substitute", "delete"):
+            e[c.ref_start_idx:c.ref_end_idx] += 1
+        elif c.type == "insert":
+            e[max(0, min(c.ref_start_idx, len(ref)) - 1)] += c.hyp_end_idx - c.hyp_start_idx
+    return e
+
+
+def clusters_of(ref_words, built):
+    """A cluster id per reference word for the bootstrap: the source recording for the built audio
+    (its repetitions are one cluster: the same speech, correlated errors), else blocks of 100 words."""
+    import numpy as np
+    if built:
+        ids, pieces = [], [normalize(r).split() for _, r in sources()]
+        while len(ids) < len(ref_words):
+            for i, p in enumerate(pieces):
+                ids += [i] * len(p)
+        flat = []
+        while len(flat) < len(ref_words):
+            for p in pieces:
+                flat += p
+        if flat[:len(ref_words)] == ref_words:
+            return np.array(ids[:len(ref_words)])
+    return np.arange(len(ref_words)) // 100
+
+
+def wer_difference_interval(ref, hyp_a, hyp_b, clusters, draws=10000):
+    """95% interval of WER(a) − WER(b) in points, by a paired bootstrap over clusters of the reference."""
+    import numpy as np
+    ea, eb = word_errors(ref, hyp_a), word_errors(ref, hyp_b)
+    ids = np.unique(clusters)
+    sa = np.array([ea[clusters == c].sum() for c in ids])
+    sb = np.array([eb[clusters == c].sum() for c in ids])
+    n = np.array([(clusters == c).sum() for c in ids])
+    pick = np.random.default_rng(0).integers(0, len(ids), size=(draws, len(ids)))
+    d = (sa[pick].sum(1) - sb[pick].sum(1)) / n[pick].sum(1) * 100
+    return float(np.percentile(d, 2.5)), float(np.percentile(d, 97.5)), len(ids)
 
 
 def am_has_beam(binary):
@@ -244,15 +292,19 @@ def main():
                      f"{r['rss']:.0f} | {r['wer']:.2%} | {fid} | {ratio} |")
     table = "\n".join(lines)
     checks = []
+    clusters = clusters_of(ref_norm.split(), not args.audio)
     for beam in beams:
         ours = next((r for r in rows if r["system"] == "amanuensis" and r["precision"] == "int8" and r["beam"] == beam
                      and "wall" in r), None)
         fw = next((r for r in rows if r["system"] == "faster-whisper" and r["precision"] == "int8" and r["beam"] == beam
                    and "wall" in r), None)
         if ours and fw:
+            lo, hi, n_cl = wer_difference_interval(ref_norm.split(), ours["text"].split(), fw["text"].split(), clusters)
             checks.append(f"beam {beam}: amanuensis int8 is {ours['ratio']:.2f}x faster-whisper int8's speed (target "
                           f">= 1.5x: {'met' if ours['ratio'] >= 1.5 else 'MISSED by %.1fx' % (1.5 / ours['ratio'])}), "
-                          f"WER {ours['wer']:.2%} vs {fw['wer']:.2%} ({'not higher' if ours['wer'] <= fw['wer'] else 'HIGHER'}), "
+                          f"WER {ours['wer']:.2%} vs {fw['wer']:.2%} ({'not higher' if ours['wer'] <= fw['wer'] else 'HIGHER'}; "
+                          f"difference {(ours['wer'] - fw['wer']) * 100:+.2f} points, 95% interval {lo:+.2f} to {hi:+.2f} "
+                          f"by a paired bootstrap over {n_cl} {'source recordings' if not args.audio else '100-word blocks'}), "
                           f"peak RSS {ours['rss']:.0f} vs {fw['rss']:.0f} MiB "
                           f"({'not higher' if ours['rss'] <= fw['rss'] else 'HIGHER'}).")
     cmdline = "python3 bench/compare.py" + (" --write" if args.write else "") + \

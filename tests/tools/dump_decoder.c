@@ -1,0 +1,76 @@
+/* dump_decoder — teacher-forced decoder logits for one 30 s window.
+ *
+ *   dump_decoder MODEL MEL.f32 TOKENS OUT.f32 [threads] [f32|int8]   (precision: f32 by default)
+ *
+ * MEL.f32: raw float32 [n_mels][2·n_audio_ctx] (one window).  TOKENS: a text file of token ids
+ * separated by white space (the whole sequence, start-of-transcript first).  OUT.f32: raw float32
+ * [n_tokens][n_vocab], the logits after each token (before any suppression rule).  Used by
+ * bench/decoder_error.py to measure how far int8 moves the decoder's next-token distributions. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "amanuensis.h"
+#include "backend/backend.h"
+#include "model/model.h"
+
+int main(int argc, char **argv) {
+    if (argc < 5) {
+        fprintf(stderr, "usage: dump_decoder MODEL MEL.f32 TOKENS OUT.f32 [threads] [f32|int8]\n");
+        return 2;
+    }
+    char err[512] = "";
+    am_model *m;
+    am_load_options lo = am_load_options_default();
+    lo.precision = argc > 6 && !strcmp(argv[6], "int8") ? AM_PRECISION_INT8 : AM_PRECISION_F32;
+    if (am_model_load_ex(argv[1], &lo, &m, err, sizeof err) != AM_OK) {
+        fprintf(stderr, "dump_decoder: %s\n", err);
+        return 1;
+    }
+    const int n_ctx = m->hp.n_audio_ctx, n_vocab = m->hp.n_vocab;
+    size_t n_mel = (size_t)m->hp.n_mels * 2 * n_ctx;
+    float *mel = malloc(n_mel * sizeof(float));
+    FILE *f = fopen(argv[2], "rb");
+    if (!mel || !f || fread(mel, sizeof(float), n_mel, f) != n_mel) {
+        fprintf(stderr, "dump_decoder: cannot read %zu floats from %s\n", n_mel, argv[2]);
+        return 1;
+    }
+    fclose(f);
+    int tokens[1024], n = 0;
+    FILE *t = fopen(argv[3], "r");
+    if (!t) {
+        fprintf(stderr, "dump_decoder: cannot open %s\n", argv[3]);
+        return 1;
+    }
+    while (n < m->hp.n_text_ctx && fscanf(t, "%d", &tokens[n]) == 1) n++;
+    fclose(t);
+    if (n < 1) {
+        fprintf(stderr, "dump_decoder: no tokens in %s\n", argv[3]);
+        return 1;
+    }
+    am_backend *be = backend_cpu_create(m, argc > 5 ? atoi(argv[5]) : 0, 1, 1, err, sizeof err);
+    if (!be || be->ops->encode(be, mel, 1) != AM_OK) {
+        fprintf(stderr, "dump_decoder: encode failed %s\n", err);
+        return 1;
+    }
+    float *logits = malloc((size_t)n * n_vocab * sizeof(float));
+    float *scores = malloc((size_t)n * n_ctx * sizeof(float));
+    const int head[1][2] = {{0, 0}};
+    am_decode_seq sq = {.slot = 0, .window = 0, .tokens = tokens, .n_tokens = n, .n_past = 0};
+    if (!logits || !scores || be->ops->cross_scores(be, &sq, head, 1, scores, logits) != AM_OK) {
+        fprintf(stderr, "dump_decoder: decoder failed\n");
+        return 1;
+    }
+    FILE *o = fopen(argv[4], "wb");
+    if (!o || fwrite(logits, sizeof(float), (size_t)n * n_vocab, o) != (size_t)n * n_vocab) {
+        fprintf(stderr, "dump_decoder: cannot write %s\n", argv[4]);
+        return 1;
+    }
+    fclose(o);
+    be->ops->destroy(be);
+    free(logits);
+    free(scores);
+    free(mel);
+    am_model_free(m);
+    return 0;
+}
