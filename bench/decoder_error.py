@@ -2,6 +2,7 @@
 """bench/decoder_error.py — how far int8 moves the decoder's next-token distributions, ours and CTranslate2's.
 
     python3 bench/decoder_error.py [--model models/tiny.en] [--max-windows N] [--timestamps] [AUDIO...]
+    python3 bench/decoder_error.py --write      (both modes on the default audio, recorded in BENCHMARKS.md)
 
 Each recording (default: the English recordings of the shared data, and the bench/out/*.wav files
 that bench/compare.py and bench/batch.py build) is cut into 30 s windows.  For each window:
@@ -17,7 +18,10 @@ handful per file); these see every position.  The row "amanuensis f32 vs CTransl
 that the two float models agree.  Needs `make tools`.
 """
 import argparse
+import datetime
 import os
+import platform
+import subprocess
 import sys
 from pathlib import Path
 
@@ -26,6 +30,7 @@ sys.path.insert(0, str(REPO / "tests" / "integration"))
 from fidelity import Fidelity, windows  # noqa: E402
 
 SHARED = Path(os.environ.get("AM_SHARED_DATA") or REPO.parent / "shared" / "data")
+SECTION = "## int8 fidelity: decoder next-token distributions (bench/decoder_error.py)"
 
 
 def default_audio():
@@ -41,26 +46,54 @@ def main():
     ap.add_argument("--max-windows", type=int, default=0, help="stop after this many windows (0: all)")
     ap.add_argument("--timestamps", action="store_true", help="sequences with timestamp tokens")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--write", action="store_true", help="both modes; record them in BENCHMARKS.md")
     ap.add_argument("audio", nargs="*")
     args = ap.parse_args()
+    if args.write and (args.audio or args.max_windows or args.timestamps):
+        sys.exit("decoder_error.py: --write runs both modes on the default audio (no AUDIO, --max-windows, --timestamps)")
     dump = REPO / "build" / "tools" / "dump_decoder"
     if not os.access(dump, os.X_OK):
         sys.exit("decoder_error.py: build/tools/dump_decoder is missing: run `make tools`")
-    fid = Fidelity(args.model, dump, threads=args.threads, timestamps=args.timestamps)
-    for path in args.audio or default_audio():
-        for start, mel in windows(path):
-            if args.max_windows and fid.n_windows >= args.max_windows:
-                break
-            n = fid.add(mel)
-            print(f"  {Path(path).name} @ {start:.0f} s: {n} positions", file=sys.stderr, flush=True)
-    s = fid.summary()
-    print(f"{fid.n_windows} windows, {s['amanuensis int8 vs f32']['positions']} positions "
-          f"({'with' if args.timestamps else 'without'} timestamp tokens)\n")
-    print("| | mean KL (nats) | top-1 differs | mean abs Δ log p(forced token) |")
-    print("|---|---|---|---|")
-    for name, r in s.items():
-        print(f"| {name} | {r['kl']:.2e} | {r['top1']:.2%} ({r['top1_n']}) | {r['dlogp']:.2e} |")
-
+    modes = [False, True] if args.write else [args.timestamps]
+    audio = [Path(a) for a in args.audio] or default_audio()
+    tables = []
+    for ts in modes:
+        fid = Fidelity(args.model, dump, threads=args.threads, timestamps=ts)
+        for path in audio:
+            for start, mel in windows(path):
+                if args.max_windows and fid.n_windows >= args.max_windows:
+                    break
+                n = fid.add(mel)
+                print(f"  {path.name} @ {start:.0f} s: {n} positions", file=sys.stderr, flush=True)
+        s = fid.summary()
+        lines = [f"{fid.n_windows} windows, {s['amanuensis int8 vs f32']['positions']} positions, "
+                 f"{'with' if ts else 'without'} timestamp tokens:", "",
+                 "| | mean KL (nats) | top-1 differs | mean abs Δ log p(forced token) |", "|---|---|---|---|"]
+        lines += [f"| {name} | {r['kl']:.2e} | {r['top1']:.2%} ({r['top1_n']}) | {r['dlogp']:.2e} |"
+                  for name, r in s.items()]
+        tables.append("\n".join(lines))
+        print(tables[-1] + "\n", flush=True)
+    if args.write:
+        cpu = next((ln.split(":", 1)[1].strip() for ln in subprocess.run(["lscpu"], capture_output=True, text=True)
+                    .stdout.splitlines() if ln.startswith("Model name")), "unknown")
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                cwd=REPO).stdout.strip()
+        body = [SECTION, "",
+                f"{datetime.date.today().isoformat()}, commit {commit}. Machine: {cpu}, {os.cpu_count()} CPUs, "
+                f"{platform.system()} {platform.release()}. Command: `python3 bench/decoder_error.py --write`.", "",
+                f"Audio: {', '.join(p.name for p in audio)}, cut into 30 s windows; model {Path(args.model).name}. "
+                "Teacher-forced on the tokens CTranslate2 float32 decodes greedily, each system's int8 "
+                "next-token distributions against its own float32 ones: KL(p_f32 || p_int8), the share of "
+                "positions whose top-1 token changes, and |Δ log p| of the forced token.", ""]
+        body += [t + "\n" for t in tables]
+        path = REPO / "BENCHMARKS.md"
+        old = path.read_text()
+        i = old.find(SECTION)
+        if i >= 0:
+            nxt = old.find("\n## ", i + len(SECTION))
+            old = old[:i] + (old[nxt + 1:] if nxt >= 0 else "")
+        path.write_text(old.rstrip("\n") + "\n\n" + "\n".join(body).rstrip("\n") + "\n")
+        print(f"decoder_error.py: wrote the section to {path}")
 
 if __name__ == "__main__":
     main()
