@@ -304,7 +304,7 @@ def main():
                           f">= 1.5x: {'met' if ours['ratio'] >= 1.5 else 'MISSED by %.1fx' % (1.5 / ours['ratio'])}), "
                           f"WER {ours['wer']:.2%} vs {fw['wer']:.2%} ({'not higher' if ours['wer'] <= fw['wer'] else 'HIGHER'}; "
                           f"difference {(ours['wer'] - fw['wer']) * 100:+.2f} points, 95% interval {lo:+.2f} to {hi:+.2f} "
-                          f"by a paired bootstrap over {n_cl} {'source recordings' if not args.audio else '100-word blocks'}), "
+                          f"by a paired bootstrap over {n_cl} {'source recordings' if not args.audio else 'blocks of 100 reference words'}), "
                           f"peak RSS {ours['rss']:.0f} vs {fw['rss']:.0f} MiB "
                           f"({'not higher' if ours['rss'] <= fw['rss'] else 'HIGHER'}).")
     cmdline = "python3 bench/compare.py" + (" --write" if args.write else "") + \
