@@ -42,7 +42,8 @@ int main(int argc, char **argv) {
         fprintf(stderr, "dump_decoder: cannot open %s\n", argv[3]);
         return 1;
     }
-    while (n < m->hp.n_text_ctx && fscanf(t, "%d", &tokens[n]) == 1) n++;
+    const int cap = m->hp.n_text_ctx < 1024 ? m->hp.n_text_ctx : 1024;
+    while (n < cap && fscanf(t, "%d", &tokens[n]) == 1) n++;
     fclose(t);
     if (n < 1) {
         fprintf(stderr, "dump_decoder: no tokens in %s\n", argv[3]);
