@@ -153,13 +153,10 @@ def clusters_of(ref_words, built):
     (its repetitions are one cluster: the same speech, correlated errors), else blocks of 100 words."""
     import numpy as np
     if built:
-        ids, pieces = [], [normalize(r).split() for _, r in sources()]
-        while len(ids) < len(ref_words):
+        ids, flat, pieces = [], [], [normalize(r).split() for _, r in sources()]
+        while pieces and len(ids) < len(ref_words):  # build_audio's order: the list repeated
             for i, p in enumerate(pieces):
                 ids += [i] * len(p)
-        flat = []
-        while len(flat) < len(ref_words):
-            for p in pieces:
                 flat += p
         if flat[:len(ref_words)] == ref_words:
             return np.array(ids[:len(ref_words)])
@@ -177,6 +174,30 @@ def wer_difference_interval(ref, hyp_a, hyp_b, clusters, draws=10000):
     pick = np.random.default_rng(0).integers(0, len(ids), size=(draws, len(ids)))
     d = (sa[pick].sum(1) - sb[pick].sum(1)) / n[pick].sum(1) * 100
     return float(np.percentile(d, 2.5)), float(np.percentile(d, 97.5)), len(ids)
+
+
+def cpu_model():
+    """The CPU's model name from lscpu, or "unknown"."""
+    try:
+        for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
+            if line.startswith("Model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown"
+
+
+def write_section(title, text):
+    """Replace the section of BENCHMARKS.md that starts with `title` (up to the next "## ") by
+    `text`, appended at the end; the other sections are kept."""
+    path = REPO / "BENCHMARKS.md"
+    old = path.read_text() if path.exists() else "# Benchmarks\n\n"
+    start = old.find(title)
+    if start >= 0:
+        nxt = old.find("\n## ", start + len(title))
+        old = old[:start] + (old[nxt + 1:] if nxt >= 0 else "")
+    path.write_text(old.rstrip("\n") + "\n\n" + text.rstrip("\n") + "\n")
+    return path
 
 
 def am_has_beam(binary):
@@ -267,14 +288,7 @@ def main():
         enc = subprocess.run([str(REPO / "build" / "tools" / "encoder_bench"), args.model, "5"], capture_output=True,
                              text=True, check=True).stdout.strip()
 
-    cpu = "unknown"
-    try:
-        for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
-            if line.startswith("Model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO).stdout.strip()
     dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True,
                            cwd=REPO).stdout.strip()
@@ -333,14 +347,7 @@ def main():
     print()
     print(section)
     if args.write:
-        path = REPO / "BENCHMARKS.md"
-        old = path.read_text() if path.exists() else "# Benchmarks\n\n"
-        start = old.find(SECTION)
-        if start >= 0:
-            nxt = old.find("\n## ", start + len(SECTION))
-            old = old[:start] + (old[nxt + 1:] if nxt >= 0 else "")
-        path.write_text(old.rstrip("\n") + "\n\n" + section)
-        print(f"compare.py: wrote the section to {path}")
+        print(f"compare.py: wrote the section to {write_section(SECTION, section)}")
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "integration"))
 from fidelity import Fidelity, windows  # noqa: E402
+from compare import cpu_model, write_section  # noqa: E402  (bench/, the script's own folder)
 
 SHARED = Path(os.environ.get("AM_SHARED_DATA") or REPO.parent / "shared" / "data")
 SECTION = "## int8 fidelity: decoder next-token distributions (bench/decoder_error.py)"
@@ -74,8 +75,7 @@ def main():
         tables.append("\n".join(lines))
         print(tables[-1] + "\n", flush=True)
     if args.write:
-        cpu = next((ln.split(":", 1)[1].strip() for ln in subprocess.run(["lscpu"], capture_output=True, text=True)
-                    .stdout.splitlines() if ln.startswith("Model name")), "unknown")
+        cpu = cpu_model()
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                                 cwd=REPO).stdout.strip()
         body = [SECTION, "",
@@ -86,13 +86,7 @@ def main():
                 "next-token distributions against its own float32 ones: KL(p_f32 || p_int8), the share of "
                 "positions whose top-1 token changes, and |Δ log p| of the forced token.", ""]
         body += [t + "\n" for t in tables]
-        path = REPO / "BENCHMARKS.md"
-        old = path.read_text()
-        i = old.find(SECTION)
-        if i >= 0:
-            nxt = old.find("\n## ", i + len(SECTION))
-            old = old[:i] + (old[nxt + 1:] if nxt >= 0 else "")
-        path.write_text(old.rstrip("\n") + "\n\n" + "\n".join(body).rstrip("\n") + "\n")
+        path = write_section(SECTION, "\n".join(body))
         print(f"decoder_error.py: wrote the section to {path}")
 
 if __name__ == "__main__":
