@@ -21,7 +21,8 @@ a listener or the float front end can tell apart.  Two measurements:
          and the spread shows how far one run can land from it.  The difference of the means comes
          with a 95% interval from a bootstrap over the seeds (paired: both systems read the same copy).
 
---write replaces the section "## Input sensitivity: 1-LSB dither (bench/dither.py)" of BENCHMARKS.md.
+--write replaces the sections "## Input sensitivity: ... (bench/dither.py ...)" of BENCHMARKS.md that
+the parts run.
 """
 import argparse
 import datetime
@@ -41,7 +42,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from compare import FW_SCRIPT, PSPHINX, REPO, SHARED, build_audio, cpu_model, run_child, write_section  # noqa: E402
 from textnorm import normalize  # noqa: E402
 
-SECTION = "## Input sensitivity: 1-LSB dither (bench/dither.py)"
+SECTIONS = {"files": "## Input sensitivity: front end vs a 1-LSB dither (bench/dither.py --part files)",
+            "wer": "## Input sensitivity: WER over dithered copies (bench/dither.py --part wer)"}
 BINARY = REPO / "build" / "amanuensis"
 MODES = {"greedy": ["--beam-size", "1", "--no-fallback", "--temperature", "0"], "default": []}
 
@@ -154,13 +156,14 @@ def part_wer(args, tmp):
             src.unlink()
     lines = [f"Benchmark audio: {audio.relative_to(REPO)} and {args.seeds} dithered copies; WER in % "
              "(2 threads, temperature 0, no fallback, as bench/compare.py):", "",
-             "| system | beam | original audio | mean of the copies | sd | min | max |", "|---|---|---|---|---|---|---|"]
+             "| system | beam | original audio | copies: mean | sd | median | min | max |",
+             "|---|---|---|---|---|---|---|---|"]
     for beam in beams:
         for name in systems:
             w = np.array(wer[(name, beam)])
             d = w[1:]
-            lines.append(f"| {name} | {beam} | {w[0]:.2f} | {d.mean():.2f} | {d.std(ddof=1):.2f} | {d.min():.2f} | "
-                         f"{d.max():.2f} |")
+            lines.append(f"| {name} | {beam} | {w[0]:.2f} | {d.mean():.2f} | {d.std(ddof=1):.2f} | {np.median(d):.2f} | "
+                         f"{d.min():.2f} | {d.max():.2f} |")
     lines.append("")
     for beam in beams:
         a, b = np.array(wer[(systems[0], beam)][1:]), np.array(wer[(systems[1], beam)][1:])
@@ -168,8 +171,10 @@ def part_wer(args, tmp):
         pick = np.random.default_rng(0).integers(0, len(diff), size=(10000, len(diff)))
         lo, hi = np.percentile(diff[pick].mean(1), [2.5, 97.5])
         lines.append(f"Beam {beam}: mean WER amanuensis int8 − faster-whisper int8 = {diff.mean():+.2f} points "
-                     f"(95% interval {lo:+.2f} to {hi:+.2f}, bootstrap over the {len(diff)} copies); on the "
-                     f"original audio {wer[(systems[0], beam)][0] - wer[(systems[1], beam)][0]:+.2f}.")
+                     f"(95% interval {lo:+.2f} to {hi:+.2f}, bootstrap over the {len(diff)} copies); median of the "
+                     f"differences {np.median(diff):+.2f}; amanuensis lower on {(diff < 0).sum()} copies, equal on "
+                     f"{(diff == 0).sum()}, higher on {(diff > 0).sum()}; on the original audio "
+                     f"{wer[(systems[0], beam)][0] - wer[(systems[1], beam)][0]:+.2f}.")
     return lines
 
 
@@ -191,31 +196,29 @@ def main():
     import faster_whisper
 
     load = os.getloadavg()[0]
-    body = []
-    with tempfile.TemporaryDirectory() as td:
-        tmp = Path(td)
-        if args.part in ("files", "both"):
-            body += part_files(args, tmp) + [""]
-        if args.part in ("wer", "both"):
-            body += part_wer(args, tmp) + [""]
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True,
-                           cwd=REPO).stdout.strip()
+    parts = ("files", "wer") if args.part == "both" else (args.part,)
     cmd = "python3 bench/dither.py" + (f" --part {args.part}" if args.part != "both" else "") + \
         (f" --seeds {args.seeds}" if args.seeds != 12 else "") + \
         (f" --file-seeds {args.file_seeds}" if args.file_seeds != 3 else "") + (" --write" if args.write else "")
-    head = [SECTION, "",
-            f"{datetime.date.today().isoformat()}, commit {commit}{' (+local changes)' if dirty else ''}. Machine: "
-            f"{cpu_model()}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}; load average {load:.2f} "
-            f"at the start. faster-whisper {faster_whisper.__version__}. Model {Path(args.model).name}. "
-            f"Command: `{cmd}`.", "",
-            "A dithered copy adds an independent random integer from {-1, 0, +1} to each 16-bit sample (fixed "
-            "seeds): a change in the audio's last bit.", ""]
-    section = "\n".join(head + body)
-    print()
-    print(section)
-    if args.write:
-        print(f"dither.py: wrote the section to {write_section(SECTION, section)}")
+    with tempfile.TemporaryDirectory() as td:
+        for part in parts:
+            body = (part_files if part == "files" else part_wer)(args, Path(td))
+            commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                    cwd=REPO).stdout.strip()
+            dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                                   text=True, cwd=REPO).stdout.strip()
+            head = [SECTIONS[part], "",
+                    f"{datetime.date.today().isoformat()}, commit {commit}{' (+local changes)' if dirty else ''}. "
+                    f"Machine: {cpu_model()}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}; load "
+                    f"average {load:.2f} at the start. faster-whisper {faster_whisper.__version__}. Model "
+                    f"{Path(args.model).name}. Command: `{cmd}`.", "",
+                    "A dithered copy adds an independent random integer from {-1, 0, +1} to each 16-bit sample "
+                    "(fixed seeds): a change in the audio's last bit.", ""]
+            section = "\n".join(head + body)
+            print()
+            print(section)
+            if args.write:
+                print(f"dither.py: wrote the section to {write_section(SECTIONS[part], section)}")
 
 
 if __name__ == "__main__":
