@@ -200,13 +200,13 @@ def main():
     cmd = "python3 bench/dither.py" + (f" --part {args.part}" if args.part != "both" else "") + \
         (f" --seeds {args.seeds}" if args.seeds != 12 else "") + \
         (f" --file-seeds {args.file_seeds}" if args.file_seeds != 3 else "") + (" --write" if args.write else "")
+    # before anything is written: the files part's --write must not count as a local change of the next
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True,
+                           cwd=REPO).stdout.strip()
     with tempfile.TemporaryDirectory() as td:
         for part in parts:
             body = (part_files if part == "files" else part_wer)(args, Path(td))
-            commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                    cwd=REPO).stdout.strip()
-            dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                                   text=True, cwd=REPO).stdout.strip()
             head = [SECTIONS[part], "",
                     f"{datetime.date.today().isoformat()}, commit {commit}{' (+local changes)' if dirty else ''}. "
                     f"Machine: {cpu_model()}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}; load "
