@@ -187,6 +187,14 @@ def cpu_model():
     return "unknown"
 
 
+def commit_label():
+    """The checkout's short commit, with " (+local changes)" when tracked files differ from it."""
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True,
+                           cwd=REPO).stdout.strip()
+    return commit + (" (+local changes)" if dirty else "")
+
+
 def write_section(title, text):
     """Replace the section of BENCHMARKS.md that starts with `title` (up to the next "## ") by
     `text`, appended at the end; the other sections are kept."""
@@ -198,6 +206,14 @@ def write_section(title, text):
         old = old[:start] + (old[nxt + 1:] if nxt >= 0 else "")
     path.write_text(old.rstrip("\n") + "\n\n" + text.rstrip("\n") + "\n")
     return path
+
+
+def report(script, title, section, write):
+    """Print a BENCHMARKS.md section; with write, also put it in the file (write_section)."""
+    print()
+    print(section)
+    if write:
+        print(f"{script}: wrote the section to {write_section(title, section)}")
 
 
 def am_has_beam(binary):
@@ -289,9 +305,7 @@ def main():
                              text=True, check=True).stdout.strip()
 
     cpu = cpu_model()
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True,
-                           cwd=REPO).stdout.strip()
+    commit = commit_label()
     lines = [
         "| system | precision | beam | wall (s) | RTF | peak RSS (MiB) | WER | int8 vs own f32 | speed vs faster-whisper int8 |",
         "|---|---|---|---|---|---|---|---|---|",
@@ -330,7 +344,7 @@ def main():
             "references, 0.5 s gaps, repeated to >= 5 min; bench/out/speech-5min.wav)")
     body = [
         SECTION, "",
-        f"{datetime.date.today().isoformat()}, commit {commit}{' (+local changes)' if dirty else ''}. "
+        f"{datetime.date.today().isoformat()}, commit {commit}. "
         f"Machine: {cpu}, {os.cpu_count()} CPUs (nproc), {platform.system()} {platform.release()}; "
         f"load average {load[0]:.2f} at the start (the machine is shared: compare rows of one run only). "
         f"faster-whisper {faster_whisper.__version__}. Command: `{cmdline}`.",
@@ -343,11 +357,7 @@ def main():
     ] + (["Targets: " + " ".join(checks), ""] if checks else [])
     if enc:
         body += ["Encoder only (build/tools/encoder_bench, one 30 s window):", "", "```", enc, "```", ""]
-    section = "\n".join(body)
-    print()
-    print(section)
-    if args.write:
-        print(f"compare.py: wrote the section to {write_section(SECTION, section)}")
+    report("compare.py", SECTION, "\n".join(body), args.write)
 
 
 if __name__ == "__main__":

@@ -21,14 +21,13 @@ import argparse
 import datetime
 import os
 import platform
-import subprocess
 import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "integration"))
 from fidelity import Fidelity, windows  # noqa: E402
-from compare import cpu_model, write_section  # noqa: E402  (bench/, the script's own folder)
+from compare import commit_label, cpu_model, report  # noqa: E402  (bench/, the script's own folder)
 
 SHARED = Path(os.environ.get("AM_SHARED_DATA") or REPO.parent / "shared" / "data")
 SECTION = "## int8 fidelity: decoder next-token distributions (bench/decoder_error.py)"
@@ -50,6 +49,7 @@ def main():
     ap.add_argument("--write", action="store_true", help="both modes; record them in BENCHMARKS.md")
     ap.add_argument("audio", nargs="*")
     args = ap.parse_args()
+    commit = commit_label()  # before anything is written
     if args.write and (args.audio or args.max_windows or args.timestamps):
         sys.exit("decoder_error.py: --write runs both modes on the default audio (no AUDIO, --max-windows, --timestamps)")
     dump = REPO / "build" / "tools" / "dump_decoder"
@@ -76,8 +76,6 @@ def main():
         print(tables[-1] + "\n", flush=True)
     if args.write:
         cpu = cpu_model()
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                cwd=REPO).stdout.strip()
         body = [SECTION, "",
                 f"{datetime.date.today().isoformat()}, commit {commit}. Machine: {cpu}, {os.cpu_count()} CPUs, "
                 f"{platform.system()} {platform.release()}. Command: `python3 bench/decoder_error.py --write`.", "",
@@ -86,8 +84,7 @@ def main():
                 "next-token distributions against its own float32 ones: KL(p_f32 || p_int8), the share of "
                 "positions whose top-1 token changes, and |Δ log p| of the forced token.", ""]
         body += [t + "\n" for t in tables]
-        path = write_section(SECTION, "\n".join(body))
-        print(f"decoder_error.py: wrote the section to {path}")
+        report("decoder_error.py", SECTION, "\n".join(body), True)
 
 if __name__ == "__main__":
     main()

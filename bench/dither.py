@@ -39,7 +39,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from compare import FW_SCRIPT, PSPHINX, REPO, SHARED, build_audio, cpu_model, run_child, write_section  # noqa: E402
+from compare import (FW_SCRIPT, PSPHINX, REPO, SHARED, build_audio, commit_label, cpu_model, report,  # noqa: E402
+                     run_child)
 from textnorm import normalize  # noqa: E402
 
 SECTIONS = {"files": "## Input sensitivity: front end vs a 1-LSB dither (bench/dither.py --part files)",
@@ -201,24 +202,18 @@ def main():
         (f" --seeds {args.seeds}" if args.seeds != 12 else "") + \
         (f" --file-seeds {args.file_seeds}" if args.file_seeds != 3 else "") + (" --write" if args.write else "")
     # before anything is written: the files part's --write must not count as a local change of the next
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True,
-                           cwd=REPO).stdout.strip()
+    commit = commit_label()
     with tempfile.TemporaryDirectory() as td:
         for part in parts:
             body = (part_files if part == "files" else part_wer)(args, Path(td))
             head = [SECTIONS[part], "",
-                    f"{datetime.date.today().isoformat()}, commit {commit}{' (+local changes)' if dirty else ''}. "
+                    f"{datetime.date.today().isoformat()}, commit {commit}. "
                     f"Machine: {cpu_model()}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}; load "
                     f"average {load:.2f} at the start. faster-whisper {faster_whisper.__version__}. Model "
                     f"{Path(args.model).name}. Command: `{cmd}`.", "",
                     "A dithered copy adds an independent random integer from {-1, 0, +1} to each 16-bit sample "
                     "(fixed seeds): a change in the audio's last bit.", ""]
-            section = "\n".join(head + body)
-            print()
-            print(section)
-            if args.write:
-                print(f"dither.py: wrote the section to {write_section(SECTIONS[part], section)}")
+            report("dither.py", SECTIONS[part], "\n".join(head + body), args.write)
 
 
 if __name__ == "__main__":

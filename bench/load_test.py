@@ -13,7 +13,6 @@ request got anything but 200 (or 429 with --allow-429), or the time bound was hi
 import argparse
 import http.client
 import io
-import os
 import re
 import statistics
 import subprocess
