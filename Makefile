@@ -98,7 +98,7 @@ $(BUILD)/tools/encoder_bench: bench/encoder_bench.c $(BUILD)/libamanuensis.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLFLAGS) -o $@ $< $(BUILD)/libamanuensis.a $(LDLIBS)
 
-$(BUILD)/tools/%: tests/tools/%.c $(BUILD)/libamanuensis.a
+$(BUILD)/tools/%: tests/tools/%.c tests/tools/tool_window.h $(BUILD)/libamanuensis.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLFLAGS) -o $@ $< $(BUILD)/libamanuensis.a $(LDLIBS)
 

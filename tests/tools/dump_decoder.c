@@ -6,36 +6,16 @@
  * separated by white space (the whole sequence, start-of-transcript first).  OUT.f32: raw float32
  * [n_tokens][n_vocab], the logits after each token (before any suppression rule).  Used by
  * bench/decoder_error.py to measure how far int8 moves the decoder's next-token distributions. */
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include "amanuensis.h"
-#include "backend/backend.h"
-#include "model/model.h"
+#include "tool_window.h"
 
 int main(int argc, char **argv) {
     if (argc < 5) {
         fprintf(stderr, "usage: dump_decoder MODEL MEL.f32 TOKENS OUT.f32 [threads] [f32|int8]\n");
         return 2;
     }
-    char err[512] = "";
-    am_model *m;
-    am_load_options lo = am_load_options_default();
-    lo.precision = argc > 6 && !strcmp(argv[6], "int8") ? AM_PRECISION_INT8 : AM_PRECISION_F32;
-    if (am_model_load_ex(argv[1], &lo, &m, err, sizeof err) != AM_OK) {
-        fprintf(stderr, "dump_decoder: %s\n", err);
-        return 1;
-    }
+    am_model *m = tool_load_model("dump_decoder", argv[1], argc > 6 ? argv[6] : NULL);
+    if (!m) return 1;
     const int n_ctx = m->hp.n_audio_ctx, n_vocab = m->hp.n_vocab;
-    size_t n_mel = (size_t)m->hp.n_mels * 2 * n_ctx;
-    float *mel = malloc(n_mel * sizeof(float));
-    FILE *f = fopen(argv[2], "rb");
-    if (!mel || !f || fread(mel, sizeof(float), n_mel, f) != n_mel) {
-        fprintf(stderr, "dump_decoder: cannot read %zu floats from %s\n", n_mel, argv[2]);
-        return 1;
-    }
-    fclose(f);
     int tokens[1024], n = 0;
     FILE *t = fopen(argv[3], "r");
     if (!t) {
@@ -49,11 +29,8 @@ int main(int argc, char **argv) {
         fprintf(stderr, "dump_decoder: no tokens in %s\n", argv[3]);
         return 1;
     }
-    am_backend *be = backend_cpu_create(m, argc > 5 ? atoi(argv[5]) : 0, 1, 1, err, sizeof err);
-    if (!be || be->ops->encode(be, mel, 1) != AM_OK) {
-        fprintf(stderr, "dump_decoder: encode failed %s\n", err);
-        return 1;
-    }
+    am_backend *be = tool_encode_window("dump_decoder", m, argv[2], argc > 5 ? atoi(argv[5]) : 0);
+    if (!be) return 1;
     float *logits = malloc((size_t)n * n_vocab * sizeof(float));
     float *scores = malloc((size_t)n * n_ctx * sizeof(float));
     const int head[1][2] = {{0, 0}};
@@ -71,7 +48,6 @@ int main(int argc, char **argv) {
     be->ops->destroy(be);
     free(logits);
     free(scores);
-    free(mel);
     am_model_free(m);
     return 0;
 }

@@ -1,0 +1,51 @@
+/* tool_window.h — what dump_encoder and dump_decoder share: load the model at the precision named
+ * on the command line, read one 30 s log-mel window, encode it.  Each prints "TOOL: why" to stderr
+ * and returns NULL on failure. */
+#ifndef AM_TOOL_WINDOW_H
+#define AM_TOOL_WINDOW_H
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "amanuensis.h"
+#include "backend/backend.h"
+#include "model/model.h"
+
+/* precision: "int8" or anything else (NULL included) for f32 */
+static am_model *tool_load_model(const char *tool, const char *path, const char *precision) {
+    char err[512] = "";
+    am_model *m = NULL;
+    am_load_options lo = am_load_options_default();
+    lo.precision = precision && !strcmp(precision, "int8") ? AM_PRECISION_INT8 : AM_PRECISION_F32;
+    if (am_model_load_ex(path, &lo, &m, err, sizeof err) != AM_OK) {
+        fprintf(stderr, "%s: %s\n", tool, err);
+        return NULL;
+    }
+    return m;
+}
+
+/* A window of raw float32 [n_mels][2·n_audio_ctx] from path, encoded by a new CPU backend. */
+static am_backend *tool_encode_window(const char *tool, const am_model *m, const char *path, int threads) {
+    const size_t n_mel = (size_t)m->hp.n_mels * 2 * m->hp.n_audio_ctx;
+    float *mel = malloc(n_mel * sizeof(float));
+    FILE *f = fopen(path, "rb");
+    const int ok = mel && f && fread(mel, sizeof(float), n_mel, f) == n_mel;
+    if (f) fclose(f);
+    if (!ok) {
+        fprintf(stderr, "%s: cannot read %zu floats from %s\n", tool, n_mel, path);
+        free(mel);
+        return NULL;
+    }
+    char err[512] = "";
+    am_backend *be = backend_cpu_create(m, threads, 1, 1, err, sizeof err);
+    if (!be || be->ops->encode(be, mel, 1) != AM_OK) {
+        fprintf(stderr, "%s: encode failed %s\n", tool, err);
+        if (be) be->ops->destroy(be);
+        be = NULL;
+    }
+    free(mel);
+    return be;
+}
+
+#endif
