@@ -62,19 +62,21 @@ def psphinx_refs(path):
     return refs
 
 
-def sources():
+def sources(with_reference=True):
+    """[(recording, reference transcript)]: pocketsphinx LibriVox and cards, jfk, the English files of
+    shared/data/speech; with_reference=False also keeps those without a transcript (reference "")."""
     items = []
     for sub, trans in (("librivox", "transcription"), ("cards", "cards.transcription")):
         refs = psphinx_refs(PSPHINX / sub / trans)
-        items += [(w, refs[w.stem]) for w in sorted((PSPHINX / sub).glob("*.wav")) if refs.get(w.stem)]
+        items += [(w, refs.get(w.stem, "")) for w in sorted((PSPHINX / sub).glob("*.wav"))]
     items.append((SHARED / "jfk.wav", JFK))
     lines = (SHARED / "speech" / "MANIFEST.tsv").read_text(encoding="utf-8").splitlines()
     header = lines[0].split("\t")
     for line in lines[1:]:
         row = dict(zip(header, line.split("\t") + [""] * len(header)))
-        if row.get("language") == "en" and row.get("reference_transcript", "").strip():
-            items.append((SHARED / "speech" / row["file"], row["reference_transcript"].strip()))
-    return items
+        if row.get("language") == "en":
+            items.append((SHARED / "speech" / row["file"], row.get("reference_transcript", "").strip()))
+    return [(w, r) for w, r in items if r or not with_reference]
 
 
 def build_audio():

@@ -39,8 +39,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from compare import (FW_SCRIPT, PSPHINX, REPO, SHARED, build_audio, commit_label, cpu_model, report,  # noqa: E402
-                     run_child)
+from compare import (FW_SCRIPT, REPO, build_audio, commit_label, cpu_model, report, run_child,  # noqa: E402
+                     sources)
 from textnorm import normalize  # noqa: E402
 
 SECTIONS = {"files": "## Input sensitivity: front end vs a 1-LSB dither (bench/dither.py --part files)",
@@ -63,16 +63,10 @@ def dither(src, dst, seed):
 
 
 def test_set_files(tmp):
-    """The parity test set's recordings as 16-bit WAV (FLAC converted with sox into tmp)."""
-    files = sorted((PSPHINX / "librivox").glob("*.wav")) + sorted((PSPHINX / "cards").glob("*.wav"))
-    files.append(SHARED / "jfk.wav")
-    lines = (SHARED / "speech" / "MANIFEST.tsv").read_text(encoding="utf-8").splitlines()
-    header = lines[0].split("\t")
-    for line in lines[1:]:
-        row = dict(zip(header, line.split("\t") + [""] * len(header)))
-        if row.get("language") != "en":
-            continue
-        src = SHARED / "speech" / row["file"]
+    """The parity test set's recordings (compare.sources, those without a transcript too) as 16-bit
+    WAV: FLAC converted with sox into tmp."""
+    files = []
+    for src, _ in sources(with_reference=False):
         if src.suffix.lower() != ".wav":
             dst = tmp / (src.stem + ".wav")
             subprocess.run(["sox", str(src), "-b", "16", "-e", "signed-integer", str(dst)], check=True)
