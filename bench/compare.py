@@ -190,10 +190,11 @@ def cpu_model():
 
 
 def commit_label():
-    """The checkout's short commit, with " (+local changes)" when tracked files differ from it."""
+    """The checkout's short commit, with " (+local changes)" when tracked files other than
+    BENCHMARKS.md (which the bench scripts write themselves) differ from it."""
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True,
-                           cwd=REPO).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!BENCHMARKS.md"],
+                           capture_output=True, text=True, cwd=REPO).stdout.strip()
     return commit + (" (+local changes)" if dirty else "")
 
 
@@ -234,6 +235,7 @@ def main():
     ap.add_argument("--audio", help="another 16 kHz WAV instead of the built one (prints only; no --write)")
     ap.add_argument("--reference", help="with --audio: a text file with its reference transcript")
     args = ap.parse_args()
+    commit = commit_label()  # before anything is written
     if args.audio and (args.write or not args.reference):
         sys.exit("compare.py: --audio needs --reference and cannot be combined with --write")
     binary = REPO / "build" / "amanuensis"
@@ -307,7 +309,6 @@ def main():
                              text=True, check=True).stdout.strip()
 
     cpu = cpu_model()
-    commit = commit_label()
     lines = [
         "| system | precision | beam | wall (s) | RTF | peak RSS (MiB) | WER | int8 vs own f32 | speed vs faster-whisper int8 |",
         "|---|---|---|---|---|---|---|---|---|",
