@@ -13,7 +13,7 @@ LDLIBS  := -lz -lm -pthread
 
 BUILD   ?= build
 SRCS    := $(sort $(wildcard src/common/*.c src/audio/*.c src/frontend/*.c src/model/*.c \
-                             src/backend/*.c src/backend/cpu/*.c src/decode/*.c src/output/*.c))
+                             src/backend/*.c src/backend/cpu/*.c src/text/*.c src/result/*.c src/decode/*.c src/output/*.c))
 SRCS    += $(sort $(wildcard src/vad/*.c))
 # FFmpeg (libavformat, libavcodec, libswresample, libavutil) decodes every non-WAV input; found with
 # pkg-config.  `make FFMPEG=0` builds without it (WAV only).

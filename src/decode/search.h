@@ -7,7 +7,7 @@
 
 #include "amanuensis.h"
 #include "backend/backend.h"
-#include "decode/tokenizer.h"
+#include "text/tokenizer.h"
 #include "model/model.h"
 
 typedef struct ivec {

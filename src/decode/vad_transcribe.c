@@ -27,7 +27,7 @@
 #include "amanuensis.h"
 #include "common/util.h"
 #include "decode/batch.h"
-#include "decode/result.h"
+#include "result/result.h"
 #include "vad/vad.h"
 
 #define VAD_MODEL_FILE "silero-vad-v6.2.0-ggml.bin"

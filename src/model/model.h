@@ -8,7 +8,7 @@
 #define AM_MODEL_H
 
 #include "amanuensis.h"
-#include "decode/tokenizer.h"
+#include "text/tokenizer.h"
 
 typedef struct am_hparams {
     int n_vocab;

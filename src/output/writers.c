@@ -33,7 +33,7 @@
 #include <string.h>
 
 #include "amanuensis.h"
-#include "decode/result.h"
+#include "result/result.h"
 
 /* ---- a growable byte buffer -------------------------------------------------------------- */
 

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "amanuensis.h"
-#include "decode/result.h"
+#include "result/result.h"
 
 /* Append `seg`'s text to r->text (the running concatenation of every segment's text). */
 static int result_append_text(am_result *r, const char *text) {

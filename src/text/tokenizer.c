@@ -27,7 +27,7 @@
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L
 #endif
-#include "decode/tokenizer.h"
+#include "text/tokenizer.h"
 
 #include <limits.h>
 #include <stdint.h>
