@@ -34,6 +34,7 @@
 
 #include "amanuensis.h"
 #include "result/result.h"
+#include "text/utf8.h"
 
 /* ---- a growable byte buffer -------------------------------------------------------------- */
 
@@ -86,106 +87,17 @@ static void sb_printf(strbuf *b, const char *fmt, ...) {
 
 /* ---- text cleaning ------------------------------------------------------------------------ */
 
-/* Length of the well-formed UTF-8 sequence at s[0..n) (1..4), or 0 when it is ill-formed; then
- * *skip is the length of the maximal ill-formed subpart to replace by one U+FFFD (>= 1). */
-static size_t utf8_sequence(const unsigned char *s, size_t n, size_t *skip) {
-    unsigned char c = s[0];
-    size_t need;
-    unsigned char lo = 0x80, hi = 0xBF; /* allowed range of the second byte */
-    *skip = 1;
-    if (c < 0x80) return 1;
-    if (c >= 0xC2 && c <= 0xDF) need = 2;
-    else if (c >= 0xE0 && c <= 0xEF) {
-        need = 3;
-        if (c == 0xE0) lo = 0xA0;      /* no overlongs */
-        else if (c == 0xED) hi = 0x9F; /* no surrogates */
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        need = 4;
-        if (c == 0xF0) lo = 0x90;      /* no overlongs */
-        else if (c == 0xF4) hi = 0x8F; /* nothing above U+10FFFF */
-    } else {
-        return 0; /* 80..C1, F5..FF never start a sequence */
-    }
-    for (size_t i = 1; i < need; i++) {
-        unsigned char min = i == 1 ? lo : 0x80, max = i == 1 ? hi : 0xBF;
-        if (i >= n || s[i] < min || s[i] > max) {
-            *skip = i;
-            return 0;
-        }
-    }
-    return need;
-}
-
-/* Append s[0..n) as valid UTF-8 (ill-formed parts become U+FFFD). */
+/* Append s[0..n) as valid UTF-8 (each ill-formed unit becomes U+FFFD). */
 static void sb_put_utf8(strbuf *b, const char *s, size_t n) {
     const unsigned char *u = (const unsigned char *)s;
     size_t i = 0;
     while (i < n) {
-        size_t skip, len = utf8_sequence(u + i, n - i, &skip);
-        if (len) {
-            sb_append(b, u + i, len);
-            i += len;
-        } else {
-            sb_append(b, "\xEF\xBF\xBD", 3);
-            i += skip;
-        }
+        uint32_t cp;
+        size_t k = utf8_decode(u + i, n - i, &cp);
+        if (cp == UTF8_INVALID) sb_append(b, UTF8_REPLACEMENT, 3);
+        else sb_append(b, u + i, k);
+        i += k;
     }
-}
-
-/* Decode the code point of the well-formed UTF-8 sequence at s (as written by sb_put_utf8);
- * *len gets its length. */
-static uint32_t utf8_decode(const unsigned char *s, size_t n, size_t *len) {
-    size_t skip, l = utf8_sequence(s, n, &skip);
-    if (!l) {
-        *len = skip;
-        return 0xFFFD;
-    }
-    *len = l;
-    if (l == 1) return s[0];
-    if (l == 2) return (uint32_t)(s[0] & 0x1F) << 6 | (s[1] & 0x3F);
-    if (l == 3) return (uint32_t)(s[0] & 0x0F) << 12 | (uint32_t)(s[1] & 0x3F) << 6 | (s[2] & 0x3F);
-    return (uint32_t)(s[0] & 0x07) << 18 | (uint32_t)(s[1] & 0x3F) << 12 | (uint32_t)(s[2] & 0x3F) << 6 |
-           (s[3] & 0x3F);
-}
-
-/* Python's str.isspace() for one code point (also what `\s` matches in a str regex). */
-static int py_isspace(uint32_t c) {
-    return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20) || c == 0x85 || c == 0xA0 || c == 0x1680 ||
-           (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F ||
-           c == 0x3000;
-}
-
-/* Length in bytes of the leading whitespace of valid UTF-8 s[0..n). */
-static size_t py_lspace(const char *s, size_t n) {
-    size_t i = 0;
-    while (i < n) {
-        size_t l;
-        uint32_t c = utf8_decode((const unsigned char *)s + i, n - i, &l);
-        if (!py_isspace(c)) break;
-        i += l;
-    }
-    return i;
-}
-
-/* Python's str.strip() on valid UTF-8 s[0..n): the kept range is [*a, *z). */
-static void py_strip(const char *s, size_t n, size_t *a, size_t *z) {
-    size_t lo = py_lspace(s, n), hi = lo, i = lo;
-    while (i < n) {
-        size_t l;
-        uint32_t c = utf8_decode((const unsigned char *)s + i, n - i, &l);
-        i += l;
-        if (!py_isspace(c)) hi = i;
-    }
-    *a = lo;
-    *z = hi;
-}
-
-/* Python's len() of valid UTF-8 s[0..n): the number of code points. */
-static size_t py_len(const char *s, size_t n) {
-    size_t count = 0;
-    for (size_t i = 0; i < n; i++)
-        if (((unsigned char)s[i] & 0xC0) != 0x80) count++;
-    return count;
 }
 
 /* Append s[0..n), replacing each occurrence of `from` by `to`. */
@@ -215,7 +127,7 @@ static void clean_text(strbuf *out, strbuf *scratch, const char *text, int mode)
     sb_put_utf8(scratch, text, strlen(text));
     if (scratch->n == 0) return;
     size_t a, z;
-    py_strip(scratch->p, scratch->n, &a, &z);
+    utf8_strip(scratch->p, scratch->n, &a, &z);
     const char *s = scratch->p + a;
     if (mode == CLEAN_CUE) sb_put_replaced(out, s, z - a, "-->", "->");
     else if (mode == CLEAN_TSV) sb_put_replaced(out, s, z - a, "\t", " ");
@@ -311,7 +223,8 @@ typedef struct sub_word {
 /* Append `word` with openai's highlight: re.sub(r"^(\s*)(.*)$", r"\1<u>\2</u>", word) — `.` does
  * not match "\n" and `$` also matches before a final "\n"; without a match the word is unchanged. */
 static void sb_put_highlighted(strbuf *b, const char *word, size_t n) {
-    size_t lead = py_lspace(word, n);
+    size_t lead, z;
+    utf8_strip(word, n, &lead, &z); /* lead: the length of the leading whitespace */
     const char *rest = word + lead;
     size_t rn = n - lead;
     const char *nl = rn ? memchr(rest, '\n', rn) : NULL;
@@ -398,7 +311,7 @@ static int build_word_cues(cue_out *co, const am_result *r, const am_writer_opti
                 w->scratch.n = 0;
                 sb_put_utf8(&w->scratch, word->word ? word->word : "", word->word ? strlen(word->word) : 0);
                 const char *wt = w->scratch.p ? w->scratch.p : "";
-                size_t wn = w->scratch.n, wlen = py_len(wt, wn);
+                size_t wn = w->scratch.n, wlen = utf8_length((const unsigned char *)wt, wn);
                 int long_pause = !preserve_segments && word->start - last > 3.0;
                 int has_room = line_len + wlen <= width;
                 int seg_break = i == 0 && n_sub > 0 && preserve_segments;
@@ -407,7 +320,7 @@ static int build_word_cues(cue_out *co, const am_result *r, const am_writer_opti
                     line_len += wlen; /* line continuation */
                 } else {
                     size_t a, z;
-                    py_strip(wt, wn, &a, &z);
+                    utf8_strip(wt, wn, &a, &z);
                     wt += a;
                     wn = z - a;
                     if ((n_sub > 0 && max_line_count && (long_pause || line_count >= max_line_count)) ||
@@ -420,7 +333,7 @@ static int build_word_cues(cue_out *co, const am_result *r, const am_writer_opti
                         line_count++; /* line break */
                         newline = 1;
                     }
-                    line_len = py_len(wt, wn);
+                    line_len = utf8_length((const unsigned char *)wt, wn);
                 }
                 if (n_sub == cap) {
                     size_t ncap = cap ? cap * 2 : 64;
@@ -580,7 +493,7 @@ const char *am_format_extension(am_format format) {
     return format_names[format];
 }
 
-int am_write_result_ex(const am_result *result, am_format format, const am_writer_options *options, FILE *out) {
+am_status am_write_result_ex(const am_result *result, am_format format, const am_writer_options *options, FILE *out) {
     if (!result || !out) return AM_E_INVALID_ARG;
     if (options && (options->max_line_width < 0 || options->max_line_count < 0 || options->max_words_per_line < 0))
         return AM_E_INVALID_ARG;
@@ -607,6 +520,6 @@ int am_write_result_ex(const am_result *result, am_format format, const am_write
     return rc;
 }
 
-int am_write_result(const am_result *result, am_format format, FILE *out) {
+am_status am_write_result(const am_result *result, am_format format, FILE *out) {
     return am_write_result_ex(result, format, NULL, out);
 }

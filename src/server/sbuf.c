@@ -3,9 +3,12 @@
 
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "text/utf8.h"
 
 static int grow(sbuf *b, size_t extra) {
     if (b->oom) return -1;
@@ -45,29 +48,10 @@ void sb_printf(sbuf *b, const char *fmt, ...) {
     b->len += (size_t)n;
 }
 
-/* length of a valid UTF-8 sequence at s (1..4) or 0 if invalid */
-static size_t utf8_len(const unsigned char *s) {
-    unsigned c = s[0];
-    if (c < 0x80) return 1;
-    size_t n;
-    unsigned min;
-    if ((c & 0xE0) == 0xC0) { n = 2; min = 0x80; }
-    else if ((c & 0xF0) == 0xE0) { n = 3; min = 0x800; }
-    else if ((c & 0xF8) == 0xF0) { n = 4; min = 0x10000; }
-    else return 0;
-    unsigned cp = c & (0x7F >> n);
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xC0) != 0x80) return 0;
-        cp = (cp << 6) | (s[i] & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-    return n;
-}
-
 void sb_json_str(sbuf *b, const char *s) {
     sb_put(b, "\"", 1);
     if (!s) s = "";
-    const unsigned char *u = (const unsigned char *)s;
+    const unsigned char *u = (const unsigned char *)s, *end = u + strlen(s);
     while (*u) {
         unsigned c = *u;
         if (c == '"' || c == '\\') { char e[2] = {'\\', (char)c}; sb_put(b, e, 2); u++; }
@@ -77,9 +61,11 @@ void sb_json_str(sbuf *b, const char *s) {
         else if (c < 0x20 || c == 0x7F) { sb_printf(b, "\\u%04x", c); u++; }
         else if (c < 0x80) { sb_put(b, (const char *)u, 1); u++; }
         else {
-            size_t n = utf8_len(u);
-            if (n == 0) { sb_puts(b, "\\ufffd"); u++; }
-            else { sb_put(b, (const char *)u, n); u += n; }
+            uint32_t cp;
+            size_t n = utf8_decode(u, (size_t)(end - u), &cp);
+            if (cp == UTF8_INVALID) sb_puts(b, "\\ufffd");
+            else sb_put(b, (const char *)u, n);
+            u += n;
         }
     }
     sb_put(b, "\"", 1);

@@ -38,6 +38,7 @@
 
 #include "amanuensis.h"
 #include "common/util.h"
+#include "text/utf8.h"
 
 #define N_REGULAR_EN 50256    /* regular tokens of the English-only vocabulary (eot = 50256) */
 #define N_REGULAR_MULTI 50257 /* multilingual vocabularies (eot = 50257)                     */
@@ -270,35 +271,6 @@ static int gpt2_cp_to_byte(uint32_t cp) {
     return 173;
 }
 
-/* Decode one UTF-8 sequence from s[0..n).  Returns its length (>= 1) and the code point, or 0 if
- * the bytes are not valid UTF-8 (overlong forms, surrogates and > U+10FFFF are rejected). */
-static size_t utf8_decode(const unsigned char *s, size_t n, uint32_t *cp) {
-    if (n == 0) return 0;
-    unsigned c = s[0];
-    size_t len;
-    uint32_t v, min;
-    if (c < 0x80) {
-        *cp = c;
-        return 1;
-    } else if ((c & 0xE0) == 0xC0) {
-        len = 2, v = c & 0x1F, min = 0x80;
-    } else if ((c & 0xF0) == 0xE0) {
-        len = 3, v = c & 0x0F, min = 0x800;
-    } else if ((c & 0xF8) == 0xF0) {
-        len = 4, v = c & 0x07, min = 0x10000;
-    } else {
-        return 0;
-    }
-    if (n < len) return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80) return 0;
-        v = (v << 6) | (s[i] & 0x3F);
-    }
-    if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF)) return 0;
-    *cp = v;
-    return len;
-}
-
 /* Turn a GPT-2 encoded token string (UTF-8) into raw bytes, in place (the result is never longer).
  * Returns the byte count, or -1 if the string is not valid UTF-8 of GPT-2 code points. */
 static long gpt2_string_to_bytes(char *s, size_t n) {
@@ -306,7 +278,7 @@ static long gpt2_string_to_bytes(char *s, size_t n) {
     while (in < n) {
         uint32_t cp;
         size_t k = utf8_decode((const unsigned char *)s + in, n - in, &cp);
-        int b = k ? gpt2_cp_to_byte(cp) : -1;
+        int b = cp != UTF8_INVALID ? gpt2_cp_to_byte(cp) : -1;
         if (b < 0) return -1;
         s[out++] = (char)b;
         in += k;
@@ -408,27 +380,6 @@ static int hex4(const unsigned char *p, uint32_t *v) {
         *v = *v << 4 | (uint32_t)d;
     }
     return 0;
-}
-
-static size_t utf8_encode(uint32_t cp, unsigned char out[4]) {
-    if (cp < 0x80) {
-        out[0] = (unsigned char)cp;
-        return 1;
-    } else if (cp < 0x800) {
-        out[0] = (unsigned char)(0xC0 | cp >> 6);
-        out[1] = (unsigned char)(0x80 | (cp & 0x3F));
-        return 2;
-    } else if (cp < 0x10000) {
-        out[0] = (unsigned char)(0xE0 | cp >> 12);
-        out[1] = (unsigned char)(0x80 | (cp >> 6 & 0x3F));
-        out[2] = (unsigned char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    out[0] = (unsigned char)(0xF0 | cp >> 18);
-    out[1] = (unsigned char)(0x80 | (cp >> 12 & 0x3F));
-    out[2] = (unsigned char)(0x80 | (cp >> 6 & 0x3F));
-    out[3] = (unsigned char)(0x80 | (cp & 0x3F));
-    return 4;
 }
 
 /* Parse a JSON string into `out` (UTF-8, escapes resolved, not NUL-terminated). */
@@ -744,7 +695,7 @@ static enum cp_class classify(uint32_t cp) {
 static enum cp_class class_at(const unsigned char *s, size_t n, size_t i, size_t *len) {
     uint32_t cp;
     size_t k = utf8_decode(s + i, n - i, &cp);
-    if (!k) {
+    if (cp == UTF8_INVALID) {
         *len = 1;
         return CP_OTHER;
     }

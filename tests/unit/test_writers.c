@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "amanuensis.h"
-#include "decode/result.h"
+#include "result/result.h"
 
 /* Segment 1's text: quotes, a backslash, a newline, a tab, "-->", é, 日本, a control character and
  * an invalid byte 0xFF. */
