@@ -9,7 +9,8 @@
  *        "tokens", "temperature", "avg_logprob", "compression_ratio", "no_speech_prob"[, "words": [{"word",
  *        "start", "end", "probability"}]]}]} — "words" is present when the segment carries word
  *        timestamps (words != NULL, as openai/faster-whisper with word_timestamps), absent otherwise.
- *        schema/transcript.schema.json describes it.
+ *        "id" is the segment's index in the result (0, 1, ... as openai-whisper), whatever
+ *        am_segment.id holds.  schema/transcript.schema.json describes it.
  *
  * Subtitles (srt, vtt): when the result carries words, cues are laid out from them exactly as
  * openai-whisper's SubtitlesWriter.iterate_result (max_line_width, max_line_count,
@@ -435,7 +436,7 @@ static void build_json(strbuf *b, const am_result *r, work *w) {
         const am_segment *s = &r->segments[i];
         const char *st = s->text ? s->text : "";
         if (i) sb_puts(b, ", ");
-        sb_printf(b, "{\"id\": %d, \"seek\": %d, \"start\": ", s->id, s->seek);
+        sb_printf(b, "{\"id\": %zu, \"seek\": %d, \"start\": ", i, s->seek); /* 0-based, as openai-whisper */
         json_number(b, "%.3f", s->start);
         sb_puts(b, ", \"end\": ");
         json_number(b, "%.3f", s->end);

@@ -188,6 +188,30 @@ def test_openai_client_every_format(start, shared_data):
     assert "whisper-1" in ids and "tiny.en" in ids
 
 
+def test_verbose_json_layout(start, jfk):
+    """verbose_json as OpenAI's: segment ids from 0 (a regression test: they once followed the
+    decoder's numbering), top-level words stripped of their leading space."""
+    srv = start()
+    status, headers, body = transcribe(srv, jfk, [("response_format", "verbose_json"),
+                                                   ("timestamp_granularities[]", "segment"),
+                                                   ("timestamp_granularities[]", "word")])
+    assert status == 200, body
+    assert headers["Content-Type"].startswith("application/json")
+    doc = json.loads(body)
+    assert doc["task"] == "transcribe" and doc["language"] == "english"
+    assert doc["text"] == doc["text"].strip() and "country" in doc["text"]
+    assert doc["segments"] and doc["segments"][0]["id"] == 0
+    for i, s in enumerate(doc["segments"]):
+        assert s["id"] == i
+        assert {"id", "seek", "start", "end", "text", "tokens", "temperature", "avg_logprob",
+                "compression_ratio", "no_speech_prob"} <= set(s)
+        assert "words" not in s                     # words are top-level in verbose_json
+    assert doc["words"]
+    for w in doc["words"]:
+        assert w["word"] == w["word"].strip() and w["word"]
+        assert 0 <= w["start"] <= w["end"]
+
+
 def test_translation_endpoint_english_model(start, jfk):
     srv = start()
     status, _, body = transcribe(srv, jfk, [("model", "whisper-1")], path="/v1/audio/translations")

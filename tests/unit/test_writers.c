@@ -199,6 +199,31 @@ static void test_json(void **state) {
     am_result_free(r);
 }
 
+/* Regression: "id" is the segment's 0-based index in the result, not am_segment.id (which a decoder
+ * may number from 1, or not at all). */
+static void test_json_ids_from_index(void **state) {
+    (void)state;
+    am_result *r = calloc(1, sizeof *r);
+    am_segment s = {0};
+    const int ids[] = {1, 7, -3};
+    for (int i = 0; i < 3; i++) {
+        s.id = ids[i];
+        s.seek = 100 * i;
+        s.text = "x";
+        assert_int_equal(result_add_segment(r, &s), AM_OK);
+    }
+    size_t n;
+    char *got = write_to_memory(r, AM_FORMAT_JSON, &n);
+    const char *first = strstr(got, "\"segments\": [{\"id\": ");
+    assert_non_null(first);
+    assert_memory_equal(first + strlen("\"segments\": [{\"id\": "), "0, \"seek\": 0,", 13);
+    assert_non_null(strstr(got, "{\"id\": 1, \"seek\": 100,"));
+    assert_non_null(strstr(got, "{\"id\": 2, \"seek\": 200,"));
+    assert_null(strstr(got, "\"id\": 7"));
+    free(got);
+    am_result_free(r);
+}
+
 /* Ill-formed UTF-8 is replaced per maximal subpart; well-formed 4-byte sequences pass. */
 static void test_utf8_repair(void **state) {
     (void)state;
@@ -605,6 +630,8 @@ static void test_words_deep_copy(void **state) {
     am_result_free(r);
 }
 
+/* The segments' am_segment.id are 1, 2, 3 (as a decoder counting from 1 would set them): "id" is the
+ * index in the result all the same, 0-based as openai-whisper's. */
 static void test_json_words(void **state) {
     (void)state;
     am_result *r = calloc(1, sizeof *r);
@@ -631,15 +658,15 @@ static void test_json_words(void **state) {
     assert_int_equal(result_add_segment(r, &s), AM_OK);
     expect_output(r, AM_FORMAT_JSON,
                   "{\"text\": \" \\\"Caf\xC3\xA9\\\" ok none\", \"language\": \"fr\", \"duration\": 2.000, \"segments\": ["
-                  "{\"id\": 1, \"seek\": 0, \"start\": 0.000, \"end\": 1.000, \"text\": \" \\\"Caf\xC3\xA9\\\" ok\", "
+                  "{\"id\": 0, \"seek\": 0, \"start\": 0.000, \"end\": 1.000, \"text\": \" \\\"Caf\xC3\xA9\\\" ok\", "
                   "\"tokens\": [], \"temperature\": 0, \"avg_logprob\": 0, \"compression_ratio\": 0, "
                   "\"no_speech_prob\": 0, \"words\": ["
                   "{\"word\": \" \\\"Caf\xC3\xA9\\\"\", \"start\": 0.000, \"end\": 0.520, \"probability\": 0.875}, "
                   "{\"word\": \" ok\xEF\xBF\xBD\", \"start\": 0.520, \"end\": 1.005, \"probability\": null}]}, "
-                  "{\"id\": 2, \"seek\": 0, \"start\": 1.000, \"end\": 2.000, \"text\": \" none\", "
+                  "{\"id\": 1, \"seek\": 0, \"start\": 1.000, \"end\": 2.000, \"text\": \" none\", "
                   "\"tokens\": [], \"temperature\": 0, \"avg_logprob\": 0, \"compression_ratio\": 0, "
                   "\"no_speech_prob\": 0}, "
-                  "{\"id\": 3, \"seek\": 0, \"start\": 1.000, \"end\": 2.000, \"text\": \"\", "
+                  "{\"id\": 2, \"seek\": 0, \"start\": 1.000, \"end\": 2.000, \"text\": \"\", "
                   "\"tokens\": [], \"temperature\": 0, \"avg_logprob\": 0, \"compression_ratio\": 0, "
                   "\"no_speech_prob\": 0, \"words\": []}]}\n");
     am_result_free(r);
@@ -831,6 +858,7 @@ int main(void) {
         cmocka_unit_test(test_srt),
         cmocka_unit_test(test_vtt),
         cmocka_unit_test(test_json),
+        cmocka_unit_test(test_json_ids_from_index),
         cmocka_unit_test(test_utf8_repair),
         cmocka_unit_test(test_timestamps_and_empty),
         cmocka_unit_test(test_format_names_and_errors),
