@@ -178,7 +178,7 @@ int model_load_ggml(const char *path, am_model *m, char *err, size_t err_size) {
     tensor_table_free(&tab);
     free(buf);
     if (rc != AM_OK) return rc;
-    /* whisper.cpp files carry no alignment heads: DESIGN.md's table is used by word timestamps */
+    /* whisper.cpp files carry no alignment heads: word timestamps use default_heads() in decode/align.c */
     snprintf(m->format, sizeof m->format, "ggml");
     return AM_OK;
 }

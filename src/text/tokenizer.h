@@ -6,7 +6,7 @@
 
 typedef struct am_tokenizer am_tokenizer;
 
-/* Special token ids, derived from n_vocab (DESIGN.md §3):
+/* Special token ids, derived from n_vocab:
  * timestamp_begin = n_vocab - 1501, no_timestamps = tb - 1, no_speech = tb - 2, sot_prev = tb - 3,
  * sot_lm = tb - 4, transcribe = tb - 5, translate = tb - 6, eot = 50256 (.en) / 50257 (multilingual),
  * sot = eot + 1, languages sot+1 .. translate-1. */
