@@ -44,6 +44,10 @@ lib: $(BUILD)/libamanuensis.a $(BUILD)/libamanuensis.so
 cli: $(BUILD)/amanuensis
 tools: $(TOOL_BINS)
 
+# The library's objects hide every symbol but the AM_API functions of include/amanuensis.h, so the
+# shared library exports the public API only (the CLI, tests and tools link the static library).
+$(OBJS): ALLFLAGS += -fvisibility=hidden
+
 $(BUILD)/obj/%.o: %.c $(wildcard include/*.h src/*/*.h src/*/*/*.h) Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLFLAGS) -c $< -o $@

@@ -1,19 +1,25 @@
 /*
  * amanuensis.h — the one public header of libamanuensis.
  *
- * Whisper speech-to-text in C.  Usage in four calls:
+ * Whisper speech-to-text in C.  Usage (load a model, read audio, transcribe, read the segments):
  *
- *     am_model *model;  char err[256];
- *     if (am_model_load("models/tiny.en", &model, err, sizeof err) != AM_OK) { puts(err); ... }
+ *     am_model *model;  am_result *res;  float *pcm;  size_t n;  char err[256];
+ *     if (am_model_load("models/tiny.en", &model, err, sizeof err) != AM_OK) { puts(err); return 1; }
+ *     if (am_audio_read_file("speech.wav", &pcm, &n, err, sizeof err) != AM_OK) { puts(err); return 1; }
  *     am_params p = am_params_default();
- *     am_result *res;
- *     am_transcribe(model, samples_16k_mono, n_samples, &p, &res, err, sizeof err);
- *     for (size_t i = 0; i < am_result_n_segments(res); i++) { const am_segment *s = am_result_segment(res, i); ... }
- *     am_result_free(res); am_model_free(model);
+ *     if (am_transcribe(model, pcm, n, &p, &res, err, sizeof err) != AM_OK) { puts(err); return 1; }
+ *     for (size_t i = 0; i < am_result_n_segments(res); i++) {
+ *         const am_segment *s = am_result_segment(res, i);
+ *         printf("[%.2f --> %.2f]%s\n", s->start, s->end, s->text);
+ *     }
+ *     am_result_free(res);  am_audio_free(pcm);  am_model_free(model);
  *
  * Conventions
  *  - Every fallible function returns an am_status (AM_OK == 0, errors negative) and, where it takes
  *    (char *err, size_t err_size), writes a one-line human-readable message there (may be NULL).
+ *    Functions that return a count, a name or a value return it directly.
+ *  - Only the functions declared here (all AM_API, all named am_*) are exported by the shared
+ *    library; everything else in it is internal.
  *  - No global state.  A loaded am_model is read-only after loading and may be shared by threads;
  *    each am_transcribe call allocates its own working state (KV caches, scratch).
  */
@@ -28,8 +34,21 @@
 extern "C" {
 #endif
 
+/* AM_API marks the exported functions.  The library is compiled with -fvisibility=hidden, so only
+ * these are visible in libamanuensis.so.  Define AM_API before including this header to override. */
+#ifndef AM_API
+#if defined(__GNUC__) || defined(__clang__)
+#define AM_API __attribute__((visibility("default")))
+#else
+#define AM_API
+#endif
+#endif
+
 #define AM_VERSION "0.1.0"
 #define AM_SAMPLE_RATE 16000
+
+/* AM_VERSION of the library actually linked (which may differ from the header's). */
+AM_API const char *am_version(void);
 
 /* ---- errors ------------------------------------------------------------------------------ */
 
@@ -42,11 +61,14 @@ typedef enum am_status {
     AM_E_MODEL = -5,         /* the model file is malformed, truncated or inconsistent       */
     AM_E_UNSUPPORTED = -6,   /* a valid request this build or model cannot serve             */
     AM_E_INTERNAL = -7,      /* a bug: please report it                                      */
-    AM_E_ABORTED = -8        /* params.abort_callback returned nonzero                       */
+    AM_E_ABORTED = -8,       /* params.abort_callback returned nonzero                       */
+    AM_E_BACKEND = -9        /* the compute backend failed or is unavailable (device lost, out
+                                of device memory)                                            */
 } am_status;
 
-/* A static string naming the error code ("model file is malformed", ...). */
-const char *am_status_string(int status);
+/* A static string naming the error code ("bad or unsupported model file", ...; "unknown error"
+ * for a value that is not an am_status). */
+AM_API const char *am_status_string(am_status status);
 
 /* ---- models ------------------------------------------------------------------------------ */
 
@@ -64,29 +86,33 @@ typedef struct am_model_info {
 
 /* Load a model.  `path` is a CTranslate2 model directory (model.bin + config.json + vocabulary),
  * a CTranslate2 model.bin file inside such a directory, or a whisper.cpp ggml .bin file. */
-int am_model_load(const char *path, am_model **out, char *err, size_t err_size);
+AM_API am_status am_model_load(const char *path, am_model **out, char *err, size_t err_size);
 
 /* How linear layers are stored and computed.  INT8: W8A8 — int8 weights with per-output-channel
  * scales (CTranslate2 int8 tensors kept as they are, float ones quantised at load; the float copies
  * are not kept), activations quantised per row at run time, int32 accumulation; layer norm, softmax,
  * attention and the residual stream stay float32.  F32: everything float32 (int8 files dequantised). */
-#define AM_PRECISION_INT8 0
-#define AM_PRECISION_F32 1
+typedef enum am_precision {
+    AM_PRECISION_INT8 = 0,
+    AM_PRECISION_F32 = 1
+} am_precision;
 typedef struct am_load_options {
-    int precision; /* AM_PRECISION_INT8 (default) | AM_PRECISION_F32 */
+    am_precision precision; /* AM_PRECISION_INT8 (default) | AM_PRECISION_F32                  */
 } am_load_options;
-am_load_options am_load_options_default(void);
+AM_API am_load_options am_load_options_default(void);
 /* am_model_load with options (opts NULL: defaults); am_model_load(p, ...) == am_model_load_ex(p, NULL, ...). */
-int am_model_load_ex(const char *path, const am_load_options *opts, am_model **out, char *err, size_t err_size);
+AM_API am_status am_model_load_ex(const char *path, const am_load_options *opts, am_model **out, char *err,
+                                  size_t err_size);
 /* "int8" or "f32": how `model` was loaded. */
-const char *am_model_precision(const am_model *model);
-void am_model_free(am_model *model);
-void am_model_get_info(const am_model *model, am_model_info *info);
+AM_API const char *am_model_precision(const am_model *model);
+AM_API void am_model_free(am_model *model);
+AM_API void am_model_get_info(const am_model *model, am_model_info *info);
 
-/* Resolve a -m argument: an existing file or directory is taken as is; otherwise `name` is looked
- * up as $AMANUENSIS_MODELS/<name> then ./models/<name> (also trying the suffixes "", ".bin" and
- * "ggml-<name>.bin").  Writes the path to `out`; returns AM_OK or AM_E_IO with a message. */
-int am_model_resolve(const char *name, char *out, size_t out_size, char *err, size_t err_size);
+/* Resolve a -m argument: an existing file or directory is taken as is; otherwise a `name` without
+ * '/' is looked up in $AMANUENSIS_MODELS/ then ./models/ as <name>, <name>.bin and ggml-<name>.bin.
+ * Writes the path to `out`; returns AM_OK, AM_E_INVALID_ARG (empty name) or AM_E_IO (not found),
+ * with a message. */
+AM_API am_status am_model_resolve(const char *name, char *out, size_t out_size, char *err, size_t err_size);
 
 /* ---- transcription ---------------------------------------------------------------------- */
 
@@ -115,11 +141,28 @@ typedef struct am_result am_result;
 
 typedef void (*am_segment_callback)(const am_segment *segment, void *user_data);
 
+/* How the log-mel spectrogram is computed (am_params.frontend). */
+typedef enum am_frontend {
+    AM_FRONTEND_Q15 = 0, /* integer-only Q15 kernel (default), src/frontend/mel_q15.h             */
+    AM_FRONTEND_F32 = 1  /* float32                                                            */
+} am_frontend;
+
+/* Voice activity detection (am_params.vad). */
+typedef enum am_vad_mode {
+    AM_VAD_OFF = 0,      /* transcribe all of the audio (default)                              */
+    AM_VAD_SILERO = 1,   /* the Silero model (vad_model); the energy detector when no file is
+                            named and none is found                                            */
+    AM_VAD_ENERGY = 2    /* a built-in energy detector (no model file)                         */
+} am_vad_mode;
+
 typedef struct am_params {
     int n_threads;                      /* 0: every core                                     */
-    const char *language;               /* "en", ... ; NULL: "en" (detection comes later)    */
-    int translate;                      /* 0 transcribe, 1 translate                         */
-    float temperature;                  /* 0 = greedy                                        */
+    const char *language;               /* "en", ... ; NULL or "auto" (default): detected on
+                                           multilingual models, "en" on .en models           */
+    int translate;                      /* 0 transcribe (default), 1 translate to English
+                                           (multilingual models only)                        */
+    float temperature;                  /* first temperature of the fallback schedule, in
+                                           [0, 1] (default 0: beam search / greedy)          */
     int without_timestamps;             /* 1: no timestamp tokens are predicted              */
     int condition_on_previous_text;     /* default 1                                         */
     int suppress_blank;                 /* default 1                                         */
@@ -129,17 +172,20 @@ typedef struct am_params {
     float logprob_threshold;            /* default -1.0; <= -1e9 disables                    */
     float compression_ratio_threshold;  /* default 2.4; <0 disables                          */
     int no_fallback;                    /* 1: decode once at `temperature`                   */
-    /* search (see DESIGN.md §3) */
-    int beam_size;                      /* 1 = greedy (default); >1 beam search at T = 0     */
-    int best_of;                        /* candidates sampled at T > 0 (default 1)           */
+    /* search: at T = 0 beam search (beam_size > 1) or greedy (beam_size 1); at T > 0 best_of
+     * sampled candidates.  Defaults as faster-whisper and openai-whisper's CLI. */
+    int beam_size;                      /* beams at T = 0, 1..64 (default 5; 1 = greedy)     */
+    int best_of;                        /* candidates sampled at T > 0, 1..64 (default 5)    */
     float patience;                     /* beam search patience (default 1.0)                */
     float length_penalty;               /* 1.0: average log-prob ranking (default)           */
     float temperature_increment;        /* fallback schedule step (default 0.2)              */
     uint64_t seed;                      /* sampling seed (default 0: a fixed seed)           */
     const char *initial_prompt;         /* text before the first window (NULL: none)         */
     const char *prefix;                 /* forced start of the first window (NULL: none)     */
-    const char *suppress_tokens;        /* comma-separated ids, "-1" = non-speech symbols    */
-    int max_context;                    /* previous-text tokens in the prompt (-1: 223)      */
+    const char *suppress_tokens;        /* comma-separated ids, "-1" = non-speech symbols
+                                           (default "-1")                                    */
+    int max_context;                    /* previous-text tokens in the prompt, at most 223
+                                           (default -1: 223)                                 */
     int word_timestamps;                /* 1: fill am_segment.words                          */
     const char *prepend_punctuations;   /* word timestamps: merged into the next word        */
     const char *append_punctuations;    /* word timestamps: merged into the previous word    */
@@ -147,10 +193,10 @@ typedef struct am_params {
     int detect_language_only;           /* 1: stop after language detection                  */
     am_segment_callback on_segment;     /* called as each segment is final (may be NULL)     */
     void *user_data;
-    /* voice activity detection (see README "Voice activity detection"): speech is found, the
+    /* voice activity detection (CLI: --vad, --vad-energy, --vad-*): speech is found, the
      * non-speech removed, the speech cut at pauses into chunks <= 30 s, each chunk transcribed and
      * every timestamp mapped back to the original timeline. */
-    int vad;                            /* 0 off (default), 1 Silero, 2 energy detector      */
+    am_vad_mode vad;                    /* AM_VAD_OFF (default) | AM_VAD_SILERO | AM_VAD_ENERGY */
     const char *vad_model;              /* Silero ggml file; NULL: $AMANUENSIS_VAD_MODEL, then
                                            <exe dir>/../data/ and ./data/silero-vad-v6.2.0-ggml.bin */
     float vad_threshold;                /* speech probability threshold (0.5)                */
@@ -162,43 +208,42 @@ typedef struct am_params {
      * transcription, which then returns AM_E_ABORTED with no result.  NULL: never aborts. */
     int (*abort_callback)(void *abort_user_data);
     void *abort_user_data;
-    int frontend;                       /* log-mel: AM_FRONTEND_Q15 (default; integer-only Q15
-                                           kernel, src/frontend/mel_q15.h) | AM_FRONTEND_F32  */
+    am_frontend frontend;               /* log-mel: AM_FRONTEND_Q15 (default) | AM_FRONTEND_F32 */
     int batch_size;                     /* with vad: chunks encoded and decoded together (1)  */
     int vad_chunk_gap_ms;               /* speech further apart than this starts a new chunk, so
                                            a segment never spans a long removed silence (1000);
                                            -1: pack speech into 30 s chunks as faster-whisper */
 } am_params;
 
-#define AM_FRONTEND_Q15 0
-#define AM_FRONTEND_F32 1
+AM_API am_params am_params_default(void);
 
-am_params am_params_default(void);
+/* Transcribe 16 kHz mono float samples in [-1, 1] of any length (params NULL: defaults).  On
+ * AM_OK *out is a result to free with am_result_free; on an error *out is NULL. */
+AM_API am_status am_transcribe(am_model *model, const float *samples, size_t n_samples, const am_params *params,
+                               am_result **out, char *err, size_t err_size);
 
-/* Transcribe 16 kHz mono float samples in [-1, 1] of any length. */
-int am_transcribe(am_model *model, const float *samples, size_t n_samples, const am_params *params,
-                  am_result **out, char *err, size_t err_size);
-
-size_t am_result_n_segments(const am_result *result);
-const am_segment *am_result_segment(const am_result *result, size_t i);
-const char *am_result_text(const am_result *result);       /* all segments' text joined   */
-const char *am_result_language(const am_result *result);
+AM_API size_t am_result_n_segments(const am_result *result);
+AM_API const am_segment *am_result_segment(const am_result *result, size_t i);
+AM_API const char *am_result_text(const am_result *result);       /* all segments' text joined   */
+AM_API const char *am_result_language(const am_result *result);
 /* Language probabilities from detection (multilingual models with language "auto"/NULL). */
-int am_result_n_languages(const am_result *result);
-const char *am_result_language_code(const am_result *result, int i); /* sorted, most likely first */
-float am_result_language_prob(const am_result *result, int i);
-double am_result_duration(const am_result *result);        /* seconds of audio            */
-void am_result_free(am_result *result);
+AM_API int am_result_n_languages(const am_result *result);
+AM_API const char *am_result_language_code(const am_result *result, int i); /* sorted, most likely first */
+AM_API float am_result_language_prob(const am_result *result, int i);
+AM_API double am_result_duration(const am_result *result);        /* seconds of audio            */
+AM_API void am_result_free(am_result *result);
 
 /* ---- audio ------------------------------------------------------------------------------- */
 
-/* Read an audio file (WAV: PCM 8/16/24/32-bit, float 32/64, any rate, any channel count) and
- * return 16 kHz mono float samples (free with am_audio_free). */
-int am_audio_read_file(const char *path, float **samples, size_t *n_samples, char *err, size_t err_size);
+/* Read an audio file ("-": standard input) and return 16 kHz mono float samples (free with
+ * am_audio_free).  WAV (PCM 8/16/24/32-bit, float 32/64, any rate, any channel count) is read by a
+ * built-in parser; any other format is decoded by FFmpeg when the library is built with it (the
+ * default when its development files are found), and is an AM_E_AUDIO error without it. */
+AM_API am_status am_audio_read_file(const char *path, float **samples, size_t *n_samples, char *err, size_t err_size);
 /* The same from bytes in memory. */
-int am_audio_read_memory(const void *data, size_t size, float **samples, size_t *n_samples,
-                         char *err, size_t err_size);
-void am_audio_free(float *samples);
+AM_API am_status am_audio_read_memory(const void *data, size_t size, float **samples, size_t *n_samples,
+                                      char *err, size_t err_size);
+AM_API void am_audio_free(float *samples);
 
 /* ---- writers ----------------------------------------------------------------------------- */
 
@@ -220,13 +265,14 @@ typedef struct am_writer_options {
 } am_writer_options;
 
 /* "txt" -> AM_FORMAT_TXT ...; returns -1 for an unknown name. */
-int am_format_from_name(const char *name);
-const char *am_format_extension(am_format format);
+AM_API int am_format_from_name(const char *name);
+AM_API const char *am_format_extension(am_format format);
 
 /* Write a result in the given format.  Returns AM_OK, AM_E_IO, AM_E_INVALID_ARG or AM_E_NOMEM. */
-int am_write_result(const am_result *result, am_format format, FILE *out);
+AM_API am_status am_write_result(const am_result *result, am_format format, FILE *out);
 /* The same with subtitle layout options (NULL: defaults). */
-int am_write_result_ex(const am_result *result, am_format format, const am_writer_options *options, FILE *out);
+AM_API am_status am_write_result_ex(const am_result *result, am_format format, const am_writer_options *options,
+                                    FILE *out);
 
 #ifdef __cplusplus
 }

@@ -311,8 +311,8 @@ static int wav_read_or_hint(const uint8_t *buf, size_t size, const char *who, fl
 }
 #endif
 
-int am_audio_read_memory(const void *data, size_t size, float **samples, size_t *n_samples, char *err,
-                         size_t err_size) {
+am_status am_audio_read_memory(const void *data, size_t size, float **samples, size_t *n_samples, char *err,
+                               size_t err_size) {
     if (!samples || !n_samples || (!data && size))
         return am_fail(err, err_size, AM_E_INVALID_ARG, "am_audio_read_memory: NULL argument");
     *samples = NULL;
@@ -382,7 +382,7 @@ static int read_stdin(float **samples, size_t *n_samples, char *err, size_t err_
     return rc;
 }
 
-int am_audio_read_file(const char *path, float **samples, size_t *n_samples, char *err, size_t err_size) {
+am_status am_audio_read_file(const char *path, float **samples, size_t *n_samples, char *err, size_t err_size) {
     if (!path || !samples || !n_samples)
         return am_fail(err, err_size, AM_E_INVALID_ARG, "am_audio_read_file: NULL argument");
     *samples = NULL;

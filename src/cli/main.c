@@ -156,7 +156,7 @@ int main(int argc, char **argv) {
     if (argc < 2) { usage(stderr); return 2; }
     const char *cmd = argv[1];
     if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) { usage(stdout); return 0; }
-    if (!strcmp(cmd, "-V") || !strcmp(cmd, "--version")) { printf("amanuensis %s\n", AM_VERSION); return 0; }
+    if (!strcmp(cmd, "-V") || !strcmp(cmd, "--version")) { printf("amanuensis %s\n", am_version()); return 0; }
     if (!strcmp(cmd, "serve")) return cli_serve(argc - 1, argv + 1);
     int is_info = !strcmp(cmd, "info");
     if (strcmp(cmd, "transcribe") != 0 && !is_info) return die_usage("unknown command", cmd);
@@ -331,7 +331,7 @@ int main(int argc, char **argv) {
             else return die_usage("--frontend must be q15 or f32", optarg);
             break;
         case 'h': usage(stdout); return 0;
-        case 'V': printf("amanuensis %s\n", AM_VERSION); return 0;
+        case 'V': printf("amanuensis %s\n", am_version()); return 0;
         default: return 2; /* getopt printed the problem */
         }
         if (bad) return 2;

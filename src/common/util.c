@@ -76,7 +76,9 @@ char *am_strndup(const char *s, size_t n) {
 
 char *am_strdup(const char *s) { return am_strndup(s, strlen(s)); }
 
-const char *am_status_string(int status) {
+const char *am_version(void) { return AM_VERSION; }
+
+const char *am_status_string(am_status status) {
     switch (status) {
     case AM_OK: return "success";
     case AM_E_INVALID_ARG: return "invalid argument";
@@ -87,6 +89,7 @@ const char *am_status_string(int status) {
     case AM_E_UNSUPPORTED: return "not supported";
     case AM_E_INTERNAL: return "internal error";
     case AM_E_ABORTED: return "aborted";
+    case AM_E_BACKEND: return "compute backend failed or unavailable";
     default: return "unknown error";
     }
 }

@@ -461,7 +461,7 @@ static int encode_stripped(const am_tokenizer *tok, const char *text, int **ids,
 int transcribe_with_vad(am_model *m, const float *samples, size_t n, const am_params *p, am_result **out, char *err,
                         size_t err_size); /* vad_transcribe.c */
 
-int am_transcribe(am_model *m, const float *samples, size_t n_samples, const am_params *params, am_result **out,
+am_status am_transcribe(am_model *m, const float *samples, size_t n_samples, const am_params *params, am_result **out,
                   char *err, size_t err_size) {
     if (!m || !out || (!samples && n_samples)) return am_fail(err, err_size, AM_E_INVALID_ARG, "am_transcribe: NULL argument");
     *out = NULL;

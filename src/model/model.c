@@ -317,11 +317,11 @@ const char *am_model_precision(const am_model *m) {
     return m && m->precision == AM_PRECISION_INT8 ? "int8" : "f32";
 }
 
-int am_model_load(const char *path, am_model **out, char *err, size_t err_size) {
+am_status am_model_load(const char *path, am_model **out, char *err, size_t err_size) {
     return am_model_load_ex(path, NULL, out, err, err_size);
 }
 
-int am_model_load_ex(const char *path, const am_load_options *opts, am_model **out, char *err, size_t err_size) {
+am_status am_model_load_ex(const char *path, const am_load_options *opts, am_model **out, char *err, size_t err_size) {
     if (!path || !out) return am_fail(err, err_size, AM_E_INVALID_ARG, "am_model_load: NULL argument");
     *out = NULL;
     am_load_options o = opts ? *opts : am_load_options_default();
@@ -407,7 +407,7 @@ void am_model_get_info(const am_model *m, am_model_info *info) {
     info->n_text_layer = m->hp.n_text_layer;
 }
 
-int am_model_resolve(const char *name, char *out, size_t out_size, char *err, size_t err_size) {
+am_status am_model_resolve(const char *name, char *out, size_t out_size, char *err, size_t err_size) {
     if (!name || !*name) return am_fail(err, err_size, AM_E_INVALID_ARG, "empty model name");
     if (is_dir(name) || is_file(name)) {
         snprintf(out, out_size, "%s", name);
