@@ -10,7 +10,8 @@
  *        "start", "end", "probability"}]]}]} — "words" is present when the segment carries word
  *        timestamps (words != NULL, as openai/faster-whisper with word_timestamps), absent otherwise.
  *        "id" is the segment's index in the result (0, 1, ... as openai-whisper), whatever
- *        am_segment.id holds.  schema/transcript.schema.json describes it.
+ *        am_segment.id holds.  result/json.c writes it (the server's verbose_json shares the
+ *        code); schema/transcript.schema.json describes it.
  *
  * Subtitles (srt, vtt): when the result carries words, cues are laid out from them exactly as
  * openai-whisper's SubtitlesWriter.iterate_result (max_line_width, max_line_count,
@@ -23,90 +24,29 @@
  * each maximal ill-formed byte sequence (the Unicode "substitution of maximal subparts" practice)
  * is replaced by U+FFFD.  "Stripped" removes whitespace at both ends as Python's str.strip() does
  * (ASCII whitespace, U+001C..U+001F, U+0085, U+00A0, U+1680, U+2000..U+200A, U+2028, U+2029,
- * U+202F, U+205F, U+3000), and line widths count code points as Python's len() does.  JSON numbers
- * that are NaN or infinite are written as null.
+ * U+202F, U+205F, U+3000; text/utf8.h), and line widths count code points as Python's len() does.
+ * JSON numbers that are NaN or infinite are written as null.
  * Each output is assembled in memory and written with one fwrite, then flushed. */
 #include <math.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "amanuensis.h"
+#include "result/json.h"
 #include "result/result.h"
+#include "text/sbuf.h"
 #include "text/utf8.h"
-
-/* ---- a growable byte buffer -------------------------------------------------------------- */
-
-typedef struct strbuf {
-    char *p;
-    size_t n, cap;
-    int oom; /* an allocation failed: later appends are ignored */
-} strbuf;
-
-static void sb_append(strbuf *b, const void *src, size_t n) {
-    if (b->oom || n == 0) return;
-    if (b->n + n > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->n + n) cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->oom = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, src, n);
-    b->n += n;
-}
-
-static void sb_puts(strbuf *b, const char *s) { sb_append(b, s, strlen(s)); }
-
-static void sb_putc(strbuf *b, char c) { sb_append(b, &c, 1); }
-
-/* printf into the buffer (the pieces written here are short). */
-static void sb_printf(strbuf *b, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
-
-static void sb_printf(strbuf *b, const char *fmt, ...) {
-    char tmp[128];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (n < 0) {
-        b->oom = 1;
-        return;
-    }
-    sb_append(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
-}
 
 /* ---- text cleaning ------------------------------------------------------------------------ */
 
-/* Append s[0..n) as valid UTF-8 (each ill-formed unit becomes U+FFFD). */
-static void sb_put_utf8(strbuf *b, const char *s, size_t n) {
-    const unsigned char *u = (const unsigned char *)s;
-    size_t i = 0;
-    while (i < n) {
-        uint32_t cp;
-        size_t k = utf8_decode(u + i, n - i, &cp);
-        if (cp == UTF8_INVALID) sb_append(b, UTF8_REPLACEMENT, 3);
-        else sb_append(b, u + i, k);
-        i += k;
-    }
-}
-
 /* Append s[0..n), replacing each occurrence of `from` by `to`. */
-static void sb_put_replaced(strbuf *b, const char *s, size_t n, const char *from, const char *to) {
+static void sb_put_replaced(sbuf *b, const char *s, size_t n, const char *from, const char *to) {
     size_t fl = strlen(from), run = 0;
     for (size_t i = 0; i + fl <= n;) {
         if (memcmp(s + i, from, fl) == 0) {
-            sb_append(b, s + run, i - run);
+            sb_put(b, s + run, i - run);
             sb_puts(b, to);
             i += fl;
             run = i;
@@ -114,25 +54,25 @@ static void sb_put_replaced(strbuf *b, const char *s, size_t n, const char *from
             i++;
         }
     }
-    sb_append(b, s + run, n - run);
+    sb_put(b, s + run, n - run);
 }
 
 enum { CLEAN_PLAIN = 0, CLEAN_CUE = 1, CLEAN_TSV = 2 };
 
 /* The segment text made valid UTF-8 and stripped, into `out` (reset first); `scratch` is a work
  * buffer.  CLEAN_CUE: "-->" becomes "->"; CLEAN_TSV: tabs become spaces. */
-static void clean_text(strbuf *out, strbuf *scratch, const char *text, int mode) {
-    out->n = 0;
-    scratch->n = 0;
+static void clean_text(sbuf *out, sbuf *scratch, const char *text, int mode) {
+    out->len = 0;
+    scratch->len = 0;
     if (!text) text = "";
     sb_put_utf8(scratch, text, strlen(text));
-    if (scratch->n == 0) return;
+    if (scratch->len == 0) return;
     size_t a, z;
-    utf8_strip(scratch->p, scratch->n, &a, &z);
+    utf8_strip(scratch->p, scratch->len, &a, &z);
     const char *s = scratch->p + a;
     if (mode == CLEAN_CUE) sb_put_replaced(out, s, z - a, "-->", "->");
     else if (mode == CLEAN_TSV) sb_put_replaced(out, s, z - a, "\t", " ");
-    else sb_append(out, s, z - a);
+    else sb_put(out, s, z - a);
 }
 
 /* ---- timestamps ---------------------------------------------------------------------------- */
@@ -162,31 +102,31 @@ static void format_timestamp(char *dst, size_t dst_size, double seconds, int alw
 /* ---- the formats --------------------------------------------------------------------------- */
 
 typedef struct work {
-    strbuf tmp, scratch, arena, hl; /* scratch buffers, freed by am_write_result_ex */
+    sbuf tmp, scratch, arena, hl; /* scratch buffers, freed by am_write_result_ex */
 } work;
 
-static void build_txt(strbuf *b, const am_result *r, work *w) {
+static void build_txt(sbuf *b, const am_result *r, work *w) {
     for (size_t i = 0; i < r->n_segments; i++) {
         clean_text(&w->tmp, &w->scratch, r->segments[i].text, CLEAN_PLAIN);
-        sb_append(b, w->tmp.p, w->tmp.n);
+        sb_put(b, w->tmp.p, w->tmp.len);
         sb_putc(b, '\n');
     }
 }
 
-static void build_tsv(strbuf *b, const am_result *r, work *w) {
+static void build_tsv(sbuf *b, const am_result *r, work *w) {
     sb_puts(b, "start\tend\ttext\n");
     for (size_t i = 0; i < r->n_segments; i++) {
         const am_segment *s = &r->segments[i];
         sb_printf(b, "%lld\t%lld\t", to_ms(s->start), to_ms(s->end));
         clean_text(&w->tmp, &w->scratch, s->text, CLEAN_TSV);
-        sb_append(b, w->tmp.p, w->tmp.n);
+        sb_put(b, w->tmp.p, w->tmp.len);
         sb_putc(b, '\n');
     }
 }
 
 /* srt and vtt differ in the header, the cue number, hours and the decimal marker. */
 typedef struct cue_out {
-    strbuf *b;
+    sbuf *b;
     int srt;
     size_t n_cues;
 } cue_out;
@@ -203,15 +143,15 @@ static void emit_cue(cue_out *co, const char *start, const char *end, const char
     sb_puts(co->b, " --> ");
     sb_puts(co->b, end);
     sb_putc(co->b, '\n');
-    sb_append(co->b, text, n);
+    sb_put(co->b, text, n);
     sb_puts(co->b, "\n\n");
 }
 
 /* One cue from word text: "-->" becomes "->" first. */
-static void emit_word_cue(cue_out *co, const char *start, const char *end, const char *text, size_t n, strbuf *safe) {
-    safe->n = 0;
+static void emit_word_cue(cue_out *co, const char *start, const char *end, const char *text, size_t n, sbuf *safe) {
+    safe->len = 0;
     sb_put_replaced(safe, text, n, "-->", "->");
-    emit_cue(co, start, end, safe->p ? safe->p : "", safe->n);
+    emit_cue(co, start, end, safe->p ? safe->p : "", safe->len);
 }
 
 /* A word of a subtitle being laid out: its text (possibly stripped, possibly "\n"-prefixed) is
@@ -223,20 +163,20 @@ typedef struct sub_word {
 
 /* Append `word` with openai's highlight: re.sub(r"^(\s*)(.*)$", r"\1<u>\2</u>", word) — `.` does
  * not match "\n" and `$` also matches before a final "\n"; without a match the word is unchanged. */
-static void sb_put_highlighted(strbuf *b, const char *word, size_t n) {
+static void sb_put_highlighted(sbuf *b, const char *word, size_t n) {
     size_t lead, z;
     utf8_strip(word, n, &lead, &z); /* lead: the length of the leading whitespace */
     const char *rest = word + lead;
     size_t rn = n - lead;
     const char *nl = rn ? memchr(rest, '\n', rn) : NULL;
     if (nl && nl != rest + rn - 1) { /* a newline inside: no match */
-        sb_append(b, word, n);
+        sb_put(b, word, n);
         return;
     }
     size_t body = nl ? rn - 1 : rn;
-    sb_append(b, word, lead);
+    sb_put(b, word, lead);
     sb_puts(b, "<u>");
-    sb_append(b, rest, body);
+    sb_put(b, rest, body);
     sb_puts(b, "</u>");
     if (nl) sb_putc(b, '\n');
 }
@@ -261,12 +201,12 @@ static void flush_subtitle(cue_out *co, const sub_word *sub, size_t n, work *w, 
         cue_time(co, start, sizeof start, sub[i].start);
         cue_time(co, end, sizeof end, sub[i].end);
         if (strcmp(last, start) != 0) emit_word_cue(co, last, start, text, text_len, &w->tmp);
-        w->hl.n = 0;
+        w->hl.len = 0;
         for (size_t j = 0; j < n; j++) {
             if (j == i) sb_put_highlighted(&w->hl, arena_at(w, sub[j].off), sub[j].len);
-            else sb_append(&w->hl, arena_at(w, sub[j].off), sub[j].len);
+            else sb_put(&w->hl, arena_at(w, sub[j].off), sub[j].len);
         }
-        emit_word_cue(co, start, end, w->hl.p ? w->hl.p : "", w->hl.n, &w->tmp);
+        emit_word_cue(co, start, end, w->hl.p ? w->hl.p : "", w->hl.len, &w->tmp);
         memcpy(last, end, sizeof last);
     }
 }
@@ -295,7 +235,7 @@ static int build_word_cues(cue_out *co, const am_result *r, const am_writer_opti
     size_t n_sub = 0, cap = 0, line_len = 0;
     int line_count = 1, first = 1;
     double last = 0.0;
-    w->arena.n = 0;
+    w->arena.len = 0;
     for (size_t si = 0; si < r->n_segments; si++) {
         const am_segment *s = &r->segments[si];
         size_t nw = s->words && s->n_words > 0 ? (size_t)s->n_words : 0;
@@ -309,10 +249,10 @@ static int build_word_cues(cue_out *co, const am_result *r, const am_writer_opti
                     last = word->start; /* result["segments"][0]["words"][0]["start"] */
                     first = 0;
                 }
-                w->scratch.n = 0;
+                w->scratch.len = 0;
                 sb_put_utf8(&w->scratch, word->word ? word->word : "", word->word ? strlen(word->word) : 0);
                 const char *wt = w->scratch.p ? w->scratch.p : "";
-                size_t wn = w->scratch.n, wlen = utf8_length((const unsigned char *)wt, wn);
+                size_t wn = w->scratch.len, wlen = utf8_length((const unsigned char *)wt, wn);
                 int long_pause = !preserve_segments && word->start - last > 3.0;
                 int has_room = line_len + wlen <= width;
                 int seg_break = i == 0 && n_sub > 0 && preserve_segments;
@@ -329,7 +269,7 @@ static int build_word_cues(cue_out *co, const am_result *r, const am_writer_opti
                         flush_subtitle(co, sub, n_sub, w, highlight); /* subtitle break */
                         n_sub = 0;
                         line_count = 1;
-                        w->arena.n = 0;
+                        w->arena.len = 0;
                     } else if (line_len > 0) {
                         line_count++; /* line break */
                         newline = 1;
@@ -349,10 +289,10 @@ static int build_word_cues(cue_out *co, const am_result *r, const am_writer_opti
                 sub_word *sw = &sub[n_sub++];
                 sw->start = word->start;
                 sw->end = word->end;
-                sw->off = w->arena.n;
+                sw->off = w->arena.len;
                 if (newline) sb_putc(&w->arena, '\n');
-                sb_append(&w->arena, wt, wn);
-                sw->len = w->arena.n - sw->off;
+                sb_put(&w->arena, wt, wn);
+                sw->len = w->arena.len - sw->off;
                 last = word->start;
                 if (w->arena.oom) {
                     free(sub);
@@ -367,7 +307,7 @@ static int build_word_cues(cue_out *co, const am_result *r, const am_writer_opti
     return 0;
 }
 
-static int build_cues(strbuf *b, const am_result *r, const am_writer_options *o, work *w, int srt) {
+static int build_cues(sbuf *b, const am_result *r, const am_writer_options *o, work *w, int srt) {
     cue_out co = {b, srt, 0};
     if (!srt) sb_puts(b, "WEBVTT\n\n");
     if (result_has_words(r)) return build_word_cues(&co, r, o, w);
@@ -377,101 +317,9 @@ static int build_cues(strbuf *b, const am_result *r, const am_writer_options *o,
         cue_time(&co, start, sizeof start, s->start);
         cue_time(&co, end, sizeof end, s->end);
         clean_text(&w->tmp, &w->scratch, s->text, CLEAN_CUE);
-        emit_cue(&co, start, end, w->tmp.p ? w->tmp.p : "", w->tmp.n);
+        emit_cue(&co, start, end, w->tmp.p ? w->tmp.p : "", w->tmp.len);
     }
     return 0;
-}
-
-/* A JSON string: valid UTF-8, with quotes, backslashes and control characters escaped. */
-static void json_string(strbuf *b, const char *s, size_t n, strbuf *tmp) {
-    tmp->n = 0;
-    sb_put_utf8(tmp, s, n);
-    sb_putc(b, '"');
-    size_t run = 0;
-    for (size_t i = 0; i < tmp->n; i++) {
-        unsigned char c = (unsigned char)tmp->p[i];
-        if (c >= 0x20 && c != '"' && c != '\\') continue;
-        sb_append(b, tmp->p + run, i - run);
-        run = i + 1;
-        switch (c) {
-        case '"': sb_puts(b, "\\\""); break;
-        case '\\': sb_puts(b, "\\\\"); break;
-        case '\n': sb_puts(b, "\\n"); break;
-        case '\r': sb_puts(b, "\\r"); break;
-        case '\t': sb_puts(b, "\\t"); break;
-        case '\b': sb_puts(b, "\\b"); break;
-        case '\f': sb_puts(b, "\\f"); break;
-        default: sb_printf(b, "\\u%04x", c); break;
-        }
-    }
-    if (tmp->n) sb_append(b, tmp->p + run, tmp->n - run);
-    sb_putc(b, '"');
-}
-
-/* A JSON number with the given printf format, or null when it is not finite. */
-static void json_number(strbuf *b, const char *fmt, double v) {
-    if (!isfinite(v)) {
-        sb_puts(b, "null");
-        return;
-    }
-    char num[64];
-    snprintf(num, sizeof num, fmt, v);
-    sb_puts(b, num);
-}
-
-static void build_json(strbuf *b, const am_result *r, work *w) {
-    strbuf *tmp = &w->tmp;
-    const char *text = r->text ? r->text : "";
-    const char *nul = memchr(r->language, '\0', sizeof r->language);
-    size_t lang_len = nul ? (size_t)(nul - r->language) : sizeof r->language;
-
-    sb_puts(b, "{\"text\": ");
-    json_string(b, text, strlen(text), tmp);
-    sb_puts(b, ", \"language\": ");
-    json_string(b, r->language, lang_len, tmp);
-    sb_puts(b, ", \"duration\": ");
-    json_number(b, "%.3f", r->duration);
-    sb_puts(b, ", \"segments\": [");
-    for (size_t i = 0; i < r->n_segments; i++) {
-        const am_segment *s = &r->segments[i];
-        const char *st = s->text ? s->text : "";
-        if (i) sb_puts(b, ", ");
-        sb_printf(b, "{\"id\": %zu, \"seek\": %d, \"start\": ", i, s->seek); /* 0-based, as openai-whisper */
-        json_number(b, "%.3f", s->start);
-        sb_puts(b, ", \"end\": ");
-        json_number(b, "%.3f", s->end);
-        sb_puts(b, ", \"text\": ");
-        json_string(b, st, strlen(st), tmp);
-        sb_puts(b, ", \"tokens\": [");
-        for (int t = 0; t < s->n_tokens && s->tokens; t++) sb_printf(b, t ? ", %d" : "%d", s->tokens[t]);
-        sb_puts(b, "], \"temperature\": ");
-        json_number(b, "%.6g", s->temperature);
-        sb_puts(b, ", \"avg_logprob\": ");
-        json_number(b, "%.6g", s->avg_logprob);
-        sb_puts(b, ", \"compression_ratio\": ");
-        json_number(b, "%.6g", s->compression_ratio);
-        sb_puts(b, ", \"no_speech_prob\": ");
-        json_number(b, "%.6g", s->no_speech_prob);
-        if (s->words) {
-            sb_puts(b, ", \"words\": [");
-            for (int k = 0; k < s->n_words; k++) {
-                const am_word *wd = &s->words[k];
-                const char *wt = wd->word ? wd->word : "";
-                sb_puts(b, k ? ", {\"word\": " : "{\"word\": ");
-                json_string(b, wt, strlen(wt), tmp);
-                sb_puts(b, ", \"start\": ");
-                json_number(b, "%.3f", wd->start);
-                sb_puts(b, ", \"end\": ");
-                json_number(b, "%.3f", wd->end);
-                sb_puts(b, ", \"probability\": ");
-                json_number(b, "%.6g", wd->probability);
-                sb_putc(b, '}');
-            }
-            sb_putc(b, ']');
-        }
-        sb_putc(b, '}');
-    }
-    sb_puts(b, "]}\n");
 }
 
 /* ---- public -------------------------------------------------------------------------------- */
@@ -498,20 +346,23 @@ am_status am_write_result_ex(const am_result *result, am_format format, const am
     if (!result || !out) return AM_E_INVALID_ARG;
     if (options && (options->max_line_width < 0 || options->max_line_count < 0 || options->max_words_per_line < 0))
         return AM_E_INVALID_ARG;
-    strbuf b = {0};
+    sbuf b = {0};
     work w = {{0}, {0}, {0}, {0}};
     int rc = AM_OK;
     switch (format) {
     case AM_FORMAT_TXT: build_txt(&b, result, &w); break;
     case AM_FORMAT_SRT: rc = build_cues(&b, result, options, &w, 1) ? AM_E_NOMEM : AM_OK; break;
     case AM_FORMAT_VTT: rc = build_cues(&b, result, options, &w, 0) ? AM_E_NOMEM : AM_OK; break;
-    case AM_FORMAT_JSON: build_json(&b, result, &w); break;
+    case AM_FORMAT_JSON:
+        json_result(&b, result, NULL); /* openai-whisper's layout, words in segments */
+        sb_putc(&b, '\n');
+        break;
     case AM_FORMAT_TSV: build_tsv(&b, result, &w); break;
     default: return AM_E_INVALID_ARG;
     }
     if (rc == AM_OK && (b.oom || w.tmp.oom || w.scratch.oom || w.arena.oom || w.hl.oom))
         rc = AM_E_NOMEM;
-    else if (rc == AM_OK && ((b.n && fwrite(b.p, 1, b.n, out) != b.n) || fflush(out) != 0 || ferror(out)))
+    else if (rc == AM_OK && ((b.len && fwrite(b.p, 1, b.len, out) != b.len) || fflush(out) != 0 || ferror(out)))
         rc = AM_E_IO;
     free(b.p);
     free(w.tmp.p);

@@ -4,7 +4,7 @@
 
 #include <pthread.h>
 
-#include "server/sbuf.h"
+#include "text/sbuf.h"
 
 enum {
     EP_TRANSCRIPTIONS, EP_TRANSLATIONS, EP_MODELS, EP_HEALTH, EP_READY, EP_METRICS, EP_WEB, EP_OTHER,

@@ -30,11 +30,13 @@
 
 #include "amanuensis.h"
 #include "common/util.h"
+#include "result/json.h"
 #include "server/jobs.h"
 #include "server/metrics.h"
 #include "server/multipart.h"
-#include "server/sbuf.h"
 #include "server/web_assets.h"
+#include "text/sbuf.h"
+#include "text/utf8.h"
 
 #if MHD_VERSION < 0x00097002
 typedef int MHD_RESULT;
@@ -158,13 +160,13 @@ static MHD_RESULT send_error_h(req *r, int status, const char *type, const char 
                                const char *msg, const char *h1, const char *v1) {
     sbuf b = {0};
     sb_puts(&b, "{\"error\":{\"message\":");
-    sb_json_str(&b, msg);
+    json_cstring(&b, msg);
     sb_puts(&b, ",\"type\":");
-    sb_json_str(&b, type);
+    json_cstring(&b, type);
     sb_puts(&b, ",\"param\":");
-    if (param) sb_json_str(&b, param); else sb_puts(&b, "null");
+    if (param) json_cstring(&b, param); else sb_puts(&b, "null");
     sb_puts(&b, ",\"code\":");
-    if (code) sb_json_str(&b, code); else sb_puts(&b, "null");
+    if (code) json_cstring(&b, code); else sb_puts(&b, "null");
     sb_puts(&b, "}}\n");
     return send_sbuf(r, status, "application/json", &b, h1, v1);
 }
@@ -399,7 +401,7 @@ static MHD_RESULT handle_models(server *s, req *r, const char *url) {
         if (id && strcmp(id, name)) continue;
         if (found++ && !id) sb_puts(&b, ",");
         sb_puts(&b, "{\"id\":");
-        sb_json_str(&b, name);
+        json_cstring(&b, name);
         sb_puts(&b, ",\"object\":\"model\",\"created\":0,\"owned_by\":\"amanuensis\"}");
     }
     if (id && !found) {
@@ -498,19 +500,11 @@ static const char *language_name(const char *code) {
     return code;
 }
 
-static const char *trim_left(const char *s) {
-    while (*s == ' ' || *s == '\t' || *s == '\n') s++;
-    return s;
-}
-
-static void put_trimmed_json(sbuf *b, const char *s) {
-    s = trim_left(s ? s : "");
-    size_t n = strlen(s);
-    while (n && (s[n - 1] == ' ' || s[n - 1] == '\n' || s[n - 1] == '\t')) n--;
-    char *t = am_strndup(s, n);
-    if (!t) { b->oom = 1; return; }
-    sb_json_str(b, t);
-    free(t);
+/* The result's whole text stripped as Python's str.strip(): [*a, *z) of the returned string. */
+static const char *stripped_text(const am_result *res, size_t *a, size_t *z) {
+    const char *t = am_result_text(res);
+    utf8_strip(t, strlen(t), a, z);
+    return t;
 }
 
 static int result_has_words(const am_result *res) {
@@ -528,16 +522,18 @@ static MHD_RESULT respond_result(server *s, req *r, const job *j) {
         warn_v = "word timestamps are not available in this build; 'words' is empty";
     }
     switch (r->format) {
-    case RF_JSON:
-        sb_puts(&b, "{\"text\":");
-        put_trimmed_json(&b, am_result_text(res));
+    case RF_JSON: {
+        size_t a, z;
+        const char *t = stripped_text(res, &a, &z);
+        sb_puts(&b, "{\"text\": ");
+        json_string(&b, t + a, z - a);
         sb_puts(&b, "}\n");
         return send_sbuf(r, 200, "application/json", &b, warn_h, warn_v);
+    }
     case RF_TEXT: {
-        const char *t = trim_left(am_result_text(res) ? am_result_text(res) : "");
-        size_t n = strlen(t);
-        while (n && (t[n - 1] == ' ' || t[n - 1] == '\n')) n--;
-        sb_put(&b, t, n);
+        size_t a, z;
+        const char *t = stripped_text(res, &a, &z);
+        sb_put(&b, t + a, z - a);
         sb_puts(&b, "\n");
         return send_sbuf(r, 200, "text/plain; charset=utf-8", &b, warn_h, warn_v);
     }
@@ -557,62 +553,12 @@ static MHD_RESULT respond_result(server *s, req *r, const job *j) {
     }
     default: break;
     }
-    /* verbose_json */
-    sb_puts(&b, "{\"task\":");
-    sb_json_str(&b, r->translate ? "translate" : "transcribe");
-    sb_puts(&b, ",\"language\":");
-    sb_json_str(&b, language_name(am_result_language(res)));
-    sb_puts(&b, ",\"duration\":");
-    sb_json_num(&b, am_result_duration(res), 3);
-    sb_puts(&b, ",\"text\":");
-    put_trimmed_json(&b, am_result_text(res));
-    size_t n = am_result_n_segments(res);
-    if (!r->has_granularity || r->want_segments) {
-        sb_puts(&b, ",\"segments\":[");
-        for (size_t i = 0; i < n; i++) {
-            const am_segment *sg = am_result_segment(res, i);
-            if (i) sb_puts(&b, ",");
-            sb_printf(&b, "{\"id\":%zu,\"seek\":%d,\"start\":", i, sg->seek);
-            sb_json_num(&b, sg->start, 3);
-            sb_puts(&b, ",\"end\":");
-            sb_json_num(&b, sg->end, 3);
-            sb_puts(&b, ",\"text\":");
-            sb_json_str(&b, sg->text);
-            sb_puts(&b, ",\"tokens\":[");
-            for (int k = 0; k < sg->n_tokens; k++) sb_printf(&b, k ? ",%d" : "%d", sg->tokens[k]);
-            sb_puts(&b, "],\"temperature\":");
-            sb_json_num(&b, sg->temperature, 2);
-            sb_puts(&b, ",\"avg_logprob\":");
-            sb_json_num(&b, sg->avg_logprob, 6);
-            sb_puts(&b, ",\"compression_ratio\":");
-            sb_json_num(&b, sg->compression_ratio, 6);
-            sb_puts(&b, ",\"no_speech_prob\":");
-            sb_json_num(&b, sg->no_speech_prob, 6);
-            sb_puts(&b, "}");
-        }
-        sb_puts(&b, "]");
-    }
-    if (r->want_words) {
-        sb_puts(&b, ",\"words\":[");
-        int first = 1;
-        for (size_t i = 0; i < n; i++) {
-            const am_segment *sg = am_result_segment(res, i);
-            for (int k = 0; sg->words && k < sg->n_words; k++) {
-                const am_word *w = &sg->words[k];
-                if (!first) sb_puts(&b, ",");
-                first = 0;
-                sb_puts(&b, "{\"word\":");
-                put_trimmed_json(&b, w->word);
-                sb_puts(&b, ",\"start\":");
-                sb_json_num(&b, w->start, 3);
-                sb_puts(&b, ",\"end\":");
-                sb_json_num(&b, w->end, 3);
-                sb_puts(&b, "}");
-            }
-        }
-        sb_puts(&b, "]");
-    }
-    sb_puts(&b, "}\n");
+    /* verbose_json: OpenAI's layout, from the same serialiser as the json file */
+    json_result_options o = {r->translate ? "translate" : "transcribe", language_name(am_result_language(res)), 1,
+                             !r->has_granularity || r->want_segments,
+                             r->want_words ? JSON_WORDS_TOP_LEVEL : JSON_WORDS_NONE};
+    json_result(&b, res, &o);
+    sb_putc(&b, '\n');
     (void)s;
     return send_sbuf(r, 200, "application/json", &b, warn_h, warn_v);
 }

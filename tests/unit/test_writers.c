@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "amanuensis.h"
+#include "result/json.h"
 #include "result/result.h"
 
 /* Segment 1's text: quotes, a backslash, a newline, a tab, "-->", é, 日本, a control character and
@@ -672,6 +673,49 @@ static void test_json_words(void **state) {
     am_result_free(r);
 }
 
+/* The server's verbose_json comes from the same serialiser (result/json.c) with OpenAI's options:
+ * "task" first, the language named, text and words stripped, words top-level (not in segments). */
+static void test_json_verbose_layout(void **state) {
+    (void)state;
+    am_result *r = calloc(1, sizeof *r);
+    strcpy(r->language, "en");
+    r->duration = 2.0;
+    am_word words[2] = {{0.0, 0.5, " Hi\t", 0.5f}, {0.5, 1.0, "\xC2\xA0there\xFF", INFINITY}};
+    am_segment s = {0};
+    s.id = 5;
+    s.end = 1.0;
+    s.text = " Hi there. ";
+    s.words = words;
+    s.n_words = 2;
+    s.temperature = 0.2f;
+    assert_int_equal(result_add_segment(r, &s), AM_OK);
+    json_result_options o = {"transcribe", "english", 1, 1, JSON_WORDS_TOP_LEVEL};
+    sbuf b = {0};
+    json_result(&b, r, &o);
+    assert_false(b.oom);
+    assert_string_equal(b.p,
+                        "{\"task\": \"transcribe\", \"text\": \"Hi there.\", \"language\": \"english\", "
+                        "\"duration\": 2.000, \"segments\": [{\"id\": 0, \"seek\": 0, \"start\": 0.000, "
+                        "\"end\": 1.000, \"text\": \" Hi there. \", \"tokens\": [], \"temperature\": 0.2, "
+                        "\"avg_logprob\": 0, \"compression_ratio\": 0, \"no_speech_prob\": 0}], \"words\": ["
+                        "{\"word\": \"Hi\", \"start\": 0.000, \"end\": 0.500, \"probability\": 0.5}, "
+                        "{\"word\": \"there\xEF\xBF\xBD\", \"start\": 0.500, \"end\": 1.000, \"probability\": null}]}");
+    /* timestamp_granularities=word only: no "segments" */
+    o.segments = 0;
+    b.len = 0;
+    json_result(&b, r, &o);
+    assert_null(strstr(b.p, "\"segments\""));
+    assert_non_null(strstr(b.p, "\"words\": [{\"word\": \"Hi\""));
+    /* no word timestamps asked: no "words" anywhere */
+    o.segments = 1;
+    o.words = JSON_WORDS_NONE;
+    b.len = 0;
+    json_result(&b, r, &o);
+    assert_null(strstr(b.p, "\"words\""));
+    sb_free(&b);
+    am_result_free(r);
+}
+
 static void test_subtitles_from_words(void **state) {
     (void)state;
     am_result *r = make_word_result();
@@ -866,6 +910,7 @@ int main(void) {
         cmocka_unit_test(test_tsv),
         cmocka_unit_test(test_words_deep_copy),
         cmocka_unit_test(test_json_words),
+        cmocka_unit_test(test_json_verbose_layout),
         cmocka_unit_test(test_subtitles_from_words),
         cmocka_unit_test(test_highlight_details),
         cmocka_unit_test(test_utf8_split_tokens),

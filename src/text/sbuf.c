@@ -1,7 +1,6 @@
 /* sbuf.c — growable byte buffer (see sbuf.h). */
-#include "server/sbuf.h"
+#include "text/sbuf.h"
 
-#include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -24,7 +23,7 @@ static int grow(sbuf *b, size_t extra) {
     return 0;
 }
 
-void sb_put(sbuf *b, const char *data, size_t n) {
+void sb_put(sbuf *b, const void *data, size_t n) {
     if (grow(b, n)) return;
     if (n) memcpy(b->p + b->len, data, n);
     b->len += n;
@@ -32,6 +31,8 @@ void sb_put(sbuf *b, const char *data, size_t n) {
 }
 
 void sb_puts(sbuf *b, const char *s) { sb_put(b, s, strlen(s)); }
+
+void sb_putc(sbuf *b, char c) { sb_put(b, &c, 1); }
 
 void sb_printf(sbuf *b, const char *fmt, ...) {
     va_list ap;
@@ -48,32 +49,20 @@ void sb_printf(sbuf *b, const char *fmt, ...) {
     b->len += (size_t)n;
 }
 
-void sb_json_str(sbuf *b, const char *s) {
-    sb_put(b, "\"", 1);
-    if (!s) s = "";
-    const unsigned char *u = (const unsigned char *)s, *end = u + strlen(s);
-    while (*u) {
-        unsigned c = *u;
-        if (c == '"' || c == '\\') { char e[2] = {'\\', (char)c}; sb_put(b, e, 2); u++; }
-        else if (c == '\n') { sb_put(b, "\\n", 2); u++; }
-        else if (c == '\r') { sb_put(b, "\\r", 2); u++; }
-        else if (c == '\t') { sb_put(b, "\\t", 2); u++; }
-        else if (c < 0x20 || c == 0x7F) { sb_printf(b, "\\u%04x", c); u++; }
-        else if (c < 0x80) { sb_put(b, (const char *)u, 1); u++; }
-        else {
-            uint32_t cp;
-            size_t n = utf8_decode(u, (size_t)(end - u), &cp);
-            if (cp == UTF8_INVALID) sb_puts(b, "\\ufffd");
-            else sb_put(b, (const char *)u, n);
-            u += n;
+void sb_put_utf8(sbuf *b, const char *s, size_t n) {
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0, run = 0; /* u[run..i) is well-formed and not yet appended */
+    while (i < n) {
+        uint32_t cp;
+        size_t k = utf8_decode(u + i, n - i, &cp);
+        if (cp == UTF8_INVALID) {
+            sb_put(b, u + run, i - run);
+            sb_put(b, UTF8_REPLACEMENT, 3);
+            run = i + k;
         }
+        i += k;
     }
-    sb_put(b, "\"", 1);
-}
-
-void sb_json_num(sbuf *b, double v, int decimals) {
-    if (!isfinite(v)) v = 0;
-    sb_printf(b, "%.*f", decimals, v);
+    sb_put(b, u + run, n - run);
 }
 
 char *sb_take(sbuf *b, size_t *len) {
