@@ -27,23 +27,24 @@ typedef struct row { const char *prec; int threads; double median, min; } row;
 
 static int time_encoder(const am_model *m, const float *mel, int threads, int repeats, row *r, float *out) {
     char err[256];
-    am_backend *be = backend_cpu_create(m, threads, 1, 1, err, sizeof err);
+    int st = AM_OK;
+    am_session_config cfg = {threads, 1, 1};
+    am_session *be = session_create(m->backend, &cfg, &st, err, sizeof err);
     if (!be) { fprintf(stderr, "encoder_bench: %s\n", err); return 1; }
     double *t = malloc(sizeof(double) * (size_t)repeats);
-    if (be->ops->encode(be, mel, 1) != AM_OK) return 1; /* warm-up */
+    if (be->backend->ops->encode(be, mel, 1) != AM_OK) return 1; /* warm-up */
     for (int i = 0; i < repeats; i++) {
         double t0 = am_now();
-        if (be->ops->encode(be, mel, 1) != AM_OK) return 1;
+        if (be->backend->ops->encode(be, mel, 1) != AM_OK) return 1;
         t[i] = am_now() - t0;
     }
     qsort(t, (size_t)repeats, sizeof *t, cmp_double);
     r->median = t[repeats / 2];
     r->min = t[0];
     if (out)
-        memcpy(out, be->ops->encoder_output(be, 0),
-               sizeof(float) * (size_t)m->hp.n_audio_ctx * (size_t)m->hp.n_audio_state);
+        be->backend->ops->encoder_output(be, 0, out);
     free(t);
-    be->ops->destroy(be);
+    session_destroy(be);
     return 0;
 }
 

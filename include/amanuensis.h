@@ -98,11 +98,25 @@ typedef enum am_precision {
 } am_precision;
 typedef struct am_load_options {
     am_precision precision; /* AM_PRECISION_INT8 (default) | AM_PRECISION_F32                  */
+    /* Where the model runs: a backend name from am_backend_name() ("cpu"), or "auto" / NULL
+     * (default): the best device this build can reach, else the CPU.  The backend places the
+     * weights in its own layout once, at load; every transcription on the model shares them. */
+    const char *backend;
+    int device;          /* device index within the backend (0: the first)                      */
 } am_load_options;
 AM_API am_load_options am_load_options_default(void);
 /* am_model_load with options (opts NULL: defaults); am_model_load(p, ...) == am_model_load_ex(p, NULL, ...). */
 AM_API am_status am_model_load_ex(const char *path, const am_load_options *opts, am_model **out, char *err,
                                   size_t err_size);
+/* The backends this build has, by index (0 .. am_backend_count()-1), and their devices. */
+AM_API int am_backend_count(void);
+AM_API const char *am_backend_name(int index);
+/* Number of devices the backend `name` can use now (0 when none; the CPU backend has 1), and a
+ * one-line description of device `device` (writes "" and returns AM_E_INVALID_ARG when none). */
+AM_API int am_backend_device_count(const char *name);
+AM_API am_status am_backend_device_describe(const char *name, int device, char *out, size_t out_size);
+/* The backend a loaded model runs on ("cpu", ...). */
+AM_API const char *am_model_backend(const am_model *model);
 /* "int8" or "f32": how `model` was loaded. */
 AM_API const char *am_model_precision(const am_model *model);
 AM_API void am_model_free(am_model *model);
@@ -219,7 +233,7 @@ AM_API am_params am_params_default(void);
 
 /* Transcribe 16 kHz mono float samples in [-1, 1] of any length (params NULL: defaults).  On
  * AM_OK *out is a result to free with am_result_free; on an error *out is NULL. */
-AM_API am_status am_transcribe(am_model *model, const float *samples, size_t n_samples, const am_params *params,
+AM_API am_status am_transcribe(const am_model *model, const float *samples, size_t n_samples, const am_params *params,
                                am_result **out, char *err, size_t err_size);
 
 AM_API size_t am_result_n_segments(const am_result *result);

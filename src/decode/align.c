@@ -11,7 +11,7 @@
 #define TOKENS_PER_SECOND 50.0
 #define MEDIAN_WIDTH 7
 
-/* DESIGN.md §3: alignment heads of the models whose files do not carry them. */
+/* The alignment heads (openai-whisper's per-model tables) of the models whose files do not carry them. */
 static int default_heads(const am_model *m, int (*heads)[2], int max) {
     static const int tiny_en[][2] = {{1, 0}, {2, 0}, {2, 5}, {3, 0}, {3, 1}, {3, 2}, {3, 3}, {3, 4}};
     static const int tiny[][2] = {{2, 2}, {3, 0}, {3, 2}, {3, 3}, {3, 4}, {3, 5}};
@@ -212,7 +212,7 @@ int align_words(search_ctx *c, const int *sot_seq, int n_sot, const int *text, i
     *n_words_out = 0;
     if (n_text == 0) return AM_OK;
     const am_model *m = c->m;
-    const int T = m->hp.n_audio_ctx, nv = m->hp.n_vocab, eot = c->sp.eot;
+    const int T = m->hp.n_audio_ctx, eot = c->sp.eot;
     int frames = num_frames / 2;
     if (frames > T) frames = T;
     if (frames < 1) return AM_OK;
@@ -226,31 +226,26 @@ int align_words(search_ctx *c, const int *sot_seq, int n_sot, const int *text, i
     if (n_in > m->hp.n_text_ctx) return AM_OK; /* cannot happen for a window's tokens */
     int *in = malloc((size_t)n_in * sizeof *in);
     float *scores = malloc((size_t)n_heads * n_in * T * sizeof *scores);
-    float *logits = malloc((size_t)n_in * nv * sizeof *logits);
+    float *next_p = malloc((size_t)n_in * sizeof *next_p);
     float *mat = calloc((size_t)n_in * frames, sizeof *mat);
     float *row = malloc((size_t)frames * sizeof *row);
     float *probs = malloc((size_t)n_text * sizeof *probs);
     int *pi = malloc((size_t)(n_in + frames + 2) * sizeof *pi), *pj = malloc((size_t)(n_in + frames + 2) * sizeof *pj);
     word_group *groups = NULL;
     int n_groups = 0, rc = AM_OK;
-    if (!in || !scores || !logits || !mat || !row || !probs || !pi || !pj) { rc = AM_E_NOMEM; goto done; }
+    if (!in || !scores || !next_p || !mat || !row || !probs || !pi || !pj) { rc = AM_E_NOMEM; goto done; }
     memcpy(in, sot_seq, (size_t)n_sot * sizeof *in);
     in[n_sot] = c->sp.no_timestamps;
     memcpy(in + n_sot + 1, text, (size_t)n_text * sizeof *in);
     in[n_in - 1] = eot;
 
     am_decode_seq sq = {0, c->window, in, n_in, 0};
-    if ((rc = c->be->ops->cross_scores(c->be, &sq, (const int(*)[2])heads, n_heads, scores, logits)) != AM_OK) goto done;
+    if ((rc = c->s->backend->ops->cross_scores(c->s, &sq, (const int(*)[2])heads, n_heads, scores, eot, next_p)) !=
+        AM_OK)
+        goto done;
 
     /* probability of each text token: softmax over the text vocabulary at the previous position */
-    for (int t = 0; t < n_text; t++) {
-        const float *lg = logits + (size_t)(n_sot + t) * nv;
-        float mx = -INFINITY;
-        for (int v = 0; v < eot; v++) mx = lg[v] > mx ? lg[v] : mx;
-        double s = 0.0;
-        for (int v = 0; v < eot; v++) s += exp((double)(lg[v] - mx));
-        probs[t] = (float)(exp((double)(lg[text[t]] - mx)) / s);
-    }
+    for (int t = 0; t < n_text; t++) probs[t] = next_p[n_sot + t];
 
     /* per head: softmax over the audio frames, z-score across tokens per frame, median filter */
     for (int h = 0; h < n_heads; h++) {
@@ -315,7 +310,7 @@ done:
     free(groups);
     free(in);
     free(scores);
-    free(logits);
+    free(next_p);
     free(mat);
     free(row);
     free(probs);
@@ -352,13 +347,13 @@ static int join_into(align_word *dst, align_word *src, int src_first) {
     return AM_OK;
 }
 
-void align_merge_punctuations(align_word *w, int n, const char *prepended, const char *appended) {
+int align_merge_punctuations(align_word *w, int n, const char *prepended, const char *appended) {
     /* prepended punctuation joins the following word */
     int i = n - 2, j = n - 1;
     while (i >= 0) {
         align_word *prev = &w[i], *next = &w[j];
         if (prev->word[0] == ' ' && in_punct(prepended, prev->word, 1)) {
-            if (join_into(next, prev, 1) != AM_OK) return;
+            if (join_into(next, prev, 1) != AM_OK) return AM_E_NOMEM;
         } else {
             j = i;
         }
@@ -371,10 +366,11 @@ void align_merge_punctuations(align_word *w, int n, const char *prepended, const
         align_word *prev = &w[i], *next = &w[j];
         size_t pl = strlen(prev->word);
         if (!(pl > 0 && prev->word[pl - 1] == ' ') && in_punct(appended, next->word, 0)) {
-            if (join_into(prev, next, 0) != AM_OK) return;
+            if (join_into(prev, next, 0) != AM_OK) return AM_E_NOMEM;
         } else {
             i = j;
         }
         j++;
     }
+    return AM_OK;
 }

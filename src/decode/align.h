@@ -1,4 +1,4 @@
-/* align.h — word-level timestamps from cross-attention (DESIGN.md §3 "Word timestamps"):
+/* align.h — word-level timestamps from cross-attention (as openai-whisper and faster-whisper do):
  * re-run the decoder on [sot sequence, notimestamps, text tokens, eot], take the pre-softmax
  * cross-attention scores of the alignment heads over the window's frames, softmax, z-score per
  * frame across tokens, median filter (width 7) along time, average the heads, and dynamic time
@@ -23,8 +23,9 @@ int align_words(search_ctx *c, const int *sot_seq, int n_sot, const int *text_to
                 const char *lang, align_word **words, int *n_words);
 
 /* faster-whisper's merge_punctuations: prepended punctuation joins the next word, appended
- * punctuation joins the previous one. */
-void align_merge_punctuations(align_word *w, int n, const char *prepended, const char *appended);
+ * punctuation joins the previous one.  AM_OK, or AM_E_NOMEM (the words are then left partly
+ * merged but valid, each owning its string). */
+int align_merge_punctuations(align_word *w, int n, const char *prepended, const char *appended);
 
 void align_words_free(align_word *words, int n);
 

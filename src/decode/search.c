@@ -1,15 +1,13 @@
 /* search.c — one window's token search (see search.h).
  *
- * Every step is one backend decode call for all live hypotheses (beams or sampled candidates);
- * self-attention caches live in backend slots and are reordered with copy_cache when beams move.
- * Beam search follows openai-whisper's BeamSearchDecoder (beam_size + 1 candidates per beam,
- * finished hypotheses collected until round(beam_size · patience)), ranked by
- * sum_logprob / length^length_penalty as CTranslate2 does for faster-whisper. */
+ * Every step is one backend call for all live hypotheses (beams or sampled candidates), with the
+ * step's rules (suppression, timestamp rules) applied by the backend, which returns each
+ * hypothesis's best candidates (backend/step.h).  Self-attention caches live in session slots and
+ * are reordered with copy_cache when beams move.  Beam search follows openai-whisper's
+ * BeamSearchDecoder (beam_size + 1 candidates per beam, finished hypotheses collected until
+ * round(beam_size · patience)), ranked by sum_logprob / length^length_penalty as CTranslate2 does
+ * for faster-whisper. */
 #include "decode/search.h"
-
-#include "backend/cpu/vmath.h"
-
-#define AM_MAX_BEAM 64 /* transcribe.c rejects beam_size > 64 */
 
 #include <math.h>
 #include <stdlib.h>
@@ -18,6 +16,7 @@
 
 #include "common/util.h"
 
+#define AM_MAX_BEAM 64 /* the parameter check rejects beam_size > 64 */
 #define TIME_PRECISION 0.02
 
 int ivec_push(ivec *a, int x) {
@@ -39,23 +38,6 @@ static int ivec_set(ivec *a, const int *x, int n) {
     return AM_OK;
 }
 
-float log_softmax_at(const float *x, int n, int id) {
-    float mx = -INFINITY;
-    for (int i = 0; i < n; i++) mx = x[i] > mx ? x[i] : mx;
-    double s = 0.0;
-    for (int i = 0; i < n; i++) s += exp((double)(x[i] - mx));
-    return (float)((double)(x[id] - mx) - log(s));
-}
-
-/* In place: x = log_softmax(x); work holds n floats of scratch.  Vectorised (vmath): this runs
- * over the whole vocabulary at every step of every hypothesis. */
-static void log_softmax_inplace(float *x, int n, float *work) {
-    float mx = vm_max(n, x);
-    memcpy(work, x, (size_t)n * sizeof(float));
-    float lse = mx + logf(vm_exp_sub_sum(n, work, mx, 1.0f));
-    for (int i = 0; i < n; i++) x[i] -= lse;
-}
-
 float text_compression_ratio(const char *text) {
     const char *s = text;
     while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r') s++;
@@ -72,6 +54,136 @@ float text_compression_ratio(const char *text) {
     return r;
 }
 
+/* ---- the context and the step ---------------------------------------------------------------- */
+
+/* "-1" (non-speech symbols) and comma-separated ids; the task and special tokens always. */
+static int build_suppress_mask(search_ctx *c, const char *spec, char *err, size_t err_size) {
+    const int nv = c->m->hp.n_vocab;
+    if (spec && *spec) {
+        const char *q = spec;
+        while (*q) {
+            char *end;
+            long v = strtol(q, &end, 10);
+            if (end == q) return am_fail(err, err_size, AM_E_INVALID_ARG, "suppress_tokens: bad list '%s'", spec);
+            if (v == -1) {
+                int ids[4096];
+                int n = tokenizer_non_speech_tokens(c->m->tok, ids, 4096);
+                for (int i = 0; i < n && i < 4096; i++)
+                    if (ids[i] >= 0 && ids[i] < nv) c->mask[ids[i]] = 1;
+            } else if (v >= 0 && v < nv) {
+                c->mask[v] = 1;
+            } else {
+                return am_fail(err, err_size, AM_E_INVALID_ARG, "suppress_tokens: id %ld out of range", v);
+            }
+            q = end;
+            while (*q == ',' || *q == ' ') q++;
+        }
+    }
+    const int extra[6] = {c->sp.transcribe, c->sp.translate, c->sp.sot, c->sp.sot_prev, c->sp.sot_lm, c->sp.no_speech};
+    for (int i = 0; i < 6; i++)
+        if (extra[i] >= 0 && extra[i] < nv) c->mask[extra[i]] = 1;
+    return AM_OK;
+}
+
+int search_ctx_init(search_ctx *c, const am_model *m, am_session *s, const am_params *p, char *err, size_t err_size) {
+    memset(c, 0, sizeof *c);
+    c->m = m;
+    c->s = s;
+    c->p = p;
+    tokenizer_specials(m->tok, &c->sp);
+    const int nv = m->hp.n_vocab, n = s->max_seqs;
+    c->mask = calloc((size_t)nv, 1);
+    c->lang_mask = malloc((size_t)nv);
+    c->cand_tok = malloc((size_t)n * AM_STEP_MAX_K * sizeof *c->cand_tok);
+    c->cand_lp = malloc((size_t)n * AM_STEP_MAX_K * sizeof *c->cand_lp);
+    c->report_lp = malloc((size_t)n * sizeof *c->report_lp);
+    c->draw_tok = malloc((size_t)n * sizeof *c->draw_tok);
+    c->draw_lp = malloc((size_t)n * sizeof *c->draw_lp);
+    c->u = malloc((size_t)n * sizeof *c->u);
+    c->state = malloc((size_t)n * sizeof *c->state);
+    if (!s->backend->ops->decode_step) c->logits = malloc((size_t)n * nv * sizeof(float));
+    if (!c->mask || !c->lang_mask || !c->cand_tok || !c->cand_lp || !c->report_lp || !c->draw_tok || !c->draw_lp ||
+        !c->u || !c->state || (!s->backend->ops->decode_step && !c->logits))
+        return am_fail(err, err_size, AM_E_NOMEM, "out of memory");
+    int rc = build_suppress_mask(c, p->suppress_tokens, err, err_size);
+    if (rc != AM_OK) return rc;
+    memset(c->lang_mask, 1, (size_t)nv);
+    for (int i = 0; i < c->sp.n_languages; i++)
+        if (c->sp.lang_begin + i < nv) c->lang_mask[c->sp.lang_begin + i] = 0;
+    int blank[4];
+    am_step_rules r;
+    memset(&r, 0, sizeof r);
+    r.mask = c->mask;
+    r.suppress_blank = p->suppress_blank;
+    r.blank_id = tokenizer_encode(m->tok, " ", blank, 4) == 1 ? blank[0] : -1;
+    r.eot = c->sp.eot;
+    r.timestamp_begin = p->without_timestamps ? -1 : c->sp.timestamp_begin;
+    r.no_timestamps = c->sp.no_timestamps;
+    r.max_initial_ts = p->max_initial_timestamp >= 0.0f
+                           ? c->sp.timestamp_begin + (int)lround(p->max_initial_timestamp / TIME_PRECISION)
+                           : -1;
+    r.k = 1;
+    r.report_id = -1;
+    r.temperature = 1.0f;
+    c->rules = r;
+    return AM_OK;
+}
+
+void search_ctx_free(search_ctx *c) {
+    free(c->mask);
+    free(c->lang_mask);
+    free(c->cand_tok);
+    free(c->cand_lp);
+    free(c->report_lp);
+    free(c->draw_tok);
+    free(c->draw_lp);
+    free(c->u);
+    free(c->state);
+    free(c->logits);
+    memset(c, 0, sizeof *c);
+}
+
+int search_step(search_ctx *c, const am_decode_seq *seqs, int n, const am_step_rules *rules, const am_step_seq *state) {
+    am_step_out out = {c->cand_tok, c->cand_lp, c->report_lp, c->draw_tok, c->draw_lp};
+    const am_backend_ops *ops = c->s->backend->ops;
+    if (ops->decode_step) return ops->decode_step(c->s, seqs, n, rules, state, &out);
+    /* a backend without the step on the device: its logits, the reference rules here */
+    int rc = ops->decode_logits(c->s, seqs, n, c->logits);
+    if (rc != AM_OK) return rc;
+    const int nv = c->m->hp.n_vocab;
+    for (int i = 0, d = 0; i < n; i++) {
+        step_apply_ref(rules, &state[i], c->logits + (size_t)i * nv, nv, c->cand_tok + (size_t)i * rules->k,
+                       c->cand_lp + (size_t)i * rules->k, &c->report_lp[i], c->draw_tok + d, c->draw_lp + d);
+        d += state[i].n_draws;
+    }
+    return AM_OK;
+}
+
+int search_detect_language(search_ctx *c, int window, int *index, float *probs, int *n) {
+    const int sot = c->sp.sot;
+    am_decode_seq sq = {0, window, &sot, 1, 0};
+    am_step_rules r;
+    memset(&r, 0, sizeof r);
+    r.mask = c->lang_mask; /* softmax over the language tokens only */
+    r.blank_id = -1;
+    r.eot = c->sp.eot;
+    r.timestamp_begin = -1;
+    r.max_initial_ts = -1;
+    r.report_id = -1;
+    r.temperature = 1.0f;
+    r.k = c->sp.n_languages < AM_STEP_MAX_K ? c->sp.n_languages : AM_STEP_MAX_K;
+    am_step_seq st = {0, -1, -1, -1, 0, NULL};
+    int rc = search_step(c, &sq, 1, &r, &st);
+    if (rc != AM_OK) return rc;
+    *n = 0;
+    for (int j = 0; j < r.k && c->cand_tok[j] >= 0; j++) {
+        index[*n] = c->cand_tok[j] - c->sp.lang_begin;
+        probs[*n] = expf(c->cand_lp[j]);
+        (*n)++;
+    }
+    return AM_OK;
+}
+
 static double rng_uniform(uint64_t *s) {
     uint64_t x = *s; /* xorshift64* */
     x ^= x >> 12;
@@ -81,62 +193,9 @@ static double rng_uniform(uint64_t *s) {
     return (double)((x * 2685821657736338717ull) >> 11) * (1.0 / 9007199254740992.0);
 }
 
-/* ---- logit filters ------------------------------------------------------------------------ */
-
-/* Whisper's timestamp rules (CTranslate2's ApplyTimestampRules) for a hypothesis whose tokens
- * since sample_begin are seq[0..n_seq). */
-static void apply_timestamp_rules(const search_ctx *c, float *logits, const int *seq, int n_seq) {
-    const int tb = c->sp.timestamp_begin, nv = c->m->hp.n_vocab, eot = c->sp.eot;
-    logits[c->sp.no_timestamps] = -INFINITY;
-    int check_prob = 0;
-    if (n_seq == 0) {
-        /* first token: a timestamp no later than max_initial_timestamp */
-        for (int i = 0; i < tb; i++) logits[i] = -INFINITY;
-        if (c->p->max_initial_timestamp >= 0.0f) {
-            int last_allowed = tb + (int)lround(c->p->max_initial_timestamp / TIME_PRECISION);
-            for (int i = last_allowed + 1; i < nv; i++) logits[i] = -INFINITY;
-        }
-    } else {
-        int last = seq[n_seq - 1];
-        if (last >= tb) {
-            int penultimate = n_seq >= 2 ? seq[n_seq - 2] : last;
-            if (penultimate >= tb) { /* a pair just closed: text or eot next */
-                for (int i = tb; i < nv; i++) logits[i] = -INFINITY;
-            } else { /* an opening timestamp: another timestamp or eot */
-                for (int i = 0; i < eot; i++) logits[i] = -INFINITY;
-                check_prob = 1;
-            }
-        } else {
-            check_prob = 1;
-        }
-        for (int t = n_seq - 1; t >= 0; t--) /* timestamps never decrease */
-            if (seq[t] >= tb) {
-                for (int i = tb; i < seq[t]; i++) logits[i] = -INFINITY;
-                break;
-            }
-    }
-    if (check_prob) {
-        /* if the total probability of timestamps beats every text token, force a timestamp */
-        float mx = vm_max(nv, logits), max_text = vm_max(tb, logits);
-        memcpy(c->work, logits, (size_t)nv * sizeof(float));
-        double ts = vm_exp_sub_sum(nv - tb, c->work + tb, mx, 1.0f);
-        double total = ts + vm_exp_sub_sum(tb, c->work, mx, 1.0f);
-        double ts_logprob = ts > 0 ? log(ts) - log(total) : -INFINITY;
-        double max_text_logprob = (double)(max_text - mx) - log(total);
-        if (ts_logprob > max_text_logprob)
-            for (int i = 0; i < tb; i++) logits[i] = -INFINITY;
-    }
-}
-
-/* All filters for one hypothesis: seq holds its tokens since the sot sequence (a forced prefix
- * included), `step` counts them (0 = the first token after the sot sequence). */
-static void filter_logits(const search_ctx *c, float *logits, const int *seq, int n_seq, int step) {
-    for (int i = 0; i < c->n_suppress; i++) logits[c->suppress[i]] = -INFINITY;
-    if (step == 0 && c->p->suppress_blank) {
-        if (c->blank_id >= 0) logits[c->blank_id] = -INFINITY;
-        logits[c->sp.eot] = -INFINITY;
-    }
-    if (!c->p->without_timestamps) apply_timestamp_rules(c, logits, seq, n_seq);
+/* The rules' view of a hypothesis (tokens since the sot sequence, forced prefix included). */
+static am_step_seq seq_state(const search_ctx *c, const ivec *seq) {
+    return step_seq_of(seq->v, seq->n, c->sp.timestamp_begin);
 }
 
 /* ---- hypotheses ---------------------------------------------------------------------------- */
@@ -153,22 +212,6 @@ static double hyp_score(const search_ctx *c, const hyp *h, int n_forced) {
     if (len < 1) len = 1;
     double lp = c->p->length_penalty > 0.0f ? c->p->length_penalty : 1.0;
     return h->sum_logprob / pow((double)len, lp);
-}
-
-/* Feed the prompt into slot 0 (two calls: through sot for the no-speech probability, then the
- * rest); leaves the first step's logits in `first`. */
-static int feed_prompt(search_ctx *c, const int *prompt, int n_prompt, int sot_index, float *first,
-                       float *no_speech_prob) {
-    const int nv = c->m->hp.n_vocab;
-    am_decode_seq sq = {0, c->window, prompt, sot_index + 1, 0};
-    int rc = c->be->ops->decode(c->be, &sq, 1, first);
-    if (rc != AM_OK) return rc;
-    *no_speech_prob = expf(log_softmax_at(first, nv, c->sp.no_speech));
-    if (n_prompt > sot_index + 1) {
-        am_decode_seq rest = {0, c->window, prompt + sot_index + 1, n_prompt - sot_index - 1, sot_index + 1};
-        rc = c->be->ops->decode(c->be, &rest, 1, first);
-    }
-    return rc;
 }
 
 static int max_new_tokens(const search_ctx *c, int n_prompt) {
@@ -250,38 +293,21 @@ static int beam_state_init(search_ctx *c, beam_state *st, const int *prompt, int
     return ivec_set(&st->live[0].seq, prompt + n_prompt - n_forced, n_forced);
 }
 
-/* Consume this step's logits (one row per live hypothesis, log-softmaxed in place), choose the
- * next beams, move their caches and fill seqs[] with the tokens to feed next; returns how many. */
-static int beam_state_step(search_ctx *c, beam_state *st, float *logits, am_decode_seq *seqs, int *n_seqs) {
-    const int nv = c->m->hp.n_vocab, eot = c->sp.eot, beam = st->beam;
+/* Consume this step's candidates (k per live hypothesis, best first: tok/lp rows), choose the
+ * next beams, move their caches and fill seqs[]/states[] with what to feed next; returns how many. */
+static int beam_state_step(search_ctx *c, beam_state *st, const int *tok, const float *lp, int k, am_decode_seq *seqs,
+                           am_step_seq *states, int *n_seqs) {
+    const int eot = c->sp.eot, beam = st->beam;
     int rc = AM_OK, n_cands = 0;
     *n_seqs = 0;
-    for (int i = 0; i < st->n_live; i++) {
-        float *lg = logits + (size_t)i * nv;
-        filter_logits(c, lg, st->live[i].seq.v, st->live[i].seq.n, st->step + st->n_forced);
-        log_softmax_inplace(lg, nv, c->work);
-        int k = beam == 1 ? 1 : beam + 1; /* greedy needs only the best token */
-        int top[65];
-        if (k > 65) k = 65;
-        for (int j = 0; j < k; j++) top[j] = -1;
-        for (int t = 0; t < nv; t++) {
-            float v = lg[t];
-            if (v == -INFINITY) continue;
-            int pos = k;
-            while (pos > 0 && (top[pos - 1] < 0 || lg[top[pos - 1]] < v)) pos--;
-            if (pos < k) {
-                for (int q = k - 1; q > pos; q--) top[q] = top[q - 1];
-                top[pos] = t;
-            }
-        }
-        for (int j = 0; j < k && top[j] >= 0; j++) {
-            st->cands[n_cands].score = st->live[i].sum_logprob + lg[top[j]];
+    for (int i = 0; i < st->n_live; i++)
+        for (int j = 0; j < k && tok[i * k + j] >= 0; j++) {
+            st->cands[n_cands].score = st->live[i].sum_logprob + lp[i * k + j];
             st->cands[n_cands].src = i;
-            st->cands[n_cands].tok = top[j];
-            st->cands[n_cands].lp = lg[top[j]];
+            st->cands[n_cands].tok = tok[i * k + j];
+            st->cands[n_cands].lp = lp[i * k + j];
             n_cands++;
         }
-    }
     qsort(st->cands, (size_t)n_cands, sizeof *st->cands, cand_cmp);
     int n_next = 0;
     for (int j = 0; j < n_cands && n_next < beam; j++) {
@@ -331,7 +357,7 @@ static int beam_state_step(search_ctx *c, beam_state *st, float *logits, am_deco
             while (used[f]) f++;
             used[f] = 1;
             int j = copy[i], dst = st->slot_base + f;
-            if ((rc = c->be->ops->copy_cache(c->be, dst, st->next[j].slot, pos)) != AM_OK) return rc;
+            if ((rc = c->s->backend->ops->copy_cache(c->s, dst, st->next[j].slot, pos)) != AM_OK) return rc;
             st->next[j].slot = dst;
         }
     }
@@ -342,6 +368,7 @@ static int beam_state_step(search_ctx *c, beam_state *st, float *logits, am_deco
         seqs[j].tokens = &st->toks[j];
         seqs[j].n_tokens = 1;
         seqs[j].n_past = pos;
+        states[j] = seq_state(c, &st->next[j].seq);
     }
     hyp *tmp = st->live;
     st->live = st->next;
@@ -378,54 +405,72 @@ static void set_seq(am_decode_seq *q, int slot, int window, const int *tokens, i
  * cache slots [i·2·beam, (i+1)·2·beam). */
 static int beam_search_batch(search_ctx *c, int n, const int *const *prompts, const int *n_prompts,
                              const int *sot_index, const int *n_forced, const int *windows, window_result *outs) {
-    const int nv = c->m->hp.n_vocab;
     const int beam = c->p->beam_size > 1 ? c->p->beam_size : 1;
+    const int k = beam == 1 ? 1 : beam + 1; /* greedy needs only the best token */
     beam_state *st = calloc((size_t)n, sizeof *st);
     am_decode_seq *seqs = calloc((size_t)n * (beam + 1), sizeof *seqs);
-    int *row0 = malloc((size_t)n * sizeof *row0);
+    am_step_seq *states = calloc((size_t)n * (beam + 1), sizeof *states);
+    int *row0 = malloc((size_t)n * sizeof *row0), *cand_tok = malloc((size_t)n * k * sizeof *cand_tok);
+    float *cand_lp = malloc((size_t)n * k * sizeof *cand_lp);
+    am_step_rules rules = c->rules;
+    rules.k = k;
     int rc = AM_OK;
-    if (!st || !seqs || !row0) { rc = AM_E_NOMEM; goto done; }
+    if (!st || !seqs || !states || !row0 || !cand_tok || !cand_lp) { rc = AM_E_NOMEM; goto done; }
     for (int i = 0; i < n; i++) {
         outs[i].tokens.n = 0;
         if ((rc = beam_state_init(c, &st[i], prompts[i], n_prompts[i], sot_index[i], n_forced[i], windows[i],
                                   i * 2 * beam, &outs[i])) != AM_OK)
             goto done;
     }
-    /* the prompts: through sot (no-speech probability), then the rest — two calls for all windows */
-    for (int i = 0; i < n; i++) set_seq(&seqs[i], st[i].slot_base, windows[i], prompts[i], sot_index[i] + 1, 0);
-    if ((rc = c->be->ops->decode(c->be, seqs, n, c->logits)) != AM_OK) goto done;
+    /* the prompts: through sot (its raw no-speech log-prob; its candidates serve windows whose
+     * prompt ends there), then the rest — two calls for all windows */
+    for (int i = 0; i < n; i++) {
+        set_seq(&seqs[i], st[i].slot_base, windows[i], prompts[i], sot_index[i] + 1, 0);
+        states[i] = seq_state(c, &st[i].live[0].seq);
+    }
+    rules.report_id = c->sp.no_speech;
+    if ((rc = search_step(c, seqs, n, &rules, states)) != AM_OK) goto done;
+    rules.report_id = -1;
+    memcpy(cand_tok, c->cand_tok, (size_t)n * k * sizeof *cand_tok);
+    memcpy(cand_lp, c->cand_lp, (size_t)n * k * sizeof *cand_lp);
     int n_rest = 0;
     for (int i = 0; i < n; i++) {
-        outs[i].no_speech_prob = expf(log_softmax_at(c->logits + (size_t)i * nv, nv, c->sp.no_speech));
-        if (n_prompts[i] > sot_index[i] + 1)
-            set_seq(&seqs[n_rest++], st[i].slot_base, windows[i], prompts[i] + sot_index[i] + 1,
+        outs[i].no_speech_prob = expf(c->report_lp[i]);
+        if (n_prompts[i] > sot_index[i] + 1) {
+            set_seq(&seqs[n_rest], st[i].slot_base, windows[i], prompts[i] + sot_index[i] + 1,
                     n_prompts[i] - sot_index[i] - 1, sot_index[i] + 1);
+            states[n_rest++] = seq_state(c, &st[i].live[0].seq);
+        }
     }
     if (n_rest > 0) {
-        /* rows of the second call go to windows with a longer prompt; keep the others' sot rows */
-        float *tmp = c->logits + (size_t)n * nv;
-        if ((rc = c->be->ops->decode(c->be, seqs, n_rest, tmp)) != AM_OK) goto done;
+        if ((rc = search_step(c, seqs, n_rest, &rules, states)) != AM_OK) goto done;
         for (int i = 0, r = 0; i < n; i++)
             if (n_prompts[i] > sot_index[i] + 1) {
-                memcpy(c->logits + (size_t)i * nv, tmp + (size_t)r * nv, (size_t)nv * sizeof(float));
+                memcpy(cand_tok + (size_t)i * k, c->cand_tok + (size_t)r * k, (size_t)k * sizeof *cand_tok);
+                memcpy(cand_lp + (size_t)i * k, c->cand_lp + (size_t)r * k, (size_t)k * sizeof *cand_lp);
                 r++;
             }
     }
+    const int *tok = cand_tok;
+    const float *lp = cand_lp;
     for (int i = 0; i < n; i++) row0[i] = i; /* first rows: one per window */
     for (;;) {
         if ((rc = check_abort(c)) != AM_OK) goto done;
         int n_seqs = 0, any = 0;
         for (int i = 0; i < n; i++) {
             if (st[i].done) continue;
-            int k;
-            if ((rc = beam_state_step(c, &st[i], c->logits + (size_t)row0[i] * nv, seqs + n_seqs, &k)) != AM_OK)
+            int m;
+            if ((rc = beam_state_step(c, &st[i], tok + (size_t)row0[i] * k, lp + (size_t)row0[i] * k, k,
+                                      seqs + n_seqs, states + n_seqs, &m)) != AM_OK)
                 goto done;
             row0[i] = n_seqs; /* its rows in the next call */
-            n_seqs += k;
+            n_seqs += m;
             any |= !st[i].done;
         }
         if (!any || n_seqs == 0) break;
-        if ((rc = c->be->ops->decode(c->be, seqs, n_seqs, c->logits)) != AM_OK) goto done;
+        if ((rc = search_step(c, seqs, n_seqs, &rules, states)) != AM_OK) goto done;
+        tok = c->cand_tok;
+        lp = c->cand_lp;
     }
     for (int i = 0; i < n; i++)
         if ((rc = beam_state_finish(c, &st[i])) != AM_OK) goto done;
@@ -433,76 +478,82 @@ done:
     for (int i = 0; st && i < n; i++) beam_state_free(&st[i]);
     free(st);
     free(seqs);
+    free(states);
     free(row0);
+    free(cand_tok);
+    free(cand_lp);
     return rc;
 }
 
 /* ---- sampling (temperature > 0), best_of candidates in parallel --------------------------- */
 
-static int sample_token(search_ctx *c, const float *logits, float temperature) {
-    const int nv = c->m->hp.n_vocab;
-    float mx = -INFINITY;
-    for (int i = 0; i < nv; i++) mx = logits[i] > mx ? logits[i] : mx;
-    double total = 0.0;
-    for (int i = 0; i < nv; i++) {
-        c->work[i] = logits[i] == -INFINITY ? 0.0f : expf((logits[i] - mx) / temperature);
-        total += c->work[i];
-    }
-    double u = rng_uniform(&c->rng) * total, acc = 0.0;
-    int tok = -1;
-    for (int i = 0; i < nv; i++) {
-        if (c->work[i] <= 0.0f) continue;
-        acc += c->work[i];
-        tok = i;
-        if (acc >= u) break;
-    }
-    return tok < 0 ? c->sp.eot : tok;
-}
-
+/* best_of candidates sampled at `temperature`: the prompt is fed once into slot 0 and its last
+ * row gives every candidate's first token; the caches are then copied to the candidates' slots. */
 static int sample_search(search_ctx *c, const int *prompt, int n_prompt, int sot_index, int n_forced,
                          float temperature, window_result *out) {
-    const int nv = c->m->hp.n_vocab, eot = c->sp.eot;
+    const int eot = c->sp.eot;
     int n = c->p->best_of > 1 ? c->p->best_of : 1;
-    if (n > c->be->max_seqs) n = c->be->max_seqs;
+    if (n > c->s->max_seqs) n = c->s->max_seqs;
     const int max_new = max_new_tokens(c, n_prompt);
     hyp *h = calloc((size_t)n, sizeof *h);
     am_decode_seq *seqs = malloc((size_t)n * sizeof *seqs);
-    int *toks = malloc((size_t)n * sizeof *toks), *idx = malloc((size_t)n * sizeof *idx);
-    int rc;
-    if (!h || !seqs || !toks || !idx) { rc = AM_E_NOMEM; goto done; }
-    rc = feed_prompt(c, prompt, n_prompt, sot_index, c->logits, &out->no_speech_prob);
-    if (rc != AM_OK) goto done;
+    int *toks = malloc((size_t)n * sizeof *toks), *live = malloc((size_t)n * sizeof *live);
+    am_step_rules rules = c->rules;
+    rules.k = 0;
+    rules.temperature = temperature;
+    int rc = AM_OK;
+    if (!h || !seqs || !toks || !live) { rc = AM_E_NOMEM; goto done; }
     for (int i = 0; i < n; i++) {
         h[i].slot = i;
         if ((rc = ivec_set(&h[i].seq, prompt + n_prompt - n_forced, n_forced)) != AM_OK) goto done;
-        if (i > 0) {
-            memcpy(c->logits + (size_t)i * nv, c->logits, (size_t)nv * sizeof(float));
-            if ((rc = c->be->ops->copy_cache(c->be, i, 0, n_prompt)) != AM_OK) goto done;
-        }
-        idx[i] = i; /* row of logits for live candidate i */
     }
-    for (int step = 0; step < max_new; step++) {
-        if ((rc = check_abort(c)) != AM_OK) goto done;
-        int n_live = 0;
-        for (int i = 0; i < n; i++) {
-            if (h[i].done) continue;
-            float *lg = c->logits + (size_t)idx[i] * nv;
-            filter_logits(c, lg, h[i].seq.v, h[i].seq.n, step + n_forced);
-            int tok = sample_token(c, lg, temperature);
-            h[i].sum_logprob += log_softmax_at(lg, nv, tok);
-            if (tok == eot) { h[i].done = 1; continue; }
-            if ((rc = ivec_push(&h[i].seq, tok)) != AM_OK) goto done;
-            if (step + 1 == max_new) { h[i].done = 1; continue; }
-            toks[n_live] = tok;
-            seqs[n_live].slot = h[i].slot;
-            seqs[n_live].window = c->window;
-            seqs[n_live].tokens = &toks[n_live];
-            seqs[n_live].n_tokens = 1;
-            seqs[n_live].n_past = n_prompt + step;
-            idx[i] = n_live++;
+    /* the prompt through sot (no-speech), then the rest; the last row is drawn from n times */
+    am_step_seq st0 = seq_state(c, &h[0].seq);
+    int rest = n_prompt > sot_index + 1;
+    for (int i = 0; i < n; i++) c->u[i] = rng_uniform(c->rng);
+    am_decode_seq sq = {0, c->window, prompt, sot_index + 1, 0};
+    st0.n_draws = rest || max_new == 0 ? 0 : n;
+    st0.u = c->u;
+    rules.report_id = c->sp.no_speech;
+    if ((rc = search_step(c, &sq, 1, &rules, &st0)) != AM_OK) goto done;
+    rules.report_id = -1;
+    out->no_speech_prob = expf(c->report_lp[0]);
+    if (rest) {
+        am_decode_seq rq = {0, c->window, prompt + sot_index + 1, n_prompt - sot_index - 1, sot_index + 1};
+        st0.n_draws = max_new == 0 ? 0 : n;
+        if ((rc = search_step(c, &rq, 1, &rules, &st0)) != AM_OK) goto done;
+    }
+    for (int i = 1; i < n && max_new > 0; i++)
+        if ((rc = c->s->backend->ops->copy_cache(c->s, i, 0, n_prompt)) != AM_OK) goto done;
+    for (int i = 0; i < n; i++) live[i] = i; /* draw i belongs to candidate live[i] */
+    int n_live = max_new > 0 ? n : 0;
+    for (int step = 0; n_live > 0; step++) {
+        int m = 0;
+        for (int d = 0; d < n_live; d++) {
+            hyp *c_ = &h[live[d]];
+            int tok = c->draw_tok[d];
+            c_->sum_logprob += c->draw_lp[d];
+            if (tok == eot) { c_->done = 1; continue; }
+            if ((rc = ivec_push(&c_->seq, tok)) != AM_OK) goto done;
+            if (step + 1 == max_new) { c_->done = 1; continue; }
+            toks[m] = tok;
+            seqs[m].slot = c_->slot;
+            seqs[m].window = c->window;
+            seqs[m].tokens = &toks[m];
+            seqs[m].n_tokens = 1;
+            seqs[m].n_past = n_prompt + step;
+            live[m++] = live[d];
         }
+        n_live = m;
         if (n_live == 0) break;
-        if ((rc = c->be->ops->decode(c->be, seqs, n_live, c->logits)) != AM_OK) goto done;
+        if ((rc = check_abort(c)) != AM_OK) goto done;
+        for (int i = 0; i < n_live; i++) {
+            c->state[i] = seq_state(c, &h[live[i]].seq);
+            c->u[i] = rng_uniform(c->rng);
+            c->state[i].n_draws = 1;
+            c->state[i].u = &c->u[i];
+        }
+        if ((rc = search_step(c, seqs, n_live, &rules, c->state)) != AM_OK) goto done;
     }
     int best = 0;
     for (int i = 1; i < n; i++)
@@ -514,7 +565,7 @@ done:
     free(h);
     free(seqs);
     free(toks);
-    free(idx);
+    free(live);
     return rc;
 }
 

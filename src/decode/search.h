@@ -19,18 +19,38 @@ int ivec_push(ivec *a, int x);
 
 /* What the search needs to know; set up once per transcription. */
 typedef struct search_ctx {
-    am_model *m;
-    am_backend *be;
+    const am_model *m;
+    am_session *s;        /* the backend session: caches, encoded windows */
     am_special_tokens sp;
     const am_params *p;
-    int *suppress;   /* ids suppressed at every step */
-    int n_suppress;
-    int blank_id;    /* " ", suppressed at the first step with suppress_blank */
-    int window;      /* encoder window slot the search attends to */
-    float *logits;   /* [max_seqs][n_vocab] */
-    float *work;     /* [n_vocab] */
-    uint64_t rng;
+    am_step_rules rules;  /* the step rules of this transcription (suppression mask, timestamps) */
+    uint8_t *mask;        /* [n_vocab] suppressed at every step (rules.mask) */
+    uint8_t *lang_mask;   /* [n_vocab] everything but the language tokens (language detection) */
+    int window;           /* encoder window slot the search attends to */
+    uint64_t *rng;        /* the sampling state of the stream being decoded */
+    /* step scratch: candidates [max_seqs][AM_STEP_MAX_K], draws, uniforms */
+    int *cand_tok;
+    float *cand_lp, *report_lp;
+    int *draw_tok;
+    float *draw_lp;
+    double *u;
+    am_step_seq *state;
+    float *logits;        /* [max_seqs][n_vocab], only for a backend without decode_step */
 } search_ctx;
+
+/* Allocate the scratch for sessions of up to max_seqs sequences and build the rules from the
+ * params (suppress_tokens list, suppress_blank, timestamps).  search_ctx_free releases it. */
+int search_ctx_init(search_ctx *c, const am_model *m, am_session *s, const am_params *p, char *err, size_t err_size);
+void search_ctx_free(search_ctx *c);
+
+/* One decoder step through the backend: its decode_step, or (a backend without one) its logits
+ * with the reference rules (backend/step.h) applied here.  Candidates land in c->cand_tok/lp
+ * (rules->k per sequence), report log-probs in c->report_lp, draws in c->draw_tok/lp. */
+int search_step(search_ctx *c, const am_decode_seq *seqs, int n, const am_step_rules *rules, const am_step_seq *state);
+
+/* Language detection on encoded window slot `window`: probabilities of the n language tokens,
+ * most likely first (codes[i] = tokenizer_language_code(index[i])). */
+int search_detect_language(search_ctx *c, int window, int *index, float *probs, int *n);
 
 typedef struct window_result {
     ivec tokens;          /* the chosen hypothesis: forced prefix + sampled tokens, no eot */
@@ -46,15 +66,11 @@ int search_window(search_ctx *c, const int *prompt, int n_prompt, int sot_index,
 
 /* Temperature-0 search (greedy or beam) over n windows together: each decoder call carries every
  * window's live hypotheses.  Window i attends to encoder slot windows[i] and uses cache slots
- * [i·2·beam_size, (i+1)·2·beam_size); c->logits must hold n·(beam_size+1)·n_vocab floats... and
- * the backend max_seqs must be ≥ n·2·beam_size. */
+ * [i·2·beam_size, (i+1)·2·beam_size); the session's max_seqs must be ≥ n·2·beam_size. */
 int search_windows_batch(search_ctx *c, int n, const int *const *prompts, const int *n_prompts, const int *sot_index,
                          const int *n_forced, const int *windows, window_result *outs);
 
 /* UTF-8 bytes / zlib-compressed bytes of the stripped text (faster-whisper's measure). */
 float text_compression_ratio(const char *text);
-
-/* log-softmax value of x[id] over x[0..n). */
-float log_softmax_at(const float *x, int n, int id);
 
 #endif

@@ -1,16 +1,21 @@
-/* transcribe.c — long-form transcription: windows, prompts, greedy/sampled decoding with
- * Whisper's timestamp rules, temperature fallback, and segments (DESIGN.md §3).
+/* transcribe.c — long-form transcription: windows, prompts, search with temperature fallback,
+ * Whisper's silence rules, segments, word timestamps and the hallucination guard — one path for a
+ * whole file, for the chunks that voice activity detection finds, and for chunks in batches.
  *
  * The loop follows faster-whisper's generate_segments with CTranslate2's decoding rules, which
- * our parity tests compare against:
- *   features = log-mel of the whole file (global normalisation); content_frames = frames − 1
- *   while seek < content_frames:
- *       window = features[seek : seek + min(3000, content_frames − seek)], zero-padded to 3000
- *       encode(window)                                      — one backend call
- *       prompt = [sot_prev, previous text (≤ 223)] + [sot (, lang, task)] (+ notimestamps)
- *       tokens = decode with fallback over temperatures      — one backend call per token
- *       skip the window if no_speech_prob > 0.6 and avg_logprob < −1
- *       split tokens into segments at timestamp pairs, advance seek to the last timestamp */
+ * our parity tests compare against.  A *stream* is one piece of audio decoded with Whisper's
+ * long-form rules: the whole file, or one VAD chunk (decode/vad_plan.h).  Up to batch_size
+ * streams are active at once; every round
+ *   - encodes the next 30 s window of every active stream      — one backend call
+ *       (window = log-mel[seek : seek + min(3000, content_frames − seek)], zero-padded to 3000)
+ *   - detects the language of streams that start without one    — one call each
+ *   - searches all their windows at temperature 0 together      — one backend call per step
+ *   - then, per window (window_step): the temperature fallback (alone), the no-speech skip, the
+ *     split into segments at timestamp pairs, word timestamps, the hallucination guard, the
+ *     segments emitted and seek advanced.
+ * A window's result depends only on its own stream, so any batch size gives the same segments.
+ * Segments are handed to the result (and the on_segment callback) in stream order, their times
+ * mapped from the chunk back to the original timeline. */
 #include <math.h>
 #include <stdio.h>
 #include <stdint.h>
@@ -23,7 +28,7 @@
 #include "result/result.h"
 #include "decode/search.h"
 #include "decode/align.h"
-#include "decode/batch.h"
+#include "decode/vad_plan.h"
 #include "text/tokenizer.h"
 #include "frontend/mel.h"
 #include "frontend/mel_q15.h"
@@ -77,17 +82,21 @@ am_params am_params_default(void) {
     return p;
 }
 
-static void window_result_copy(window_result *dst, const window_result *src) {
+static int window_result_copy(window_result *dst, const window_result *src) {
     ivec keep = dst->tokens;
     *dst = *src;
     dst->tokens = keep;
     dst->tokens.n = 0;
-    for (int i = 0; i < src->tokens.n; i++) ivec_push(&dst->tokens, src->tokens.v[i]);
+    for (int i = 0; i < src->tokens.n; i++)
+        if (ivec_push(&dst->tokens, src->tokens.v[i]) != AM_OK) return AM_E_NOMEM;
+    return AM_OK;
 }
 
-/* Temperature fallback (faster-whisper generate_with_fallback). */
+/* Temperature fallback (faster-whisper generate_with_fallback).  With have_first, *best already
+ * holds the result at the first temperature (decoded in a batch) and the schedule goes on from
+ * there; the chosen result ends in *best. */
 static int decode_with_fallback(search_ctx *c, const int *prompt, int n_prompt, int sot_index, int n_forced,
-                                window_result *best, window_result *tmp) {
+                                int have_first, window_result *best, window_result *tmp) {
     const am_params *p = c->p;
     /* temperatures: p->temperature, then + increment up to 1.0 (0, 0.2, ... 1.0 by default) */
     float inc = p->temperature_increment > 0.0f ? p->temperature_increment : 0.2f;
@@ -95,7 +104,8 @@ static int decode_with_fallback(search_ctx *c, const int *prompt, int n_prompt, 
     int have_best = 0, best_below_cr = 0;
     for (int ti = 0; ti < n_temps; ti++) {
         float t = p->temperature + (float)ti * inc;
-        int rc = search_window(c, prompt, n_prompt, sot_index, n_forced, t, tmp);
+        int rc = ti == 0 && have_first ? window_result_copy(tmp, best)
+                                       : search_window(c, prompt, n_prompt, sot_index, n_forced, t, tmp);
         if (rc != AM_OK) return rc;
         int below_cr = !(p->compression_ratio_threshold >= 0.0f && tmp->compression_ratio > p->compression_ratio_threshold);
         int needs_fallback = !below_cr;
@@ -106,14 +116,11 @@ static int decode_with_fallback(search_ctx *c, const int *prompt, int n_prompt, 
         /* remember the best candidate: prefer those under the compression threshold, then logprob */
         if (!have_best || (below_cr && !best_below_cr) ||
             (below_cr == best_below_cr && tmp->avg_logprob > best->avg_logprob)) {
-            window_result_copy(best, tmp);
+            if ((rc = window_result_copy(best, tmp)) != AM_OK) return rc;
             have_best = 1;
             best_below_cr = below_cr;
         }
-        if (!needs_fallback) {
-            window_result_copy(best, tmp);
-            return AM_OK;
-        }
+        if (!needs_fallback) return window_result_copy(best, tmp);
         best->temperature = t; /* all failed so far: report the last temperature tried */
     }
     return AM_OK;
@@ -256,8 +263,9 @@ static int add_word_timestamps(search_ctx *c, const int *tok, window_segments *w
                 if (is_sentence_end(w[i].word)) w[i].end = w[i].start + max_duration;
                 else if (is_sentence_end(w[i - 1].word)) w[i].start = w[i].end - max_duration;
             }
-    align_merge_punctuations(w, n_w, c->p->prepend_punctuations ? c->p->prepend_punctuations : "",
-                             c->p->append_punctuations ? c->p->append_punctuations : "");
+    rc = align_merge_punctuations(w, n_w, c->p->prepend_punctuations ? c->p->prepend_punctuations : "",
+                                  c->p->append_punctuations ? c->p->append_punctuations : "");
+    if (rc != AM_OK) { free(per_seg); align_words_free(w, n_w); return rc; }
 
     int wi = 0;
     for (int si = 0; si < ws->n; si++) {
@@ -337,7 +345,7 @@ static int emit_segments(am_result *r, search_ctx *c, const int *tok, const wind
             }
             am_segment seg;
             memset(&seg, 0, sizeof seg);
-            seg.id = (int)r->n_segments + 1;
+            seg.id = (int)r->n_segments;
             seg.seek = seek;
             seg.start = pd->start;
             seg.end = pd->end;
@@ -353,7 +361,6 @@ static int emit_segments(am_result *r, search_ctx *c, const int *tok, const wind
             rc = result_add_segment(r, &seg);
             free(words);
             for (int i = 0; rc == AM_OK && i < pd->n_tok; i++) rc = ivec_push(all_tokens, t[i]);
-            if (rc == AM_OK && c->p->on_segment) c->p->on_segment(&r->segments[r->n_segments - 1], c->p->user_data);
         }
         free(text);
         if (rc != AM_OK) return rc;
@@ -385,58 +392,6 @@ static const pending *next_words_segment(const window_segments *ws, int from) {
     return NULL;
 }
 
-/* Language detection on the current window: softmax over the language tokens at sot. */
-static int detect_language(search_ctx *c, am_result *r, int *lang_index) {
-    int sot = c->sp.sot;
-    am_decode_seq sq = {0, c->window, &sot, 1, 0};
-    int rc = c->be->ops->decode(c->be, &sq, 1, c->logits);
-    if (rc != AM_OK) return rc;
-    int n = c->sp.n_languages;
-    float *lg = c->logits + c->sp.lang_begin, mx = -INFINITY;
-    for (int i = 0; i < n; i++) mx = lg[i] > mx ? lg[i] : mx;
-    double total = 0.0;
-    for (int i = 0; i < n; i++) total += exp((double)(lg[i] - mx));
-    float probs[128];
-    const char *codes[128];
-    int best = 0;
-    for (int i = 0; i < n && i < 128; i++) {
-        probs[i] = (float)(exp((double)(lg[i] - mx)) / total);
-        codes[i] = tokenizer_language_code(i);
-        if (probs[i] > probs[best]) best = i;
-    }
-    result_set_language_probs(r, codes, probs, n < 128 ? n : 128);
-    *lang_index = best;
-    return AM_OK;
-}
-
-/* "-1" (non-speech symbols) and comma-separated ids; the task and special tokens always. */
-static int build_suppress_list(search_ctx *c, const char *spec, char *err, size_t err_size) {
-    int n = 0;
-    const int cap = 4096;
-    if (spec && *spec) {
-        const char *q = spec;
-        while (*q) {
-            char *end;
-            long v = strtol(q, &end, 10);
-            if (end == q) return am_fail(err, err_size, AM_E_INVALID_ARG, "suppress_tokens: bad list '%s'", spec);
-            if (v == -1) {
-                n += tokenizer_non_speech_tokens(c->m->tok, c->suppress + n, cap - 16 - n);
-                if (n > cap - 16) n = cap - 16;
-            } else if (v >= 0 && v < c->m->hp.n_vocab) {
-                if (n < cap - 16) c->suppress[n++] = (int)v;
-            } else {
-                return am_fail(err, err_size, AM_E_INVALID_ARG, "suppress_tokens: id %ld out of range", v);
-            }
-            q = end;
-            while (*q == ',' || *q == ' ') q++;
-        }
-    }
-    int extra[6] = {c->sp.transcribe, c->sp.translate, c->sp.sot, c->sp.sot_prev, c->sp.sot_lm, c->sp.no_speech};
-    for (int i = 0; i < 6; i++) c->suppress[n++] = extra[i];
-    c->n_suppress = n;
-    return AM_OK;
-}
-
 /* " " + text.strip(), BPE-encoded; malloc'd ids. */
 static int encode_stripped(const am_tokenizer *tok, const char *text, int **ids, int *n_ids) {
     while (*text == ' ' || *text == '\t' || *text == '\n') text++;
@@ -456,426 +411,449 @@ static int encode_stripped(const am_tokenizer *tok, const char *text, int **ids,
     return AM_OK;
 }
 
+/* ---- parameters ------------------------------------------------------------------------------ */
+
+/* The one check of a transcription's parameters (every entry point calls it).  Resolves the
+ * language: *lang_index (−1: detect), with the rules of .en models. */
+static am_status params_check(const am_model *m, const am_params *p, int *lang_index, char *err, size_t err_size) {
+    const int multilingual = tokenizer_is_multilingual(m->tok);
+    *lang_index = multilingual ? -1 : 0;
+    if (p->language && *p->language && strcmp(p->language, "auto") != 0) {
+        int li = tokenizer_language_index(p->language);
+        if (li < 0) return am_fail(err, err_size, AM_E_INVALID_ARG, "unknown language code '%s'", p->language);
+        if (!multilingual && li != 0)
+            return am_fail(err, err_size, AM_E_UNSUPPORTED,
+                           "this is an English-only (.en) model: it cannot transcribe language '%s'", p->language);
+        *lang_index = li;
+    }
+    if (!multilingual && p->translate)
+        return am_fail(err, err_size, AM_E_UNSUPPORTED, "this is an English-only (.en) model: it cannot translate");
+    if (p->beam_size < 1 || p->beam_size > 64 || p->best_of < 1 || p->best_of > 64)
+        return am_fail(err, err_size, AM_E_INVALID_ARG, "beam_size and best_of must be in 1..64");
+    if (!(p->temperature >= 0.0f && p->temperature <= 1.0f))
+        return am_fail(err, err_size, AM_E_INVALID_ARG, "temperature must be in [0, 1]");
+    if (p->batch_size < 0 || p->batch_size > 64)
+        return am_fail(err, err_size, AM_E_INVALID_ARG, "batch_size must be in 1..64");
+    if (p->frontend != AM_FRONTEND_Q15 && p->frontend != AM_FRONTEND_F32)
+        return am_fail(err, err_size, AM_E_INVALID_ARG, "params.frontend must be AM_FRONTEND_Q15 or AM_FRONTEND_F32");
+    if ((int)p->vad < 0 || (int)p->vad > 2) return am_fail(err, err_size, AM_E_INVALID_ARG, "params.vad must be 0, 1 or 2");
+    if (p->vad && (!(p->vad_threshold > 0.0f && p->vad_threshold < 1.0f) || p->vad_min_speech_ms < 0 ||
+                   p->vad_min_silence_ms < 0 || p->vad_speech_pad_ms < 0 || isnan(p->vad_max_speech_s) ||
+                   (p->vad_max_speech_s > 0.0f && p->vad_max_speech_s < 1.0f)))
+        return am_fail(err, err_size, AM_E_INVALID_ARG,
+                       "VAD options out of range (threshold in (0, 1), durations >= 0, max speech >= 1 s)");
+    return AM_OK;
+}
+
+/* ---- streams ----------------------------------------------------------------------------------- */
+
+/* One piece of audio decoded with Whisper's long-form rules: the whole file or one VAD chunk. */
+typedef struct stream {
+    const vad_chunk *chunk;   /* NULL: the whole file (times need no mapping) */
+    float *audio;             /* a chunk's speech, concatenated (owned); NULL for the whole file */
+    float *mel;               /* [n_mels][n_frames] while active */
+    int n_frames, content_frames;
+    int seek, prompt_reset_since, lang_index, active, done;
+    double last_speech;
+    ivec all_tokens;
+    uint64_t rng;             /* sampling state (each stream its own: batching changes nothing) */
+    am_result *r;             /* segments in stream-local time */
+    size_t n_flushed;         /* of r's segments, how many are in the final result */
+} stream;
+
+typedef struct longform {
+    const am_model *m;
+    am_params p;              /* the caller's, without on_segment (see flush_streams) */
+    const am_params *user;
+    const float *samples;
+    size_t n_samples;
+    const vad_plan *plan;     /* NULL without VAD */
+    search_ctx c;
+    am_session *s;
+    int B, multilingual, max_prev;
+    int *initial, n_initial, *prefix, n_prefix;
+    float *filters, *windows;
+    stream *st;
+    int n_st, next_flush;
+    am_result *out;
+    /* per round: prompts and results of the active windows */
+    ivec *prompts;
+    window_result *wr, tmp;
+    window_segments ws;
+} longform;
+
+static void stream_release(stream *k) {
+    free(k->mel);
+    free(k->audio);
+    k->mel = k->audio = NULL;
+}
+
+/* Make stream i active: its audio and log-mel (normalised per stream). */
+static int stream_start(longform *lf, int i, char *err, size_t err_size) {
+    stream *k = &lf->st[i];
+    const float *x = lf->samples;
+    size_t n = lf->n_samples;
+    if (k->chunk) {
+        if (!(k->audio = malloc(k->chunk->n_samples * sizeof *k->audio)))
+            return am_fail(err, err_size, AM_E_NOMEM, "out of memory");
+        vad_chunk_audio(k->chunk, lf->plan->segs, lf->samples, k->audio);
+        x = k->audio;
+        n = k->chunk->n_samples;
+    }
+    const am_params *p = &lf->p;
+    int rc = (p->frontend == AM_FRONTEND_F32 ? mel_log_spectrogram : mel_q15_log_spectrogram)(
+        x, n, lf->m->hp.n_mels, lf->filters, p->n_threads > 0 ? p->n_threads : am_cpu_count(), &k->mel, &k->n_frames);
+    if (rc != AM_OK) return am_fail(err, err_size, rc, "log-mel failed: %s", am_status_string(rc));
+    k->content_frames = k->n_frames - 1;
+    k->active = 1;
+    k->done = k->content_frames <= 0;
+    k->rng = p->seed ? p->seed : 0x9E3779B97F4A7C15ull;
+    for (int t = 0; t < lf->n_initial; t++)
+        if ((rc = ivec_push(&k->all_tokens, lf->initial[t])) != AM_OK) return am_fail(err, err_size, rc, "out of memory");
+    if (!(k->r = calloc(1, sizeof *k->r))) return am_fail(err, err_size, AM_E_NOMEM, "out of memory");
+    return AM_OK;
+}
+
+/* A stream's segment on the original timeline (words too), appended to the final result and
+ * reported to the caller's callback. */
+static int add_mapped_segment(longform *lf, const am_segment *s, const vad_chunk *c) {
+    am_result *r = lf->out;
+    am_segment o = *s;
+    am_word *words = NULL;
+    o.id = (int)r->n_segments;
+    if (c) {
+        const vad_segment *segs = lf->plan->segs;
+        o.start = vad_chunk_time_to_original(c, segs, s->start, 0);
+        o.end = vad_chunk_time_to_original(c, segs, s->end, 1);
+        if (o.end < o.start) o.end = o.start;
+        o.seek = (int)lround(vad_chunk_time_to_original(c, segs, s->seek * 0.01, 0) * 100.0);
+        if (s->words && s->n_words > 0) {
+            if (!(words = malloc((size_t)s->n_words * sizeof *words))) return AM_E_NOMEM;
+            for (int i = 0; i < s->n_words; i++) {
+                words[i] = s->words[i];
+                words[i].start = vad_chunk_time_to_original(c, segs, s->words[i].start, 0);
+                words[i].end = vad_chunk_time_to_original(c, segs, s->words[i].end, 1);
+                if (words[i].end < words[i].start) words[i].end = words[i].start;
+            }
+            o.words = words;
+        }
+    }
+    int rc = result_add_segment(r, &o);
+    free(words);
+    if (rc == AM_OK && lf->user->on_segment) lf->user->on_segment(&r->segments[r->n_segments - 1], lf->user->user_data);
+    return rc;
+}
+
+/* Hand the streams' new segments to the final result in stream order: everything of the
+ * finished streams before the first unfinished one, and what that one has emitted so far. */
+static int flush_streams(longform *lf) {
+    while (lf->next_flush < lf->n_st) {
+        stream *k = &lf->st[lf->next_flush];
+        if (!k->r) return AM_OK; /* not started yet */
+        for (; k->n_flushed < k->r->n_segments; k->n_flushed++) {
+            int rc = add_mapped_segment(lf, &k->r->segments[k->n_flushed], k->chunk);
+            if (rc != AM_OK) return rc;
+        }
+        if (!k->done) return AM_OK;
+        am_result_free(k->r);
+        k->r = NULL;
+        free(k->all_tokens.v);
+        k->all_tokens.v = NULL;
+        lf->next_flush++;
+    }
+    return AM_OK;
+}
+
+/* The prompt of stream k's next window (faster-whisper get_prompt):
+ * [sot_prev, previous text…] [sot (, language, task)] [notimestamps] [<|0.00|> prefix] */
+static int build_prompt(longform *lf, stream *k, ivec *q, int *sot_index, int *n_sot, int *n_forced) {
+    const am_special_tokens *sp = &lf->c.sp;
+    int rc = AM_OK;
+    q->n = 0;
+    int n_prev = k->all_tokens.n - k->prompt_reset_since;
+    if (n_prev > 0 && lf->max_prev > 0) {
+        rc |= ivec_push(q, sp->sot_prev);
+        int from = n_prev > lf->max_prev ? k->all_tokens.n - lf->max_prev : k->prompt_reset_since;
+        for (int t = from; t < k->all_tokens.n; t++) rc |= ivec_push(q, k->all_tokens.v[t]);
+    }
+    *sot_index = q->n;
+    rc |= ivec_push(q, sp->sot);
+    if (lf->multilingual) {
+        rc |= ivec_push(q, sp->lang_begin + k->lang_index);
+        rc |= ivec_push(q, lf->p.translate ? sp->translate : sp->transcribe);
+    }
+    *n_sot = q->n - *sot_index;
+    if (lf->p.without_timestamps) rc |= ivec_push(q, sp->no_timestamps);
+    *n_forced = 0;
+    if (k->seek == 0 && lf->n_prefix > 0) {
+        if (!lf->p.without_timestamps) {
+            rc |= ivec_push(q, sp->timestamp_begin);
+            (*n_forced)++;
+        }
+        for (int i = 0; i < lf->n_prefix; i++) rc |= ivec_push(q, lf->prefix[i]);
+        *n_forced += lf->n_prefix;
+    }
+    return rc ? AM_E_NOMEM : AM_OK;
+}
+
+/* Language detection for stream k on window slot a; the first stream's probabilities go to the
+ * final result. */
+static int detect_language(longform *lf, int i, int a) {
+    int index[128], n = 0;
+    float probs[128];
+    int rc = search_detect_language(&lf->c, a, index, probs, &n);
+    if (rc != AM_OK) return rc;
+    lf->st[i].lang_index = n > 0 ? index[0] : 0;
+    if (i == 0) {
+        const char *codes[128];
+        for (int j = 0; j < n; j++) codes[j] = tokenizer_language_code(index[j]);
+        result_set_language_probs(lf->out, codes, probs, n);
+    }
+    return AM_OK;
+}
+
+/* Everything after the search for stream k's window in slot a (faster-whisper's loop body):
+ * fallback, silence skip, segments, words, hallucination guard, emit, seek. */
+static int window_step(longform *lf, stream *k, int a, int size, const ivec *prompt, int sot_index, int n_sot,
+                       int n_forced, int have_first, window_result *best) {
+    const am_params *p = &lf->p;
+    search_ctx *c = &lf->c;
+    window_segments *ws = &lf->ws;
+    c->window = a;
+    c->rng = &k->rng;
+    int rc = decode_with_fallback(c, prompt->v, prompt->n, sot_index, n_forced, have_first, best, &lf->tmp);
+    if (rc != AM_OK) return rc;
+    const double time_offset = k->seek * FRAME_TIME, segment_duration = size * FRAME_TIME;
+    const double window_end_time = (k->seek + N_FRAMES) * FRAME_TIME;
+    const double content_duration = k->content_frames * FRAME_TIME;
+    if (p->no_speech_threshold >= 0.0f && best->no_speech_prob > p->no_speech_threshold &&
+        !(p->logprob_threshold > -1e9f && best->avg_logprob > p->logprob_threshold)) {
+        k->seek += size; /* silence */
+        return AM_OK;
+    }
+    int previous_seek = k->seek, single_ending;
+    pending_clear(ws);
+    k->seek = split_segments(c, best->tokens.v, best->tokens.n, time_offset, k->seek, size, segment_duration, ws,
+                             &single_ending, &rc);
+    if (rc != AM_OK) return rc;
+    if (p->word_timestamps) {
+        rc = add_word_timestamps(c, best->tokens.v, ws, prompt->v + sot_index, n_sot, size, time_offset,
+                                 tokenizer_language_code(k->lang_index), &k->last_speech);
+        if (rc != AM_OK) return rc;
+        if (!single_ending) {
+            double last_word_end = -1.0;
+            for (int i = ws->n - 1; i >= 0 && last_word_end < 0; i--)
+                if (ws->s[i].n_words > 0) last_word_end = ws->s[i].words[ws->s[i].n_words - 1].end;
+            if (last_word_end > time_offset) k->seek = (int)lround(last_word_end * 100.0);
+        }
+        /* hallucination guard: skip silence before segments that look hallucinated */
+        double thr = p->hallucination_silence_threshold;
+        if (thr > 0.0) {
+            const pending *first = next_words_segment(ws, 0);
+            if (first && segment_is_anomaly(first)) {
+                double gap = first->start - time_offset;
+                if (gap > thr) {
+                    k->seek = previous_seek + (int)lround(gap * 100.0);
+                    return AM_OK;
+                }
+            }
+            double hal_last_end = k->last_speech;
+            for (int si = 0; si < ws->n; si++) {
+                pending *sg = &ws->s[si];
+                if (sg->n_words == 0) continue;
+                if (segment_is_anomaly(sg)) {
+                    const pending *nx = next_words_segment(ws, si + 1);
+                    double hal_next_start = nx ? nx->words[0].start : time_offset + segment_duration;
+                    int silence_before = sg->start - hal_last_end > thr || sg->start < thr || sg->start - time_offset < 2.0;
+                    int silence_after = hal_next_start - sg->end > thr || segment_is_anomaly(nx) ||
+                                        window_end_time - sg->end < 2.0;
+                    if (silence_before && silence_after) {
+                        k->seek = (int)lround(fmax(time_offset + 1, sg->start) * 100.0);
+                        if (content_duration - sg->end < thr) k->seek = k->content_frames;
+                        for (int j = si; j < ws->n; j++) align_words_free(ws->s[j].words, ws->s[j].n_words);
+                        ws->n = si;
+                        break;
+                    }
+                }
+                hal_last_end = sg->end;
+            }
+        }
+        for (int i = ws->n - 1; i >= 0; i--)
+            if (ws->s[i].n_words > 0) { k->last_speech = ws->s[i].words[ws->s[i].n_words - 1].end; break; }
+    }
+    if ((rc = emit_segments(k->r, c, best->tokens.v, ws, previous_seek, best, &k->all_tokens)) != AM_OK) return rc;
+    if (!p->condition_on_previous_text || best->temperature > 0.5f) k->prompt_reset_since = k->all_tokens.n;
+    return AM_OK;
+}
+
+/* The rounds: up to B active streams, their next windows encoded and searched together. */
+static int longform_run(longform *lf, char *err, size_t err_size) {
+    const am_params *p = &lf->p;
+    const int n_mels = lf->m->hp.n_mels;
+    int act[64], na = 0, next = 0, rc = AM_OK;
+    for (;;) {
+        if (p->abort_callback && p->abort_callback(p->abort_user_data)) return AM_E_ABORTED;
+        /* keep B streams active (in stream order) */
+        for (int i = 0; i < na;)
+            if (lf->st[act[i]].done) {
+                stream_release(&lf->st[act[i]]);
+                memmove(act + i, act + i + 1, (size_t)(na - i - 1) * sizeof *act);
+                na--;
+            } else {
+                i++;
+            }
+        while (na < lf->B && next < lf->n_st) {
+            if ((rc = stream_start(lf, next, err, err_size)) != AM_OK) return rc;
+            if (lf->st[next].done) stream_release(&lf->st[next]);
+            else act[na++] = next;
+            next++;
+        }
+        if ((rc = flush_streams(lf)) != AM_OK) return rc;
+        if (na == 0) return AM_OK;
+        /* encode: [na][n_mels][3000], the next frames of each stream, zero-padded */
+        int size[64];
+        for (int a = 0; a < na; a++) {
+            stream *k = &lf->st[act[a]];
+            size[a] = k->content_frames - k->seek < N_FRAMES ? k->content_frames - k->seek : N_FRAMES;
+            float *win = lf->windows + (size_t)a * n_mels * N_FRAMES;
+            for (int q = 0; q < n_mels; q++) {
+                memcpy(win + (size_t)q * N_FRAMES, k->mel + (size_t)q * k->n_frames + k->seek, (size_t)size[a] * sizeof(float));
+                memset(win + (size_t)q * N_FRAMES + size[a], 0, (size_t)(N_FRAMES - size[a]) * sizeof(float));
+            }
+        }
+        if ((rc = lf->s->backend->ops->encode(lf->s, lf->windows, na)) != AM_OK) return rc;
+        for (int a = 0; a < na; a++)
+            if (lf->st[act[a]].lang_index < 0) {
+                if ((rc = detect_language(lf, act[a], a)) != AM_OK) return rc;
+                if (p->detect_language_only) return AM_OK;
+            }
+        /* prompts, then the first temperature of every window in one search when it is 0 */
+        const int *pr[64];
+        int np[64], sot_idx[64], n_sot[64], forced[64], win_idx[64];
+        for (int a = 0; a < na; a++) {
+            if ((rc = build_prompt(lf, &lf->st[act[a]], &lf->prompts[a], &sot_idx[a], &n_sot[a], &forced[a])) != AM_OK)
+                return rc;
+            pr[a] = lf->prompts[a].v;
+            np[a] = lf->prompts[a].n;
+            win_idx[a] = a;
+        }
+        const int batched = p->temperature == 0.0f;
+        if (batched && (rc = search_windows_batch(&lf->c, na, pr, np, sot_idx, forced, win_idx, lf->wr)) != AM_OK)
+            return rc;
+        for (int a = 0; a < na; a++) {
+            stream *k = &lf->st[act[a]];
+            if ((rc = window_step(lf, k, a, size[a], &lf->prompts[a], sot_idx[a], n_sot[a], forced[a], batched,
+                                  &lf->wr[a])) != AM_OK)
+                return rc;
+            if (k->seek >= k->content_frames) k->done = 1;
+        }
+    }
+}
+
 /* ---- the public entry point ----------------------------------------------------------------- */
 
-int transcribe_with_vad(am_model *m, const float *samples, size_t n, const am_params *p, am_result **out, char *err,
-                        size_t err_size); /* vad_transcribe.c */
-
-am_status am_transcribe(am_model *m, const float *samples, size_t n_samples, const am_params *params, am_result **out,
-                  char *err, size_t err_size) {
+am_status am_transcribe(const am_model *m, const float *samples, size_t n_samples, const am_params *params,
+                        am_result **out, char *err, size_t err_size) {
     if (!m || !out || (!samples && n_samples)) return am_fail(err, err_size, AM_E_INVALID_ARG, "am_transcribe: NULL argument");
     *out = NULL;
-    if (params && params->vad) return transcribe_with_vad(m, samples, n_samples, params, out, err, err_size);
     if (err && err_size) err[0] = 0;
-    am_params p = params ? *params : am_params_default();
+    am_params defaults = am_params_default();
+    const am_params *user = params ? params : &defaults;
+    int lang_index;
+    int rc = params_check(m, user, &lang_index, err, err_size);
+    if (rc != AM_OK) return rc;
     if (n_samples == 0) return am_fail(err, err_size, AM_E_AUDIO, "the audio contains no samples");
-    const int multilingual = tokenizer_is_multilingual(m->tok);
-    int lang_index = 0; /* "en" */
-    int language_given = p.language && *p.language && strcmp(p.language, "auto") != 0;
-    if (language_given) {
-        lang_index = tokenizer_language_index(p.language);
-        if (lang_index < 0) return am_fail(err, err_size, AM_E_INVALID_ARG, "unknown language code '%s'", p.language);
-        if (!multilingual && lang_index != 0)
-            return am_fail(err, err_size, AM_E_UNSUPPORTED,
-                           "this is an English-only (.en) model: it cannot transcribe language '%s'", p.language);
+
+    longform lf;
+    memset(&lf, 0, sizeof lf);
+    vad_plan plan;
+    memset(&plan, 0, sizeof plan);
+    lf.m = m;
+    lf.p = *user;
+    lf.p.on_segment = NULL;
+    lf.user = user;
+    lf.samples = samples;
+    lf.n_samples = n_samples;
+    lf.multilingual = tokenizer_is_multilingual(m->tok);
+    lf.max_prev = lf.p.max_context >= 0 && lf.p.max_context < MAX_PROMPT_PREV ? lf.p.max_context : MAX_PROMPT_PREV;
+    lf.B = lf.p.vad && lf.p.batch_size > 1 ? lf.p.batch_size : 1;
+    const am_params *p = &lf.p;
+
+    /* the streams: the whole file, or the chunks of speech VAD finds */
+    if (p->vad) {
+        if ((rc = vad_plan_build(samples, n_samples, p, &plan, err, err_size)) != AM_OK) return rc;
+        lf.plan = &plan;
+        lf.n_st = (int)plan.n_chunks;
+    } else {
+        lf.n_st = 1;
     }
-    if (!multilingual && p.translate)
-        return am_fail(err, err_size, AM_E_UNSUPPORTED, "this is an English-only (.en) model: it cannot translate");
-    if (p.beam_size < 1 || p.beam_size > 64 || p.best_of < 1 || p.best_of > 64)
-        return am_fail(err, err_size, AM_E_INVALID_ARG, "beam_size and best_of must be in 1..64");
-    if (p.temperature < 0.0f || p.temperature > 1.0f)
-        return am_fail(err, err_size, AM_E_INVALID_ARG, "temperature must be in [0, 1]");
-
-    am_result *r = calloc(1, sizeof *r);
-    search_ctx c;
-    memset(&c, 0, sizeof c);
-    c.m = m;
-    c.p = &p;
-    c.rng = p.seed ? p.seed : 0x9E3779B97F4A7C15ull;
-    tokenizer_specials(m->tok, &c.sp);
-    const int nv = m->hp.n_vocab, n_mels = m->hp.n_mels;
-    const int max_seqs = 2 * (p.beam_size > p.best_of ? p.beam_size : p.best_of);
-    float *filters = malloc((size_t)n_mels * AM_N_FREQ * sizeof(float));
-    float *mel = NULL, *window = malloc((size_t)n_mels * N_FRAMES * sizeof(float));
-    c.logits = malloc((size_t)max_seqs * nv * sizeof(float));
-    c.work = malloc((size_t)nv * sizeof(float));
-    c.suppress = malloc(4096 * sizeof(int));
-    ivec all_tokens = {0}, prompt = {0};
-    int *initial = NULL, n_initial = 0, *prefix = NULL, n_prefix = 0;
-    window_result best = {0}, tmp = {0};
-    window_segments ws = {0};
-    int rc = AM_OK, n_frames = 0;
-    if (!r || !filters || !window || !c.logits || !c.work || !c.suppress) { rc = AM_E_NOMEM; goto done; }
-
-    if ((rc = build_suppress_list(&c, p.suppress_tokens, err, err_size)) != AM_OK) goto done;
-    int blank[4];
-    c.blank_id = tokenizer_encode(m->tok, " ", blank, 4) == 1 ? blank[0] : -1;
-    if (p.initial_prompt && (rc = encode_stripped(m->tok, p.initial_prompt, &initial, &n_initial)) != AM_OK) {
-        am_fail(err, err_size, rc, "cannot encode the initial prompt");
+    const int n_mels = m->hp.n_mels;
+    const int beam = p->beam_size > 1 ? p->beam_size : 1;
+    const int fallback_seqs = 2 * (p->beam_size > p->best_of ? p->beam_size : p->best_of);
+    am_session_config cfg = {p->n_threads, lf.B * 2 * beam > fallback_seqs ? lf.B * 2 * beam : fallback_seqs, lf.B};
+    lf.out = calloc(1, sizeof *lf.out);
+    lf.st = calloc((size_t)(lf.n_st > 0 ? lf.n_st : 1), sizeof *lf.st);
+    lf.filters = malloc((size_t)n_mels * AM_N_FREQ * sizeof(float));
+    lf.windows = malloc((size_t)lf.B * n_mels * N_FRAMES * sizeof(float));
+    lf.prompts = calloc((size_t)lf.B, sizeof *lf.prompts);
+    lf.wr = calloc((size_t)lf.B, sizeof *lf.wr);
+    if (!lf.out || !lf.st || !lf.filters || !lf.windows || !lf.prompts || !lf.wr) {
+        rc = am_fail(err, err_size, AM_E_NOMEM, "out of memory");
         goto done;
     }
-    if (p.prefix && (rc = encode_stripped(m->tok, p.prefix, &prefix, &n_prefix)) != AM_OK) {
-        am_fail(err, err_size, rc, "cannot encode the prefix");
-        goto done;
+    lf.out->duration = (double)n_samples / AM_SAMPLE_RATE;
+    for (int i = 0; i < lf.n_st; i++) {
+        lf.st[i].chunk = p->vad ? &plan.chunks[i] : NULL;
+        lf.st[i].lang_index = lang_index;
     }
-    if (n_prefix > MAX_PROMPT_PREV) n_prefix = MAX_PROMPT_PREV;
-    for (int i = 0; i < n_initial; i++) ivec_push(&all_tokens, initial[i]);
-
-    mel_filterbank_slaney(n_mels, AM_N_FFT, AM_SAMPLE_RATE, filters);
-    rc = (p.frontend == AM_FRONTEND_F32 ? mel_log_spectrogram : mel_q15_log_spectrogram)(
-        samples, n_samples, n_mels, filters, p.n_threads > 0 ? p.n_threads : am_cpu_count(), &mel, &n_frames);
-    if (rc != AM_OK) goto done;
-    c.be = backend_cpu_create(m, p.n_threads, max_seqs, 1, err, err_size);
-    if (!c.be) { rc = AM_E_NOMEM; goto done; }
-
-    const int content_frames = n_frames - 1;
-    const double content_duration = content_frames * FRAME_TIME;
-    int seek = 0, prompt_reset_since = 0, language_known = !multilingual || language_given;
-    double last_speech = 0.0;
-    int max_prev = p.max_context >= 0 && p.max_context < MAX_PROMPT_PREV ? p.max_context : MAX_PROMPT_PREV;
-    while (seek < content_frames) {
-        if (p.abort_callback && p.abort_callback(p.abort_user_data)) { rc = AM_E_ABORTED; goto done; }
-        int segment_size = content_frames - seek < N_FRAMES ? content_frames - seek : N_FRAMES;
-        double time_offset = seek * FRAME_TIME, segment_duration = segment_size * FRAME_TIME;
-        double window_end_time = (seek + N_FRAMES) * FRAME_TIME;
-        /* window [n_mels][3000]: the next frames, zero-padded */
-        for (int k = 0; k < n_mels; k++) {
-            float *dst = window + (size_t)k * N_FRAMES;
-            memcpy(dst, mel + (size_t)k * n_frames + seek, (size_t)segment_size * sizeof(float));
-            memset(dst + segment_size, 0, (size_t)(N_FRAMES - segment_size) * sizeof(float));
+    if (lf.n_st > 0) {
+        if (!(lf.s = session_create(m->backend, &cfg, &rc, err, err_size))) goto done;
+        if ((rc = search_ctx_init(&lf.c, m, lf.s, p, err, err_size)) != AM_OK) goto done;
+        if (p->initial_prompt && (rc = encode_stripped(m->tok, p->initial_prompt, &lf.initial, &lf.n_initial)) != AM_OK) {
+            am_fail(err, err_size, rc, "cannot encode the initial prompt");
+            goto done;
         }
-        if ((rc = c.be->ops->encode(c.be, window, 1)) != AM_OK) goto done;
-        if (!language_known) {
-            if ((rc = detect_language(&c, r, &lang_index)) != AM_OK) goto done;
-            language_known = 1;
-            if (p.detect_language_only) break;
+        if (p->prefix && (rc = encode_stripped(m->tok, p->prefix, &lf.prefix, &lf.n_prefix)) != AM_OK) {
+            am_fail(err, err_size, rc, "cannot encode the prefix");
+            goto done;
         }
-        /* prompt: [sot_prev, previous text…] [sot, language, task] [notimestamps] [<|0.00|> prefix] */
-        prompt.n = 0;
-        int n_prev = all_tokens.n - prompt_reset_since;
-        if (n_prev > 0 && max_prev > 0) {
-            ivec_push(&prompt, c.sp.sot_prev);
-            int from = n_prev > max_prev ? all_tokens.n - max_prev : prompt_reset_since;
-            for (int i = from; i < all_tokens.n; i++) ivec_push(&prompt, all_tokens.v[i]);
-        }
-        int sot_index = prompt.n;
-        ivec_push(&prompt, c.sp.sot);
-        if (multilingual) {
-            ivec_push(&prompt, c.sp.lang_begin + lang_index);
-            ivec_push(&prompt, p.translate ? c.sp.translate : c.sp.transcribe);
-        }
-        int n_sot_seq = prompt.n - sot_index;
-        if (p.without_timestamps) ivec_push(&prompt, c.sp.no_timestamps);
-        int n_forced = 0;
-        if (seek == 0 && n_prefix > 0) {
-            if (!p.without_timestamps) { ivec_push(&prompt, c.sp.timestamp_begin); n_forced++; }
-            for (int i = 0; i < n_prefix; i++) ivec_push(&prompt, prefix[i]);
-            n_forced += n_prefix;
-        }
-        if (!prompt.v) { rc = AM_E_NOMEM; goto done; }
-
-        if ((rc = decode_with_fallback(&c, prompt.v, prompt.n, sot_index, n_forced, &best, &tmp)) != AM_OK) goto done;
-
-        if (p.no_speech_threshold >= 0.0f && best.no_speech_prob > p.no_speech_threshold &&
-            !(p.logprob_threshold > -1e9f && best.avg_logprob > p.logprob_threshold)) {
-            seek += segment_size; /* silence */
-            continue;
-        }
-        int previous_seek = seek, single_ending;
-        pending_clear(&ws);
-        seek = split_segments(&c, best.tokens.v, best.tokens.n, time_offset, seek, segment_size, segment_duration, &ws,
-                              &single_ending, &rc);
-        if (rc != AM_OK) goto done;
-
-        if (p.word_timestamps) {
-            rc = add_word_timestamps(&c, best.tokens.v, &ws, prompt.v + sot_index, n_sot_seq, segment_size,
-                                     time_offset, tokenizer_language_code(lang_index), &last_speech);
-            if (rc != AM_OK) goto done;
-            if (!single_ending) {
-                double last_word_end = -1.0;
-                for (int i = ws.n - 1; i >= 0 && last_word_end < 0; i--)
-                    if (ws.s[i].n_words > 0) last_word_end = ws.s[i].words[ws.s[i].n_words - 1].end;
-                if (last_word_end > time_offset) seek = (int)lround(last_word_end * 100.0);
-            }
-            /* hallucination guard: skip silence before segments that look hallucinated */
-            double thr = p.hallucination_silence_threshold;
-            if (thr > 0.0) {
-                const pending *first = next_words_segment(&ws, 0);
-                if (first && segment_is_anomaly(first)) {
-                    double gap = first->start - time_offset;
-                    if (gap > thr) {
-                        seek = previous_seek + (int)lround(gap * 100.0);
-                        continue;
-                    }
-                }
-                double hal_last_end = last_speech;
-                for (int si = 0; si < ws.n; si++) {
-                    pending *sg = &ws.s[si];
-                    if (sg->n_words == 0) continue;
-                    if (segment_is_anomaly(sg)) {
-                        const pending *nx = next_words_segment(&ws, si + 1);
-                        double hal_next_start = nx ? nx->words[0].start : time_offset + segment_duration;
-                        int silence_before = sg->start - hal_last_end > thr || sg->start < thr || sg->start - time_offset < 2.0;
-                        int silence_after = hal_next_start - sg->end > thr || segment_is_anomaly(nx) ||
-                                            window_end_time - sg->end < 2.0;
-                        if (silence_before && silence_after) {
-                            seek = (int)lround(fmax(time_offset + 1, sg->start) * 100.0);
-                            if (content_duration - sg->end < thr) seek = content_frames;
-                            for (int k = si; k < ws.n; k++) align_words_free(ws.s[k].words, ws.s[k].n_words);
-                            ws.n = si;
-                            break;
-                        }
-                    }
-                    hal_last_end = sg->end;
-                }
-            }
-            for (int i = ws.n - 1; i >= 0; i--)
-                if (ws.s[i].n_words > 0) { last_speech = ws.s[i].words[ws.s[i].n_words - 1].end; break; }
-        }
-        if ((rc = emit_segments(r, &c, best.tokens.v, &ws, previous_seek, &best, &all_tokens)) != AM_OK) goto done;
-        if (!p.condition_on_previous_text || best.temperature > 0.5f) prompt_reset_since = all_tokens.n;
+        if (lf.n_prefix > MAX_PROMPT_PREV) lf.n_prefix = MAX_PROMPT_PREV;
+        mel_filterbank_slaney(n_mels, AM_N_FFT, AM_SAMPLE_RATE, lf.filters);
+        if ((rc = longform_run(&lf, err, err_size)) != AM_OK) goto done;
+        if ((rc = flush_streams(&lf)) != AM_OK) goto done;
     }
-
-    /* language and duration (the text was joined as segments were added) */
-    if (!r->text && !(r->text = am_strdup(""))) { rc = AM_E_NOMEM; goto done; }
-    snprintf(r->language, sizeof r->language, "%s", tokenizer_language_code(lang_index));
-    r->duration = (double)n_samples / AM_SAMPLE_RATE;
+    /* the language: the first stream's (given, detected, or English for .en models) */
+    int li = lf.n_st > 0 && lf.st[0].lang_index >= 0 ? lf.st[0].lang_index : lang_index >= 0 ? lang_index : 0;
+    snprintf(lf.out->language, sizeof lf.out->language, "%s", tokenizer_language_code(li));
+    if (!lf.out->text && !(lf.out->text = am_strdup(""))) rc = AM_E_NOMEM;
 
 done:
     if (rc != AM_OK && err && err_size && !err[0])
         am_fail(err, err_size, rc, "transcription failed: %s", am_status_string(rc));
     if (rc != AM_OK) {
-        am_result_free(r);
-        r = NULL;
+        am_result_free(lf.out);
+        lf.out = NULL;
     }
-    if (c.be) c.be->ops->destroy(c.be);
-    pending_clear(&ws);
-    free(ws.s);
-    free(filters);
-    free(mel);
-    free(window);
-    free(c.logits);
-    free(c.work);
-    free(c.suppress);
-    free(all_tokens.v);
-    free(prompt.v);
-    free(initial);
-    free(prefix);
-    free(best.tokens.v);
-    free(tmp.tokens.v);
-    *out = r;
-    return rc;
-}
-
-/* ---- batched chunks (VAD long-form) --------------------------------------------------------- */
-
-/* One chunk being transcribed in a batch: the long-form state of am_transcribe, per chunk. */
-typedef struct chunk_state {
-    float *mel;        /* [n_mels][n_frames] */
-    int n_frames, content_frames, seek, prompt_reset_since, done;
-    ivec all_tokens;
-    am_result *r;
-} chunk_state;
-
-/* Transcribe independent chunks (VAD chunks) `batch_size` at a time, as faster-whisper's batched
- * pipeline does, but keeping Whisper's long-form rules inside each chunk: every round encodes the
- * next 30 s window of every unfinished chunk of the batch in one backend call and decodes them
- * together (one decoder call per step for all their hypotheses); each chunk then splits its
- * segments and seeks as am_transcribe does.  A window that fails the fallback tests is decoded
- * again alone with the temperature schedule.  results[i]: chunk i's segments in chunk-local time. */
-int transcribe_chunks_batched(am_model *m, const float *const *chunks, const size_t *n_samples, int n_chunks,
-                              const am_params *params, am_result **results, char *err, size_t err_size) {
-    am_params p = *params;
-    p.on_segment = NULL; /* the caller reports segments once they are on its timeline */
-    const int B = p.batch_size > 1 ? (p.batch_size < 64 ? p.batch_size : 64) : 1;
-    const int beam = p.beam_size > 1 ? p.beam_size : 1;
-    const int fallback_seqs = 2 * (p.beam_size > p.best_of ? p.beam_size : p.best_of);
-    const int nv = m->hp.n_vocab, n_mels = m->hp.n_mels;
-    const int multilingual = tokenizer_is_multilingual(m->tok);
-    int lang_index = 0, language_known = !multilingual;
-    if (p.language && *p.language && strcmp(p.language, "auto") != 0) {
-        lang_index = tokenizer_language_index(p.language);
-        if (lang_index < 0) return am_fail(err, err_size, AM_E_INVALID_ARG, "unknown language code '%s'", p.language);
-        if (!multilingual && lang_index != 0)
-            return am_fail(err, err_size, AM_E_UNSUPPORTED,
-                           "this is an English-only (.en) model: it cannot transcribe language '%s'", p.language);
-        language_known = 1;
+    for (int i = 0; lf.st && i < lf.n_st; i++) {
+        stream_release(&lf.st[i]);
+        am_result_free(lf.st[i].r);
+        free(lf.st[i].all_tokens.v);
     }
-    if (!multilingual && p.translate)
-        return am_fail(err, err_size, AM_E_UNSUPPORTED, "this is an English-only (.en) model: it cannot translate");
-    for (int i = 0; i < n_chunks; i++) results[i] = NULL;
-
-    search_ctx c;
-    memset(&c, 0, sizeof c);
-    c.m = m;
-    c.p = &p;
-    c.rng = p.seed ? p.seed : 0x9E3779B97F4A7C15ull;
-    tokenizer_specials(m->tok, &c.sp);
-    const int max_seqs = B * 2 * beam > fallback_seqs ? B * 2 * beam : fallback_seqs;
-    const int logit_rows = B * (beam + 2) > max_seqs ? B * (beam + 2) : max_seqs;
-    float *filters = malloc((size_t)n_mels * AM_N_FREQ * sizeof(float));
-    float *windows = malloc((size_t)B * n_mels * N_FRAMES * sizeof(float));
-    c.logits = malloc((size_t)logit_rows * nv * sizeof(float));
-    c.work = malloc((size_t)nv * sizeof(float));
-    c.suppress = malloc(4096 * sizeof(int));
-    int *initial = NULL, n_initial = 0;
-    chunk_state *cs = calloc((size_t)B, sizeof *cs);
-    ivec *prompts = calloc((size_t)B, sizeof *prompts);
-    window_result *wr = calloc((size_t)B, sizeof *wr);
-    window_result tmp = {0};
-    window_segments ws = {0};
-    int rc = AM_OK;
-    if (!filters || !windows || !c.logits || !c.work || !c.suppress || !cs || !prompts || !wr) {
-        rc = am_fail(err, err_size, AM_E_NOMEM, "out of memory");
-        goto done;
-    }
-    if ((rc = build_suppress_list(&c, p.suppress_tokens, err, err_size)) != AM_OK) goto done;
-    int blank[4];
-    c.blank_id = tokenizer_encode(m->tok, " ", blank, 4) == 1 ? blank[0] : -1;
-    if (p.initial_prompt && (rc = encode_stripped(m->tok, p.initial_prompt, &initial, &n_initial)) != AM_OK) {
-        am_fail(err, err_size, rc, "cannot encode the initial prompt");
-        goto done;
-    }
-    mel_filterbank_slaney(n_mels, AM_N_FFT, AM_SAMPLE_RATE, filters);
-    c.be = backend_cpu_create(m, p.n_threads, max_seqs, B, err, err_size);
-    if (!c.be) { rc = AM_E_NOMEM; goto done; }
-    const int max_prev = p.max_context >= 0 && p.max_context < MAX_PROMPT_PREV ? p.max_context : MAX_PROMPT_PREV;
-
-    for (int g0 = 0; g0 < n_chunks; g0 += B) {
-        const int nb = n_chunks - g0 < B ? n_chunks - g0 : B;
-        /* per chunk: its log-mel (normalised per chunk) and an empty result */
-        for (int i = 0; i < nb; i++) {
-            chunk_state *k = &cs[i];
-            free(k->mel);
-            k->mel = NULL;
-            k->all_tokens.n = 0;
-            k->seek = k->prompt_reset_since = k->done = 0;
-            if (n_samples[g0 + i] == 0) { rc = am_fail(err, err_size, AM_E_AUDIO, "empty chunk"); goto done; }
-            rc = (p.frontend == AM_FRONTEND_F32 ? mel_log_spectrogram : mel_q15_log_spectrogram)(
-                chunks[g0 + i], n_samples[g0 + i], n_mels, filters, p.n_threads > 0 ? p.n_threads : am_cpu_count(),
-                &k->mel, &k->n_frames);
-            if (rc != AM_OK) goto done;
-            k->content_frames = k->n_frames - 1;
-            for (int t = 0; t < n_initial; t++) ivec_push(&k->all_tokens, initial[t]);
-            am_result *r = calloc(1, sizeof *r);
-            if (!r) { rc = AM_E_NOMEM; goto done; }
-            results[g0 + i] = k->r = r;
-            r->duration = (double)n_samples[g0 + i] / AM_SAMPLE_RATE;
-            if (k->content_frames <= 0) k->done = 1;
-        }
-        for (;;) { /* rounds: the next window of every unfinished chunk */
-            if (p.abort_callback && p.abort_callback(p.abort_user_data)) { rc = AM_E_ABORTED; goto done; }
-            int act[64], na = 0;
-            for (int i = 0; i < nb; i++)
-                if (!cs[i].done) act[na++] = i;
-            if (na == 0) break;
-            int size[64];
-            for (int a = 0; a < na; a++) {
-                chunk_state *k = &cs[act[a]];
-                int sz = k->content_frames - k->seek < N_FRAMES ? k->content_frames - k->seek : N_FRAMES;
-                size[a] = sz;
-                float *win = windows + (size_t)a * n_mels * N_FRAMES;
-                for (int q = 0; q < n_mels; q++) {
-                    memcpy(win + (size_t)q * N_FRAMES, k->mel + (size_t)q * k->n_frames + k->seek, (size_t)sz * sizeof(float));
-                    memset(win + (size_t)q * N_FRAMES + sz, 0, (size_t)(N_FRAMES - sz) * sizeof(float));
-                }
-            }
-            if ((rc = c.be->ops->encode(c.be, windows, na)) != AM_OK) goto done; /* one call per round */
-            if (!language_known) {
-                c.window = 0;
-                if ((rc = detect_language(&c, cs[act[0]].r, &lang_index)) != AM_OK) goto done;
-                language_known = 1;
-            }
-            const int *pr[64];
-            int np[64], sot_idx[64], forced[64], win_idx[64], n_sot[64];
-            for (int a = 0; a < na; a++) {
-                chunk_state *k = &cs[act[a]];
-                ivec *q = &prompts[a];
-                q->n = 0;
-                int n_prev = k->all_tokens.n - k->prompt_reset_since;
-                if (n_prev > 0 && max_prev > 0) {
-                    ivec_push(q, c.sp.sot_prev);
-                    int from = n_prev > max_prev ? k->all_tokens.n - max_prev : k->prompt_reset_since;
-                    for (int t = from; t < k->all_tokens.n; t++) ivec_push(q, k->all_tokens.v[t]);
-                }
-                sot_idx[a] = q->n;
-                ivec_push(q, c.sp.sot);
-                if (multilingual) {
-                    ivec_push(q, c.sp.lang_begin + lang_index);
-                    ivec_push(q, p.translate ? c.sp.translate : c.sp.transcribe);
-                }
-                n_sot[a] = q->n - sot_idx[a];
-                if (p.without_timestamps) ivec_push(q, c.sp.no_timestamps);
-                if (!q->v) { rc = AM_E_NOMEM; goto done; }
-                pr[a] = q->v;
-                np[a] = q->n;
-                forced[a] = 0;
-                win_idx[a] = a;
-            }
-            if ((rc = search_windows_batch(&c, na, pr, np, sot_idx, forced, win_idx, wr)) != AM_OK) goto done;
-
-            for (int a = 0; a < na; a++) {
-                chunk_state *k = &cs[act[a]];
-                window_result *w = &wr[a];
-                c.window = a;
-                int cr_bad = p.compression_ratio_threshold >= 0.0f && w->compression_ratio > p.compression_ratio_threshold;
-                int lp_bad = p.logprob_threshold > -1e9f && w->avg_logprob < p.logprob_threshold;
-                int silent = p.no_speech_threshold >= 0.0f && w->no_speech_prob > p.no_speech_threshold && lp_bad;
-                if (!p.no_fallback && (cr_bad || lp_bad) && !silent) {
-                    /* this window again, alone, with the temperature schedule (its encoding is still in slot a) */
-                    if ((rc = decode_with_fallback(&c, pr[a], np[a], sot_idx[a], 0, w, &tmp)) != AM_OK) goto done;
-                }
-                double time_offset = k->seek * FRAME_TIME, segment_duration = size[a] * FRAME_TIME;
-                if (p.no_speech_threshold >= 0.0f && w->no_speech_prob > p.no_speech_threshold &&
-                    !(p.logprob_threshold > -1e9f && w->avg_logprob > p.logprob_threshold)) {
-                    k->seek += size[a]; /* silence */
-                } else {
-                    int previous_seek = k->seek, single_ending;
-                    pending_clear(&ws);
-                    k->seek = split_segments(&c, w->tokens.v, w->tokens.n, time_offset, k->seek, size[a],
-                                             segment_duration, &ws, &single_ending, &rc);
-                    if (rc != AM_OK) goto done;
-                    if (p.word_timestamps) {
-                        double last_speech = 0.0;
-                        rc = add_word_timestamps(&c, w->tokens.v, &ws, pr[a] + sot_idx[a], n_sot[a], size[a],
-                                                 time_offset, tokenizer_language_code(lang_index), &last_speech);
-                        if (rc != AM_OK) goto done;
-                    }
-                    if ((rc = emit_segments(k->r, &c, w->tokens.v, &ws, previous_seek, w, &k->all_tokens)) != AM_OK)
-                        goto done;
-                    if (!p.condition_on_previous_text || w->temperature > 0.5f) k->prompt_reset_since = k->all_tokens.n;
-                }
-                if (k->seek >= k->content_frames) k->done = 1;
-            }
-            c.window = 0;
-        }
-        for (int i = 0; i < nb; i++) {
-            am_result *r = cs[i].r;
-            snprintf(r->language, sizeof r->language, "%s", tokenizer_language_code(lang_index));
-            if (!r->text && !(r->text = am_strdup(""))) { rc = AM_E_NOMEM; goto done; }
-            cs[i].r = NULL;
-        }
-    }
-done:
-    if (rc != AM_OK) {
-        if (err && err_size && !err[0]) am_fail(err, err_size, rc, "transcription failed: %s", am_status_string(rc));
-        for (int i = 0; i < n_chunks; i++) { am_result_free(results[i]); results[i] = NULL; }
-    }
-    if (c.be) c.be->ops->destroy(c.be);
-    pending_clear(&ws);
-    free(ws.s);
-    for (int i = 0; cs && i < B; i++) { free(cs[i].mel); free(cs[i].all_tokens.v); }
-    free(cs);
-    for (int i = 0; prompts && i < B; i++) free(prompts[i].v);
-    free(prompts);
-    for (int i = 0; wr && i < B; i++) free(wr[i].tokens.v);
-    free(wr);
-    free(tmp.tokens.v);
-    free(filters);
-    free(windows);
-    free(c.logits);
-    free(c.work);
-    free(c.suppress);
-    free(initial);
+    free(lf.st);
+    search_ctx_free(&lf.c);
+    session_destroy(lf.s);
+    vad_plan_free(&plan);
+    pending_clear(&lf.ws);
+    free(lf.ws.s);
+    for (int i = 0; lf.prompts && i < lf.B; i++) free(lf.prompts[i].v);
+    free(lf.prompts);
+    for (int i = 0; lf.wr && i < lf.B; i++) free(lf.wr[i].tokens.v);
+    free(lf.wr);
+    free(lf.tmp.tokens.v);
+    free(lf.filters);
+    free(lf.windows);
+    free(lf.initial);
+    free(lf.prefix);
+    *out = lf.out;
     return rc;
 }

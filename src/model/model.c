@@ -1,5 +1,6 @@
 /* model.c — model lifetime, weight layout shared by both readers, and the public am_model_* calls. */
 #include "model/model.h"
+#include "backend/backend.h"
 
 #include <errno.h>
 #include <math.h>
@@ -359,6 +360,11 @@ am_status am_model_load_ex(const char *path, const am_load_options *opts, am_mod
     } else {
         rc = am_fail(err, err_size, AM_E_IO, "%s: no such model file or directory", path);
     }
+    if (rc == AM_OK) { /* the backend places the weights once, for every transcription to share */
+        int st = AM_OK;
+        m->backend = backend_create(o.backend, o.device, m, &st, err, err_size);
+        if (!m->backend) rc = st;
+    }
     if (rc != AM_OK) {
         am_model_free(m);
         return rc;
@@ -367,8 +373,11 @@ am_status am_model_load_ex(const char *path, const am_load_options *opts, am_mod
     return AM_OK;
 }
 
+const char *am_model_backend(const am_model *m) { return m && m->backend ? m->backend->name : ""; }
+
 void am_model_free(am_model *m) {
     if (!m) return;
+    backend_destroy(m->backend);
     am_block *b = m->blocks;
     while (b) {
         am_block *n = b->next;

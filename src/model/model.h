@@ -10,6 +10,8 @@
 #include "amanuensis.h"
 #include "text/tokenizer.h"
 
+struct am_backend;
+
 typedef struct am_hparams {
     int n_vocab;
     int n_mels;
@@ -22,11 +24,11 @@ typedef struct am_linear {
     float *b; /* [n_out], never NULL (zeros where the model has no bias) */
     int n_out, n_in;
     /* int8 (W8A8) form, set when the model is loaded with AM_PRECISION_INT8 (w is then NULL):
-     * wq in the packed panel layout of backend/cpu/gemm_int8.h, w[j][k] ≈ q[j][k] · wscale[j],
-     * wsum[j] = Σ_k q[j][k] (offset compensation of the VNNI kernel).  NULL in float models. */
-    int8_t *wq;
-    float *wscale; /* [n_out] */
-    int32_t *wsum; /* [n_out] */
+     * q [n_out][n_in] row-major, w[j][k] ≈ q[j][k] · scale[j] (symmetric, per output channel).
+     * The backend takes these over when it is created (packing them into its own layout) and
+     * releases them: after loading, q and scale are NULL.  NULL in float models. */
+    int8_t *q;
+    float *scale; /* [n_out] */
 } am_linear;
 
 typedef struct am_layernorm {
@@ -90,6 +92,7 @@ struct am_model {
     int n_alignment_heads;
     am_block *blocks;         /* every weight allocation */
     int precision;            /* AM_PRECISION_F32 | AM_PRECISION_INT8: how linear layers are stored */
+    struct am_backend *backend; /* where the model runs: created at load, owns the placed weights */
 };
 
 /* Allocate `n` floats owned by the model (zeroed). NULL on failure. */
@@ -105,21 +108,23 @@ int model_validate(am_model *m, char *err, size_t err_size);
 int model_load_ct2(const char *dir, am_model *m, char *err, size_t err_size);
 int model_load_ggml(const char *path, am_model *m, char *err, size_t err_size);
 
-/* quantize.c: int8 (W8A8) weights.  model_quantize_linear packs l->w (float) into l->wq/wscale/wsum
- * and releases the float copy; model_quantize_int8 does it for every linear layer and the vocabulary
- * projection of a float-loaded model.  model_release_floats frees one model_alloc_floats block. */
+/* quantize.c: int8 (W8A8) weights in the model's neutral form (row-major q, per-row scale).
+ * model_quantize_rows is the quantisation rule: per row, scale = max|w| / 127 and
+ * q = round_half_even(w / scale) clamped to [-127, 127] (0 for an all-zero row).
+ * model_quantize_linear converts l->w (float) into l->q/scale and releases the float copy;
+ * model_quantize_int8 does it for every linear layer and the vocabulary projection of a
+ * float-loaded model.  model_release frees one model allocation early (NULL: nothing). */
 struct am_tensor_table;
+void model_quantize_rows(int n, int k, const float *w, int ldw, int8_t *q, int ldq, float *scale);
 int model_quantize_linear(am_model *m, am_linear *l);
 int model_quantize_int8(am_model *m);
-void model_release_floats(am_model *m, float *p);
+void model_release(am_model *m, void *p);
 /* Build the int8 form of a linear layer straight from the tensor table (n_parts tensors stacked by rows,
  * each [rows[i]][n_in], or one [n_out][n_in/3][3] convolution when conv_k3): CTranslate2 int8 tensors are
  * kept as they are (their per-row scales inverted), others are converted to float one part at a time
  * and quantised.  l->n_out, l->n_in must be set; l->w stays NULL. */
 int model_fetch_linear_int8(const struct am_tensor_table *tab, am_model *m, am_linear *l, int n_parts,
                             const char *const *names, const int *rows, int conv_k3, char *err, size_t err_size);
-/* Embedding row `token` of tok_emb (float models) or of the int8 out_proj, as float. */
-void model_embedding_row(const am_model *m, int token, float *out);
 
 /* IEEE half / bfloat16 -> float. */
 float model_f16_to_f32(uint16_t h);

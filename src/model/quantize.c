@@ -1,24 +1,25 @@
-/* quantize.c — int8 (W8A8) weights: per-output-channel symmetric quantisation, packing into the
- * layout of backend/cpu/gemm_int8.h, and loading CTranslate2 int8 tensors without widening them.
+/* quantize.c — int8 (W8A8) weights in the model's neutral form: per-output-channel symmetric
+ * quantisation to row-major int8 with one scale per row, and loading CTranslate2 int8 tensors
+ * without widening them.  The backend packs them into its own layout when it is created.
  *
  * Memory: in an int8 model every linear layer of the transformer (attention projections, MLP) and
- * the vocabulary projection hold int8 only (1 byte per weight + 8 bytes per output row); the float
+ * the vocabulary projection hold int8 only (1 byte per weight + 4 bytes per output row); the float
  * copies are never allocated when loading (model_fetch_linear_int8 converts one tensor at a time) or
  * are released (model_quantize_int8 on a float-loaded model).  Float stays for the two convolutions
  * (see fetch_conv in model.c), biases, layer norms and positional embeddings; the token embeddings
  * are kept in half precision (am_weights.tok_emb_f16), or read back from the int8 projection when
  * the file itself is int8. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "backend/cpu/gemm_int8.h"
 #include "common/util.h"
 #include "model/model.h"
 #include "model/tensors.h"
 
 static void *alloc_bytes(am_model *m, size_t n) { return model_alloc_floats(m, (n + 3) / 4); }
 
-void model_release_floats(am_model *m, float *p) {
+void model_release(am_model *m, void *p) {
     if (!p) return;
     for (am_block **pp = &m->blocks; *pp; pp = &(*pp)->next) {
         am_block *b = *pp;
@@ -31,30 +32,44 @@ void model_release_floats(am_model *m, float *p) {
     }
 }
 
-/* rows: [n_out][n_in] int8, scale: [n_out] (w ≈ q · scale) → l->wq / wscale / wsum */
-static int pack_into(am_model *m, am_linear *l, const int8_t *rows, const float *scale) {
-    l->wq = alloc_bytes(m, gemm_i8_packed_size(l->n_out, l->n_in));
-    l->wscale = model_alloc_floats(m, (size_t)l->n_out);
-    l->wsum = alloc_bytes(m, (size_t)l->n_out * sizeof(int32_t));
-    if (!l->wq || !l->wscale || !l->wsum) return AM_E_NOMEM;
-    gemm_i8_pack(l->n_out, l->n_in, rows, l->n_in, l->wq, l->wsum);
-    memcpy(l->wscale, scale, (size_t)l->n_out * sizeof(float));
+void model_quantize_rows(int n, int k, const float *w, int ldw, int8_t *q, int ldq, float *scale) {
+    for (int j = 0; j < n; j++) {
+        const float *r = w + (size_t)j * ldw;
+        float amax = 0.0f;
+        for (int i = 0; i < k; i++) amax = fabsf(r[i]) > amax ? fabsf(r[i]) : amax;
+        float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+        scale[j] = amax / 127.0f;
+        for (int i = 0; i < k; i++) {
+            long v = lrintf(r[i] * inv);
+            q[(size_t)j * ldq + i] = (int8_t)(v > 127 ? 127 : v < -127 ? -127 : v);
+        }
+    }
+}
+
+/* rows: [n_out][n_in] int8 (−128 clamped to −127), scale: [n_out] → copies owned by the model */
+static int store_into(am_model *m, am_linear *l, const int8_t *rows, const float *scale) {
+    const size_t n = (size_t)l->n_out * l->n_in;
+    l->q = alloc_bytes(m, n);
+    l->scale = model_alloc_floats(m, (size_t)l->n_out);
+    if (!l->q || !l->scale) return AM_E_NOMEM;
+    for (size_t i = 0; i < n; i++) l->q[i] = rows[i] == -128 ? -127 : rows[i];
+    memcpy(l->scale, scale, (size_t)l->n_out * sizeof(float));
     return AM_OK;
 }
 
 int model_quantize_linear(am_model *m, am_linear *l) {
-    if (!l->w || l->wq) return AM_OK;
+    if (!l->w || l->q) return AM_OK;
     int8_t *rows = malloc((size_t)l->n_out * (size_t)l->n_in);
     float *sc = malloc((size_t)l->n_out * sizeof(float));
     int rc = AM_E_NOMEM;
     if (rows && sc) {
-        gemm_i8_quantize_weights(l->n_out, l->n_in, l->w, l->n_in, rows, l->n_in, sc);
-        rc = pack_into(m, l, rows, sc);
+        model_quantize_rows(l->n_out, l->n_in, l->w, l->n_in, rows, l->n_in, sc);
+        rc = store_into(m, l, rows, sc);
     }
     free(rows);
     free(sc);
     if (rc == AM_OK) {
-        model_release_floats(m, l->w);
+        model_release(m, l->w);
         l->w = NULL;
     }
     return rc;
@@ -73,7 +88,7 @@ int model_quantize_int8(am_model *m) {
         Q(L->attn_qkv); Q(L->attn_out); Q(L->cross_q); Q(L->cross_kv); Q(L->cross_out); Q(L->fc1); Q(L->fc2);
     }
 #undef Q
-    if (rc == AM_OK && w->tok_emb && !w->out_proj.wq) {
+    if (rc == AM_OK && w->tok_emb && !w->out_proj.q) {
         /* embeddings stay half precision (see am_weights.tok_emb_f16) */
         const size_t n = (size_t)m->hp.n_vocab * m->hp.n_text_state;
         w->tok_emb_f16 = (uint16_t *)model_alloc_floats(m, (n + 1) / 2);
@@ -112,29 +127,13 @@ int model_fetch_linear_int8(const am_tensor_table *tab, am_model *m, am_linear *
                 int nr = rows[i] - r0 < chunk ? rows[i] - r0 : chunk;
                 rc = tensor_fetch_rows(tab, names[i], rank, dims, r0, nr, tmp, err, err_size);
                 if (rc == AM_OK)
-                    gemm_i8_quantize_weights(nr, n_in, tmp, n_in, q + (size_t)(off + r0) * n_in, n_in, sc + off + r0);
+                    model_quantize_rows(nr, n_in, tmp, n_in, q + (size_t)(off + r0) * n_in, n_in, sc + off + r0);
             }
         }
     }
-    if (rc == AM_OK && pack_into(m, l, q, sc) != AM_OK) rc = am_fail(err, err_size, AM_E_NOMEM, "out of memory");
+    if (rc == AM_OK && store_into(m, l, q, sc) != AM_OK) rc = am_fail(err, err_size, AM_E_NOMEM, "out of memory");
     free(tmp);
     free(q);
     free(sc);
     return rc;
-}
-
-void model_embedding_row(const am_model *m, int token, float *out) {
-    const int d = m->hp.n_text_state;
-    if (m->w.tok_emb) {
-        memcpy(out, m->w.tok_emb + (size_t)token * d, (size_t)d * sizeof(float));
-        return;
-    }
-    if (m->w.tok_emb_f16) {
-        const uint16_t *h = m->w.tok_emb_f16 + (size_t)token * d;
-        for (int c = 0; c < d; c++) out[c] = model_f16_to_f32(h[c]);
-        return;
-    }
-    const am_linear *l = &m->w.out_proj;
-    am_i8w v = {l->wq, l->wscale, l->wsum, l->n_out, l->n_in};
-    gemm_i8_unpack_row(&v, token, out);
 }

@@ -15,7 +15,7 @@ int main(int argc, char **argv) {
     }
     am_model *m = tool_load_model("dump_decoder", argv[1], argc > 6 ? argv[6] : NULL);
     if (!m) return 1;
-    const int n_ctx = m->hp.n_audio_ctx, n_vocab = m->hp.n_vocab;
+    const int n_vocab = m->hp.n_vocab;
     int tokens[1024], n = 0;
     FILE *t = fopen(argv[3], "r");
     if (!t) {
@@ -29,25 +29,26 @@ int main(int argc, char **argv) {
         fprintf(stderr, "dump_decoder: no tokens in %s\n", argv[3]);
         return 1;
     }
-    am_backend *be = tool_encode_window("dump_decoder", m, argv[2], argc > 5 ? atoi(argv[5]) : 0);
+    am_session *be = tool_encode_window("dump_decoder", m, argv[2], argc > 5 ? atoi(argv[5]) : 0);
     if (!be) return 1;
     float *logits = malloc((size_t)n * n_vocab * sizeof(float));
-    float *scores = malloc((size_t)n * n_ctx * sizeof(float));
-    const int head[1][2] = {{0, 0}};
-    am_decode_seq sq = {.slot = 0, .window = 0, .tokens = tokens, .n_tokens = n, .n_past = 0};
-    if (!logits || !scores || be->ops->cross_scores(be, &sq, head, 1, scores, logits) != AM_OK) {
-        fprintf(stderr, "dump_decoder: decoder failed\n");
-        return 1;
+    /* one token at a time: the logits after each (the cache grows by one position per call) */
+    for (int i = 0; logits && i < n; i++) {
+        am_decode_seq sq = {.slot = 0, .window = 0, .tokens = &tokens[i], .n_tokens = 1, .n_past = i};
+        if (be->backend->ops->decode_logits(be, &sq, 1, logits + (size_t)i * n_vocab) != AM_OK) {
+            fprintf(stderr, "dump_decoder: decoder failed\n");
+            return 1;
+        }
     }
+    if (!logits) return 1;
     FILE *o = fopen(argv[4], "wb");
     if (!o || fwrite(logits, sizeof(float), (size_t)n * n_vocab, o) != (size_t)n * n_vocab) {
         fprintf(stderr, "dump_decoder: cannot write %s\n", argv[4]);
         return 1;
     }
     fclose(o);
-    be->ops->destroy(be);
+    session_destroy(be);
     free(logits);
-    free(scores);
     am_model_free(m);
     return 0;
 }

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "decode/tokenizer.h"
+#include "text/tokenizer.h"
 
 static int count_vocabulary_lines(const char *dir) {
     char path[4096];

@@ -25,8 +25,9 @@ static am_model *tool_load_model(const char *tool, const char *path, const char 
     return m;
 }
 
-/* A window of raw float32 [n_mels][2·n_audio_ctx] from path, encoded by a new CPU backend. */
-static am_backend *tool_encode_window(const char *tool, const am_model *m, const char *path, int threads) {
+/* A window of raw float32 [n_mels][2·n_audio_ctx] from path, encoded in a new session of the
+ * model's backend (one sequence slot, one window slot). */
+static am_session *tool_encode_window(const char *tool, const am_model *m, const char *path, int threads) {
     const size_t n_mel = (size_t)m->hp.n_mels * 2 * m->hp.n_audio_ctx;
     float *mel = malloc(n_mel * sizeof(float));
     FILE *f = fopen(path, "rb");
@@ -38,14 +39,16 @@ static am_backend *tool_encode_window(const char *tool, const am_model *m, const
         return NULL;
     }
     char err[512] = "";
-    am_backend *be = backend_cpu_create(m, threads, 1, 1, err, sizeof err);
-    if (!be || be->ops->encode(be, mel, 1) != AM_OK) {
+    int st = AM_OK;
+    am_session_config cfg = {threads, 1, 1};
+    am_session *s = session_create(m->backend, &cfg, &st, err, sizeof err);
+    if (!s || s->backend->ops->encode(s, mel, 1) != AM_OK) {
         fprintf(stderr, "%s: encode failed %s\n", tool, err);
-        if (be) be->ops->destroy(be);
-        be = NULL;
+        session_destroy(s);
+        s = NULL;
     }
     free(mel);
-    return be;
+    return s;
 }
 
 #endif

@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "amanuensis.h"
-#include "decode/result.h"
+#include "result/result.h"
 
 #define MAX_WORDS 4096
 

@@ -1,0 +1,113 @@
+/* backend.c — the backends this build has, chosen by name, and sessions on them (backend.h). */
+#include "backend/backend.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "amanuensis.h"
+#include "common/util.h"
+#include "model/model.h"
+
+/* Each backend: its name, how many devices it sees now, a description of one, and its creator. */
+typedef struct backend_entry {
+    const char *name;
+    int (*device_count)(void);
+    void (*describe)(int device, char *out, size_t size);
+    am_backend *(*create)(am_model *m, int device, int *status, char *err, size_t err_size);
+    int is_gpu; /* chosen by "auto" before the CPU when it has a device */
+} backend_entry;
+
+static int cpu_device_count(void) { return 1; }
+
+static void cpu_describe(int device, char *out, size_t size) {
+    (void)device;
+    snprintf(out, size, "%d threads", am_cpu_count());
+}
+
+static am_backend *cpu_create(am_model *m, int device, int *status, char *err, size_t err_size) {
+    if (device != 0) {
+        *status = AM_E_INVALID_ARG;
+        am_fail(err, err_size, AM_E_INVALID_ARG, "backend cpu has one device (0), not %d", device);
+        return NULL;
+    }
+    return backend_cpu_create(m, status, err, err_size);
+}
+
+static const backend_entry backends[] = {
+    {"cpu", cpu_device_count, cpu_describe, cpu_create, 0},
+};
+#define N_BACKENDS ((int)(sizeof backends / sizeof backends[0]))
+
+static const backend_entry *find(const char *name) {
+    for (int i = 0; i < N_BACKENDS; i++)
+        if (!strcmp(backends[i].name, name)) return &backends[i];
+    return NULL;
+}
+
+int am_backend_count(void) { return N_BACKENDS; }
+
+const char *am_backend_name(int index) { return index >= 0 && index < N_BACKENDS ? backends[index].name : NULL; }
+
+int am_backend_device_count(const char *name) {
+    const backend_entry *e = name ? find(name) : NULL;
+    return e ? e->device_count() : 0;
+}
+
+am_status am_backend_device_describe(const char *name, int device, char *out, size_t out_size) {
+    const backend_entry *e = name ? find(name) : NULL;
+    if (out && out_size) out[0] = 0;
+    if (!e || !out || device < 0 || device >= e->device_count()) return AM_E_INVALID_ARG;
+    e->describe(device, out, out_size);
+    return AM_OK;
+}
+
+am_backend *backend_create(const char *name, int device, am_model *m, int *status, char *err, size_t err_size) {
+    const backend_entry *e = NULL;
+    if (!name || !*name || !strcmp(name, "auto")) {
+        for (int i = 0; i < N_BACKENDS && !e; i++) /* a real device first, else the CPU */
+            if (backends[i].is_gpu && backends[i].device_count() > device) e = &backends[i];
+        if (!e) {
+            e = find("cpu");
+            device = 0;
+        }
+    } else if (!(e = find(name))) {
+        char names[256] = "";
+        for (int i = 0; i < N_BACKENDS; i++)
+            snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", i ? ", " : "", backends[i].name);
+        *status = AM_E_INVALID_ARG;
+        am_fail(err, err_size, AM_E_INVALID_ARG, "unknown backend '%s' (this build has: %s, auto)", name, names);
+        return NULL;
+    }
+    if (device < 0) {
+        *status = AM_E_INVALID_ARG;
+        am_fail(err, err_size, AM_E_INVALID_ARG, "device index %d is negative", device);
+        return NULL;
+    }
+    am_backend *b = e->create(m, device, status, err, err_size);
+    if (b) b->device = device;
+    return b;
+}
+
+void backend_destroy(am_backend *b) {
+    if (b) b->ops->destroy(b);
+}
+
+am_session *session_create(am_backend *b, const am_session_config *cfg, int *status, char *err, size_t err_size) {
+    if (!b || !cfg || cfg->max_seqs < 1 || cfg->max_windows < 1 || cfg->max_seqs > 4096 || cfg->max_windows > 256) {
+        *status = AM_E_INVALID_ARG;
+        am_fail(err, err_size, AM_E_INVALID_ARG, "backend: bad session sizes (%d sequences, %d windows)",
+                cfg ? cfg->max_seqs : 0, cfg ? cfg->max_windows : 0);
+        return NULL;
+    }
+    char e2[256] = "";
+    am_session *s = b->ops->session_create(b, cfg, e2, sizeof e2);
+    if (!s) {
+        *status = AM_E_NOMEM;
+        am_fail(err, err_size, AM_E_NOMEM, "%s", e2[0] ? e2 : "out of memory creating a backend session");
+    }
+    return s;
+}
+
+void session_destroy(am_session *s) {
+    if (s) s->backend->ops->session_destroy(s);
+}

@@ -1,0 +1,24 @@
+/* vad_plan.h — the speech in the audio and its chunks (vad_plan.c), for transcribe.c. */
+#ifndef AM_VAD_PLAN_H
+#define AM_VAD_PLAN_H
+
+#include <stddef.h>
+
+#include "amanuensis.h"
+#include "vad/vad.h"
+
+#define VAD_CHUNK_SAMPLES (30 * AM_SAMPLE_RATE) /* Whisper's window: the most speech per chunk */
+
+typedef struct vad_plan {
+    vad_segment *segs;   /* speech segments, original samples */
+    size_t n_segs;
+    vad_chunk *chunks;   /* chunks of segments, each <= 30 s of speech */
+    size_t n_chunks;
+    int detector;        /* 1 Silero, 2 energy (what actually ran) */
+} vad_plan;
+
+/* Detect speech in samples[n] with the params' detector and options, and plan the chunks. */
+int vad_plan_build(const float *samples, size_t n, const am_params *p, vad_plan *pl, char *err, size_t err_size);
+void vad_plan_free(vad_plan *pl);
+
+#endif
