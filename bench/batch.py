@@ -3,8 +3,8 @@
 
     python3 bench/batch.py [--write] [--minutes 10] [--batch 8] [--model models/tiny.en] [--threads 2]
 
-Audio: the recordings of bench/compare.py (pocketsphinx LibriVox and cards, jfk, the English shared
-speech), 16 kHz, laid end to end with 2–6 s of near-silence between them (seeded) until the file
+Audio: the recordings of bench/compare.py (pocketsphinx LibriVox and cards, jfk, the English speech
+of tests/data), 16 kHz, laid end to end with 2–6 s of near-silence between them (seeded) until the file
 lasts --minutes; cached in bench/out/.  Reference text: the recordings' transcripts in order.
 
 Rows, one process each, same binary, weights and threads, temperature fallback on (the defaults):

@@ -12,7 +12,7 @@ num_workers=1), greedy/beam at temperature 0 without fallback, no VAD, language 
     at beam 1 and beam 5 (amanuensis --beam-size N; rows are "n/a" if the build has no beam search).
 
 Audio: every English recording with a reference transcript from Debian's pocketsphinx-testdata
-(LibriVox, cards), jfk.wav and ../shared/data/speech (MANIFEST.tsv), resampled to 16 kHz 16-bit,
+(LibriVox, cards), jfk.wav and tests/data/speech (MANIFEST.tsv), resampled to 16 kHz 16-bit,
 concatenated with 0.5 s of silence between files and the list repeated until it lasts >= 5 minutes;
 cached in bench/out/ (ignored by git).  The reference transcript is the concatenation of theirs.
 
@@ -44,7 +44,7 @@ sys.path.insert(0, str(REPO / "tests" / "integration"))
 from textnorm import normalize  # noqa: E402
 
 PSPHINX = Path("/usr/share/pocketsphinx/test/data")
-SHARED = Path(os.environ.get("AM_SHARED_DATA") or REPO.parent / "shared" / "data")
+DATA = Path(os.environ.get("AM_TEST_DATA_DIR") or REPO / "tests" / "data")
 OUT = REPO / "bench" / "out"
 SECTION = "## amanuensis vs faster-whisper (bench/compare.py)"
 MIN_SECONDS = 300.0
@@ -64,18 +64,18 @@ def psphinx_refs(path):
 
 def sources(with_reference=True):
     """[(recording, reference transcript)]: pocketsphinx LibriVox and cards, jfk, the English files of
-    shared/data/speech; with_reference=False also keeps those without a transcript (reference "")."""
+    tests/data/speech; with_reference=False also keeps those without a transcript (reference "")."""
     items = []
     for sub, trans in (("librivox", "transcription"), ("cards", "cards.transcription")):
         refs = psphinx_refs(PSPHINX / sub / trans)
         items += [(w, refs.get(w.stem, "")) for w in sorted((PSPHINX / sub).glob("*.wav"))]
-    items.append((SHARED / "jfk.wav", JFK))
-    lines = (SHARED / "speech" / "MANIFEST.tsv").read_text(encoding="utf-8").splitlines()
+    items.append((DATA / "jfk.wav", JFK))
+    lines = (DATA / "speech" / "MANIFEST.tsv").read_text(encoding="utf-8").splitlines()
     header = lines[0].split("\t")
     for line in lines[1:]:
         row = dict(zip(header, line.split("\t") + [""] * len(header)))
         if row.get("language") == "en":
-            items.append((SHARED / "speech" / row["file"], row.get("reference_transcript", "").strip()))
+            items.append((DATA / "speech" / row["file"], row.get("reference_transcript", "").strip()))
     return [(w, r) for w, r in items if r or not with_reference]
 
 
@@ -343,7 +343,7 @@ def main():
         (f" --audio {args.audio} --reference {args.reference}" if args.audio else "") + \
         (" --skip-encoder" if args.skip_encoder else "")
     what = (f"{audio} (reference {args.reference})" if args.audio else
-            "English speech (pocketsphinx-testdata LibriVox + cards, jfk, shared/data/speech English files with "
+            "English speech (pocketsphinx-testdata LibriVox + cards, jfk, tests/data/speech English files with "
             "references, 0.5 s gaps, repeated to >= 5 min; bench/out/speech-5min.wav)")
     body = [
         SECTION, "",

@@ -4,7 +4,7 @@
     python3 bench/decoder_error.py [--model models/tiny.en] [--max-windows N] [--timestamps] [AUDIO...]
     python3 bench/decoder_error.py --write      (both modes on the default audio, recorded in BENCHMARKS.md)
 
-Each recording (default: the English recordings of the shared data, and the bench/out/*.wav files
+Each recording (default: the English recordings of tests/data, and the bench/out/*.wav files
 that bench/compare.py and bench/batch.py build) is cut into 30 s windows.  For each window:
 faster-whisper's log-mel; the tokens CTranslate2 float32 decodes greedily (without timestamp tokens,
 or with them with --timestamps); then, teacher-forced on those same tokens, the logits of every
@@ -29,14 +29,14 @@ sys.path.insert(0, str(REPO / "tests" / "integration"))
 from fidelity import Fidelity, windows  # noqa: E402
 from compare import commit_label, cpu_model, report  # noqa: E402  (bench/, the script's own folder)
 
-SHARED = Path(os.environ.get("AM_SHARED_DATA") or REPO.parent / "shared" / "data")
+DATA = Path(os.environ.get("AM_TEST_DATA_DIR") or REPO / "tests" / "data")
 SECTION = "## int8 fidelity: decoder next-token distributions (bench/decoder_error.py)"
 
 
 def default_audio():
     names = ["speech/leopard_test.wav", "speech/lhotse_2412-153948-0000.flac", "speech/joinly_OSR_us_000_0034_8k.wav",
              "speech/lhotse_ES2011a.Headset-0-40s-46s.wav", "jfk.wav"]
-    out = [SHARED / n for n in names] + sorted((REPO / "bench" / "out").glob("*.wav"))
+    out = [DATA / n for n in names] + sorted((REPO / "bench" / "out").glob("*.wav"))
     return [p for p in out if p.exists()]
 
 

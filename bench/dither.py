@@ -8,7 +8,7 @@ sample (seeded: the copies are the same on every run): the audio's own last bit,
 a listener or the float front end can tell apart.  Two measurements:
 
   files  On the parity test set (tests/integration/test_parity.py: pocketsphinx LibriVox + cards,
-         jfk, shared/data/speech English), at --precision f32 and int8, greedy (beam 1, no fallback)
+         jfk, tests/data/speech English), at --precision f32 and int8, greedy (beam 1, no fallback)
          and with the default options (beam 5, temperature fallback): the number of files whose
          transcript changes when the front end goes from f32 to q15, next to the number that change
          when the f32 front end reads a dithered copy (per seed).  If q15 changes no more files than a

@@ -3,7 +3,7 @@
 
     python3 bench/encoder_error.py [--model models/tiny.en] [WAV...]
 
-For each recording (default: leopard_test.wav and jfk.wav from the shared data): the log-mel of its
+For each recording (default: leopard_test.wav and jfk.wav from tests/data): the log-mel of its
 first 30 s (faster-whisper's feature extractor), the encoder output of CTranslate2 float32 (the
 reference), CTranslate2 int8, and ours at int8 and f32 (build/tools/dump_encoder), and the relative
 L2 error ||x - ref|| / ||ref|| of each.  Needs `make tools`.
@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("AM_SHARED_DATA") or REPO.parent / "shared" / "data")
+DATA = Path(os.environ.get("AM_TEST_DATA_DIR") or REPO / "tests" / "data")
 
 
 def main():
@@ -28,7 +28,7 @@ def main():
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default=str(REPO / "models" / "tiny.en"))
-    ap.add_argument("wavs", nargs="*", default=[str(SHARED / "speech" / "leopard_test.wav"), str(SHARED / "jfk.wav")])
+    ap.add_argument("wavs", nargs="*", default=[str(DATA / "speech" / "leopard_test.wav"), str(DATA / "jfk.wav")])
     args = ap.parse_args()
     dump = REPO / "build" / "tools" / "dump_encoder"
     if not os.access(dump, os.X_OK):

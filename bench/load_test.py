@@ -50,7 +50,7 @@ def main():
     ap.add_argument("--url", help="an already running server (http://127.0.0.1:PORT); loopback only")
     ap.add_argument("--binary", default=str(REPO / "build" / "amanuensis"))
     ap.add_argument("--model", default="tiny.en")
-    ap.add_argument("--audio", default=None, help="WAV file (default: ../shared/data/jfk.wav or samples/jfk.wav)")
+    ap.add_argument("--audio", default=None, help="WAV file (default: tests/data/jfk.wav or samples/jfk.wav)")
     ap.add_argument("--clip", type=float, default=1.0, help="seconds of the audio to send (default 1)")
     ap.add_argument("--clients", type=int, default=32)
     ap.add_argument("--requests", type=int, default=400)
@@ -61,7 +61,7 @@ def main():
     ap.add_argument("--max-seconds", type=float, default=900)
     a = ap.parse_args()
 
-    audio = Path(a.audio) if a.audio else (REPO.parent / "shared" / "data" / "jfk.wav")
+    audio = Path(a.audio) if a.audio else (REPO / "tests" / "data" / "jfk.wav")
     if not audio.exists():
         audio = REPO / "samples" / "jfk.wav"
     data = clip_wav(audio, a.clip)

@@ -32,7 +32,7 @@ import numpy as np
 
 GGML_MAGIC = 0x67676D6C
 # Ids 0 .. 50256 of Whisper's BPE table (for .en models id 50256 is <|endoftext|>); whisper.cpp's own
-# converter writes exactly these 50257 entries for every model (see shared/data/ggml-vocab-tiny*.bin).
+# converter writes exactly these 50257 entries for every model (see tests/data/ggml-vocab-tiny*.bin).
 N_BPE_TOKENS = 50257
 
 CT2_DTYPES = {

@@ -2,7 +2,7 @@
 
 Fixtures: repo_root, binary (build/amanuensis), asan_binary (build/asan/amanuensis or None),
 checked_binary (the ASan one when built, else the normal one), model_dir (models/tiny.en, fetched
-with scripts/fetch-model when missing), shared_data ($AM_SHARED_DATA or <repo>/../shared/data),
+with scripts/fetch-model when missing), test_data (tests/data, or $AM_TEST_DATA_DIR),
 session_tmp (a session-scoped temporary directory), ggml_models (tiny.en converted to ggml f16/f32).
 AM_BINARY / AM_ASAN_BINARY override the binaries' paths (AM_ASAN_BINARY= disables the ASan one).
 Helpers: run_am(binary, args, ...) runs the CLI and returns the CompletedProcess; sanitizer_env().
@@ -18,9 +18,9 @@ REPO = Path(__file__).resolve().parents[2]
 PSPHINX = Path("/usr/share/pocketsphinx/test/data")
 
 
-def _shared_data_dir():
-    env = os.environ.get("AM_SHARED_DATA")
-    return Path(env) if env else (REPO.parent / "shared" / "data")
+def _test_data_dir():
+    env = os.environ.get("AM_TEST_DATA_DIR")
+    return Path(env) if env else (REPO / "tests" / "data")
 
 
 @pytest.fixture(scope="session")
@@ -70,10 +70,10 @@ def model_dir():
 
 
 @pytest.fixture(scope="session")
-def shared_data():
-    d = _shared_data_dir()
+def test_data():
+    d = _test_data_dir()
     if not (d / "jfk.wav").exists():
-        pytest.fail(f"shared data not found at {d} (set AM_SHARED_DATA)")
+        pytest.fail(f"test data not found at {d} (tests/data of the repository, or $AM_TEST_DATA_DIR)")
     return d
 
 

@@ -22,10 +22,10 @@ def _wav_header(n_data_bytes, rate=16000, channels=1, bits=16):
 
 
 @pytest.fixture(scope="module")
-def bad_audio(session_tmp, shared_data):
+def bad_audio(session_tmp, test_data):
     d = session_tmp / "bad-audio"
     d.mkdir(exist_ok=True)
-    jfk = (shared_data / "jfk.wav").read_bytes()
+    jfk = (test_data / "jfk.wav").read_bytes()
     cases = {
         "missing_file": d / "does-not-exist.wav",
         "empty_file": d / "empty.wav",
@@ -81,7 +81,7 @@ MODEL_CASES = ["ct2_random", "ct2_trunc_10", "ct2_trunc_header", "ct2_trunc_data
 
 
 @pytest.mark.parametrize("case", MODEL_CASES)
-def test_bad_model(case, bad_models, checked_binary, shared_data):
-    r = run_am(checked_binary, ["transcribe", "-m", bad_models[case], "-t", "2", shared_data / "jfk.wav"],
+def test_bad_model(case, bad_models, checked_binary, test_data):
+    r = run_am(checked_binary, ["transcribe", "-m", bad_models[case], "-t", "2", test_data / "jfk.wav"],
                timeout=600)
     _assert_clean_error(r, case)

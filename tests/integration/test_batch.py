@@ -18,15 +18,15 @@ def _read(path):
 
 
 @pytest.fixture(scope="module")
-def long_file(shared_data, session_tmp):
-    """~75 s: jfk and four 16 kHz shared recordings with 2-4 s of faint noise between them."""
+def long_file(test_data, session_tmp):
+    """~75 s: jfk and four 16 kHz recordings of tests/data/speech with 2-4 s of faint noise between them."""
     names = ["jfk.wav", "speech/leopard_test.wav", "speech/tritonasr_1089-134686-0001.wav",
              "speech/tritonasr_1221-135766-0001.wav", "speech/lhotse_ES2011a.Headset-0-40s-46s.wav"]
     rng = np.random.default_rng(3)
     parts = []
     for k, n in enumerate(names * 2):
         parts.append(rng.standard_normal(int(rng.uniform(2, 4) * 16000)).astype(np.float32) * 1e-4)
-        parts.append(_read(shared_data / n))
+        parts.append(_read(test_data / n))
     x = np.concatenate(parts)
     path = session_tmp / "batch-input.wav"
     with wave.open(str(path), "wb") as w:

@@ -13,11 +13,11 @@ JFK = "ask not what your country can do for you"
 
 
 @pytest.fixture(scope="module")
-def jfk_run(binary, model_dir, shared_data, session_tmp):
+def jfk_run(binary, model_dir, test_data, session_tmp):
     outdir = session_tmp / "cli-out"
     outdir.mkdir(exist_ok=True)
     r = run_am(binary, ["transcribe", "-m", model_dir, "-t", "2", "-o", "txt", "-o", "srt", "-o", "vtt",
-                        "-o", "json", "--output-dir", outdir, shared_data / "jfk.wav"], check=True)
+                        "-o", "json", "--output-dir", outdir, test_data / "jfk.wav"], check=True)
     return r, outdir
 
 
@@ -63,28 +63,28 @@ def test_output_files(jfk_run):
         assert s["avg_logprob"] <= 0.0 and 0.0 <= s["no_speech_prob"] <= 1.0
 
 
-def test_model_by_name_via_env(binary, model_dir, shared_data, session_tmp):
+def test_model_by_name_via_env(binary, model_dir, test_data, session_tmp):
     """-m tiny.en is looked up in $AMANUENSIS_MODELS (run from a folder without ./models)."""
     cwd = session_tmp / "elsewhere"
     cwd.mkdir(exist_ok=True)
     env = dict(os.environ, AMANUENSIS_MODELS=str(model_dir.parent))
-    r = run_am(binary, ["transcribe", "-m", "tiny.en", "-t", "2", shared_data / "jfk.wav"], env=env, cwd=cwd,
+    r = run_am(binary, ["transcribe", "-m", "tiny.en", "-t", "2", test_data / "jfk.wav"], env=env, cwd=cwd,
                check=True)
     assert JFK in normalize(r.stdout)
 
 
-def test_unknown_model_name(binary, shared_data, session_tmp):
+def test_unknown_model_name(binary, test_data, session_tmp):
     cwd = session_tmp / "elsewhere2"
     cwd.mkdir(exist_ok=True)
     env = dict(os.environ, AMANUENSIS_MODELS=str(session_tmp / "no-models-here"))
-    r = run_am(binary, ["transcribe", "-m", "no-such-model", shared_data / "jfk.wav"], env=env, cwd=cwd)
+    r = run_am(binary, ["transcribe", "-m", "no-such-model", test_data / "jfk.wav"], env=env, cwd=cwd)
     assert r.returncode == 1, r.stderr
     assert r.stderr.startswith("amanuensis: ")
 
 
-def test_without_timestamps(binary, model_dir, shared_data):
+def test_without_timestamps(binary, model_dir, test_data):
     r = run_am(binary, ["transcribe", "-m", model_dir, "-t", "2", "--without-timestamps",
-                        "--no-condition-on-previous-text", shared_data / "jfk.wav"], check=True)
+                        "--no-condition-on-previous-text", test_data / "jfk.wav"], check=True)
     assert JFK in normalize(r.stdout)
 
 

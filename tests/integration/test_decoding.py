@@ -1,7 +1,7 @@
 """Decoding options (beam search, word timestamps, fallback, prompts, suppression, prefix, languages)
 against faster-whisper on the same weights and on behaviour that must change when an option is set.
 
-The test set is test_parity's (pocketsphinx LibriVox + cards, jfk, the English shared recordings).
+The test set is test_parity's (pocketsphinx LibriVox + cards, jfk, the English recordings of tests/data/speech).
 faster-whisper references are cached in build/ref/ like test_parity's.
 """
 import difflib
@@ -113,8 +113,8 @@ def _json(binary, args, wav, tmp):
     return json.loads((out / (wav.stem + ".json")).read_text(encoding="utf-8"))
 
 
-def test_fallback_retries_at_higher_temperature(binary, model_dir, shared_data, session_tmp):
-    wav = shared_data / "jfk.wav"
+def test_fallback_retries_at_higher_temperature(binary, model_dir, test_data, session_tmp):
+    wav = test_data / "jfk.wav"
     # every decode "fails" the compression test (ratio > 0.1), so every temperature is tried
     forced = _json(binary, ["-m", model_dir, "--compression-ratio-threshold", "0.1", "--seed", "7"], wav, session_tmp)
     assert forced["segments"] and all(s["temperature"] > 0.9 for s in forced["segments"])
@@ -130,8 +130,8 @@ def test_fallback_retries_at_higher_temperature(binary, model_dir, shared_data, 
 # 5.3% vs 5.3%; the decoder's 8-bit activations are the rest).  strict: the mark must go when fixed.
 @pytest.mark.parametrize("precision", ["f32", pytest.param("int8", marks=pytest.mark.xfail(
     strict=True, reason="int8: this prompt makes the decoder skip the first sentence"))])
-def test_initial_prompt_changes_spelling(binary, model_dir, shared_data, session_tmp, precision):
-    wav = shared_data / "speech" / "leopard_test.wav"
+def test_initial_prompt_changes_spelling(binary, model_dir, test_data, session_tmp, precision):
+    wav = test_data / "speech" / "leopard_test.wav"
     p = ["--precision", precision]
     plain = _json(binary, ["-m", model_dir, "--no-fallback"] + p, wav, session_tmp)["text"]
     prompted = _json(binary, ["-m", model_dir, "--no-fallback", "--prompt",
@@ -140,14 +140,14 @@ def test_initial_prompt_changes_spelling(binary, model_dir, shared_data, session
     assert "Kwilter" in prompted
 
 
-def test_prefix_forces_the_start(binary, model_dir, shared_data, session_tmp):
-    wav = shared_data / "speech" / "leopard_test.wav"
+def test_prefix_forces_the_start(binary, model_dir, test_data, session_tmp):
+    wav = test_data / "speech" / "leopard_test.wav"
     res = _json(binary, ["-m", model_dir, "--no-fallback", "--prefix", "Mister Quilter"], wav, session_tmp)
     assert res["text"].startswith(" Mister Quilter is the apostle")
 
 
-def test_suppress_tokens_removes_a_token(binary, model_dir, shared_data, session_tmp):
-    wav = shared_data / "jfk.wav"
+def test_suppress_tokens_removes_a_token(binary, model_dir, test_data, session_tmp):
+    wav = test_data / "jfk.wav"
     ask = 1265  # " ask" in the tiny.en vocabulary
     plain = _json(binary, ["-m", model_dir, "--no-fallback"], wav, session_tmp)
     assert any(ask in s["tokens"] for s in plain["segments"])
@@ -155,17 +155,17 @@ def test_suppress_tokens_removes_a_token(binary, model_dir, shared_data, session
     assert sup["segments"] and not any(ask in s["tokens"] for s in sup["segments"])
 
 
-def test_without_timestamps(binary, model_dir, shared_data, session_tmp):
-    res = _json(binary, ["-m", model_dir, "--no-fallback", "--without-timestamps"], shared_data / "jfk.wav", session_tmp)
+def test_without_timestamps(binary, model_dir, test_data, session_tmp):
+    res = _json(binary, ["-m", model_dir, "--no-fallback", "--without-timestamps"], test_data / "jfk.wav", session_tmp)
     assert len(res["segments"]) == 1
     assert "ask not what your country" in res["text"]
     tb = 50363  # tiny.en <|0.00|>
     assert all(t < tb for t in res["segments"][0]["tokens"])
 
 
-def test_english_only_model_refuses_other_languages(binary, model_dir, shared_data):
+def test_english_only_model_refuses_other_languages(binary, model_dir, test_data):
     for args in (["-l", "de"], ["--task", "translate"]):
-        r = run_am(binary, ["transcribe", "-m", model_dir] + args + [shared_data / "jfk.wav"])
+        r = run_am(binary, ["transcribe", "-m", model_dir] + args + [test_data / "jfk.wav"])
         assert r.returncode == 1
         lines = r.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("amanuensis: ") and "English-only" in lines[0]
@@ -179,9 +179,9 @@ def multilingual_model():
     return d
 
 
-def test_language_detection_on_non_english(binary, multilingual_model, shared_data):
-    files = {"de": shared_data / "speech" / "leopard_test_de.wav", "fr": shared_data / "speech" / "leopard_test_fr.wav",
-             "en": shared_data / "jfk.wav"}
+def test_language_detection_on_non_english(binary, multilingual_model, test_data):
+    files = {"de": test_data / "speech" / "leopard_test_de.wav", "fr": test_data / "speech" / "leopard_test_fr.wav",
+             "en": test_data / "jfk.wav"}
     r = run_am(binary, ["transcribe", "-m", multilingual_model, "--detect-language", "-t", "2"] + list(files.values()),
                check=True)
     top = {}
@@ -193,8 +193,8 @@ def test_language_detection_on_non_english(binary, multilingual_model, shared_da
         assert code == lang and prob > 0.5, (wav, code, prob)
 
 
-def test_multilingual_transcribe_and_translate(binary, multilingual_model, shared_data, session_tmp):
-    wav = shared_data / "speech" / "leopard_test_de.wav"
+def test_multilingual_transcribe_and_translate(binary, multilingual_model, test_data, session_tmp):
+    wav = test_data / "speech" / "leopard_test_de.wav"
     de = _json(binary, ["-m", multilingual_model, "--no-fallback"] + F32, wav, session_tmp)
     assert de["language"] == "de"
     assert "Leichen" in de["text"] and "Raum" in de["text"]

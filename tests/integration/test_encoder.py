@@ -28,10 +28,10 @@ def ct2_model(model_dir):
     return ctranslate2.models.Whisper(str(model_dir), device="cpu", compute_type="float32", intra_threads=2)
 
 
-def _jfk_mel(shared_data):
+def _jfk_mel(test_data):
     from faster_whisper.audio import decode_audio, pad_or_trim
     from faster_whisper.feature_extractor import FeatureExtractor
-    audio = decode_audio(str(shared_data / "jfk.wav"), sampling_rate=16000)
+    audio = decode_audio(str(test_data / "jfk.wav"), sampling_rate=16000)
     mel = FeatureExtractor(feature_size=80)(audio)
     return pad_or_trim(mel[:, :3000], 3000).astype(np.float32)
 
@@ -61,8 +61,8 @@ def _compare(name, mel, dump_encoder, ct2_model, model_dir, tmp):
     assert rel <= MAX_REL_ERR
 
 
-def test_encoder_jfk(dump_encoder, ct2_model, model_dir, shared_data, session_tmp):
-    _compare("jfk", _jfk_mel(shared_data), dump_encoder, ct2_model, model_dir, session_tmp)
+def test_encoder_jfk(dump_encoder, ct2_model, model_dir, test_data, session_tmp):
+    _compare("jfk", _jfk_mel(test_data), dump_encoder, ct2_model, model_dir, session_tmp)
 
 
 def test_encoder_random_mel(dump_encoder, ct2_model, model_dir, session_tmp):

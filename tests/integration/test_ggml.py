@@ -55,10 +55,10 @@ def _read_ggml(path):
     return magic, hp, filters, toks, tensors
 
 
-def test_converted_header_matches_whisper_cpp(ggml_models, shared_data):
+def test_converted_header_matches_whisper_cpp(ggml_models, test_data):
     """Header, mel filters and vocabulary agree with whisper.cpp's own tiny.en test file."""
     magic, hp, filters, toks, tensors = _read_ggml(ggml_models["f16"])
-    rmagic, rhp, rfilters, rtoks, rtensors = _read_ggml(shared_data / "ggml-vocab-tiny.en.bin")
+    rmagic, rhp, rfilters, rtoks, rtensors = _read_ggml(test_data / "ggml-vocab-tiny.en.bin")
     assert magic == rmagic == 0x67676D6C
     assert hp == rhp
     assert np.abs(filters - rfilters).max() < 1e-6
@@ -112,9 +112,9 @@ def _transcribe(binary, model, files, outdir):
 
 
 @pytest.fixture(scope="module")
-def files(shared_data):
+def files(test_data):
     lib = sorted((PSPHINX / "librivox").glob("*.wav"))
-    return [shared_data / "jfk.wav", lib[0], lib[3]]
+    return [test_data / "jfk.wav", lib[0], lib[3]]
 
 
 @pytest.fixture(scope="module")

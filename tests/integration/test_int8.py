@@ -6,7 +6,7 @@
   - teacher-forced on CTranslate2 float32's tokens, int8 moves our decoder's next-token distributions
     no further from float32 than CTranslate2 int8 moves its own (fidelity.py), and our f32 matches
     CTranslate2 float32.
-Test set and helpers: test_parity.py (pocketsphinx LibriVox + cards, jfk, shared/data/speech English).
+Test set and helpers: test_parity.py (pocketsphinx LibriVox + cards, jfk, tests/data/speech English).
 """
 import json
 import shutil

@@ -1,5 +1,5 @@
 """A 60-minute recording (real read speech from pocketsphinx-testdata's LibriVox files and the
-English files of shared/data/speech, repeated, with 3-7 s of faint noise between pieces, 16 kHz WAV)
+English files of tests/data/speech, repeated, with 3-7 s of faint noise between pieces, 16 kHz WAV)
 transcribed with --vad:
 
 - peak RSS of the process (model, 230 MB of samples, VAD, decoder) <= AM_LONGFORM_MAX_RSS_MB (400);
@@ -39,7 +39,7 @@ VAD_MODEL = REPO / "data" / "silero-vad-v6.2.0-ggml.bin"
 pytestmark = pytest.mark.slow
 
 
-def _pieces(shared_data):
+def _pieces(test_data):
     """[(name, float32 16 kHz audio, reference transcript)]"""
     from faster_whisper.audio import decode_audio
     out = []
@@ -51,13 +51,13 @@ def _pieces(shared_data):
             text = text.replace("<s>", "").replace("</s>", "").strip()
             if (lv / f"{fid}.wav").exists():
                 out.append((fid, decode_audio(str(lv / f"{fid}.wav"), 16000), text))
-    manifest = shared_data / "speech" / "MANIFEST.tsv"
+    manifest = test_data / "speech" / "MANIFEST.tsv"
     rows = [l.split("\t") for l in manifest.read_text().splitlines()]
     head = rows[0]
     for r in rows[1:]:
         d = dict(zip(head, r))
         if d["file"] in SPEECH:
-            out.append((d["file"], decode_audio(str(shared_data / "speech" / d["file"]), 16000),
+            out.append((d["file"], decode_audio(str(test_data / "speech" / d["file"]), 16000),
                         d["reference_transcript"]))
     # interleave the LibriVox sentences (consecutive sentences of one book) with the other recordings,
     # so that no piece continues the previous one's sentence
@@ -100,8 +100,8 @@ def _onset(audio, tmp):
 
 
 @pytest.fixture(scope="module")
-def longform(binary, model_dir, shared_data, session_tmp):
-    pieces = _pieces(shared_data)
+def longform(binary, model_dir, test_data, session_tmp):
+    pieces = _pieces(test_data)
     assert len(pieces) >= 8, "not enough source recordings"
     tmp = session_tmp / "longform"
     tmp.mkdir(exist_ok=True)

@@ -15,7 +15,7 @@ import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DUMP_MEL = os.path.join(REPO, "build", "tools", "dump_mel")
-SHARED = os.environ.get("AM_SHARED_DATA") or os.path.join(REPO, "..", "shared", "data")
+DATA = os.environ.get("AM_TEST_DATA_DIR") or os.path.join(REPO, "tests", "data")
 TOL = 1e-3
 
 N_FFT, HOP, SR = 400, 160, 16000
@@ -86,9 +86,9 @@ def read_wav_16k(path):
 
 
 def speech_files():
-    files = [os.path.join(SHARED, "jfk.wav")]
+    files = [os.path.join(DATA, "jfk.wav")]
     picked = 0
-    for path in sorted(glob.glob(os.path.join(SHARED, "speech", "*.wav"))):
+    for path in sorted(glob.glob(os.path.join(DATA, "speech", "*.wav"))):
         if picked < 4 and read_wav_16k(path) is not None:
             files.append(path)
             picked += 1
@@ -109,7 +109,7 @@ def compare(samples, tmp_path, n_mels=80, n_threads=1):
 @pytest.mark.parametrize("path", speech_files(), ids=os.path.basename)
 def test_real_audio(path, tmp_path):
     if not os.path.exists(path):
-        pytest.skip(f"{path} missing")
+        pytest.fail(f"{path} missing (tests/data of the repository)")
     samples = read_wav_16k(path)
     if samples is None:
         pytest.skip("not 16 kHz PCM")
@@ -117,9 +117,9 @@ def test_real_audio(path, tmp_path):
 
 
 def test_real_audio_128_mels(tmp_path):
-    path = os.path.join(SHARED, "jfk.wav")
+    path = os.path.join(DATA, "jfk.wav")
     if not os.path.exists(path):
-        pytest.skip(f"{path} missing")
+        pytest.fail(f"{path} missing (tests/data of the repository)")
     compare(read_wav_16k(path), tmp_path, 128)
 
 

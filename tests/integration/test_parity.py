@@ -1,7 +1,7 @@
 """Transcript parity with faster-whisper (greedy, temperature 0, tiny.en, float32) and WER.
 
 Test set: pocketsphinx-testdata LibriVox and cards recordings, jfk.wav and the English recordings of
-shared/data/speech (FLAC ones converted to 16-bit WAV with sox). The faster-whisper reference is
+tests/data/speech (FLAC ones converted to 16-bit WAV with sox). The faster-whisper reference is
 computed once and cached in build/ref/ (keyed by audio content, model.bin size, faster-whisper version).
 """
 import hashlib
@@ -31,9 +31,9 @@ def _psphinx_refs(trans_file):
     return refs
 
 
-def _manifest(shared_data):
+def _manifest(test_data):
     rows = []
-    lines = (shared_data / "speech" / "MANIFEST.tsv").read_text(encoding="utf-8").splitlines()
+    lines = (test_data / "speech" / "MANIFEST.tsv").read_text(encoding="utf-8").splitlines()
     header = lines[0].split("\t")
     for line in lines[1:]:
         if line.strip():
@@ -43,7 +43,7 @@ def _manifest(shared_data):
 
 
 @pytest.fixture(scope="module")
-def test_set(shared_data, session_tmp):
+def test_set(test_data, session_tmp):
     """List of (wav path, reference transcript or None)."""
     items = []
     lib = PSPHINX / "librivox"
@@ -54,15 +54,15 @@ def test_set(shared_data, session_tmp):
     refs = _psphinx_refs(cards / "cards.transcription")
     for wav in sorted(cards.glob("*.wav")):
         items.append((wav, refs.get(wav.stem)))
-    items.append((shared_data / "jfk.wav",
+    items.append((test_data / "jfk.wav",
                   "And so my fellow Americans, ask not what your country can do for you, "
                   "ask what you can do for your country."))
     conv = session_tmp / "parity-wav"
     conv.mkdir(exist_ok=True)
-    for row in _manifest(shared_data):
+    for row in _manifest(test_data):
         if row["language"] != "en":
             continue
-        src = shared_data / "speech" / row["file"]
+        src = test_data / "speech" / row["file"]
         if src.suffix.lower() != ".wav":
             dst = conv / (src.stem + ".wav")
             if not dst.exists():

