@@ -82,6 +82,9 @@ typedef struct am_model_info {
     int n_mels;
     int n_audio_ctx, n_audio_state, n_audio_head, n_audio_layer;
     int n_text_ctx, n_text_state, n_text_head, n_text_layer;
+    const char *backend;     /* where it runs ("cpu", ...)                                     */
+    uint64_t weight_bytes;   /* bytes of weights the backend placed, once, at load; every
+                                transcription shares them                                       */
 } am_model_info;
 
 /* Load a model.  `path` is a CTranslate2 model directory (model.bin + config.json + vocabulary),
@@ -245,6 +248,15 @@ AM_API int am_result_n_languages(const am_result *result);
 AM_API const char *am_result_language_code(const am_result *result, int i); /* sorted, most likely first */
 AM_API float am_result_language_prob(const am_result *result, int i);
 AM_API double am_result_duration(const am_result *result);        /* seconds of audio            */
+/* What a transcription asked of its backend: calls (device submissions), windows and decoder
+ * rows, bytes moved to and from the device (0 on the CPU), and the memory of its session. */
+typedef struct am_stats {
+    uint64_t encode_calls, decode_calls;
+    uint64_t windows_encoded, rows_decoded;
+    uint64_t bytes_to_device, bytes_from_device;
+    uint64_t session_bytes;
+} am_stats;
+AM_API void am_result_stats(const am_result *result, am_stats *stats);
 AM_API void am_result_free(am_result *result);
 
 /* ---- audio ------------------------------------------------------------------------------- */

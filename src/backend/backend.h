@@ -84,6 +84,7 @@ struct am_backend {
 struct am_session {
     am_backend *backend;
     int max_seqs, max_windows;
+    uint64_t bytes;               /* memory the session holds (caches, scratch)             */
     am_session_stats stats;
 };
 

@@ -1,7 +1,7 @@
 /* main.c — the `amanuensis` command-line tool.
  *
  *   amanuensis transcribe -m MODEL [options] FILE...
- *   amanuensis info -m MODEL
+ *   amanuensis info [-m MODEL] [--backend NAME]
  *
  * Errors: one line on stderr starting with "amanuensis: ", exit status 1; usage errors exit 2. */
 #include <errno.h>
@@ -20,11 +20,14 @@
 static void usage(FILE *f) {
     fprintf(f,
             "usage: amanuensis transcribe -m MODEL [options] FILE...\n"
-            "       amanuensis info -m MODEL\n"
+            "       amanuensis info [-m MODEL]   backends, devices (and the model)\n"
             "\n"
             "  -m, --model PATH|NAME        model directory (CTranslate2), ggml .bin file, or a name looked up\n"
             "                               in $AMANUENSIS_MODELS then ./models\n"
             "  -t, --threads N              threads (default: all cores)\n"
+            "      --backend NAME           where the model runs: auto (default: a GPU when there is one,\n"
+            "                               else the CPU) or a backend `amanuensis info` lists (cpu)\n"
+            "      --device N               device index within the backend (default 0)\n"
             "      --precision int8|f32     linear layers in int8 (W8A8, default) or float32\n"
             "      --frontend q15|f32       log-mel: integer Q15 kernel (default) or float reference\n"
             "  -l, --language CODE          spoken language (default: en; auto on multilingual models)\n"
@@ -71,7 +74,7 @@ static void usage(FILE *f) {
             "      --max-words-per-line N   subtitles: words per line (without --max-line-width)\n"
             "      --highlight-words        subtitles: underline each word as it is spoken\n"
             "                               (these four turn word timestamps on)\n"
-            "      --output-dir DIR         where output files go (default .)\n"
+            "      --output-dir DIR         where output files go (default .; created when missing)\n"
             "  -q, --quiet                  do not print segments to stdout\n"
             "  -h, --help                   this help\n"
             "  -V, --version                print the version\n");
@@ -110,6 +113,28 @@ static double parse_double(const char *s, const char *opt, int *bad) {
     return v;
 }
 
+/* mkdir -p: create `dir` and any missing parent, as openai-whisper's os.makedirs(exist_ok=True).
+ * Returns 0 when `dir` is a directory afterwards, else -1 with errno set. */
+static int make_dirs(const char *dir) {
+    char path[4096];
+    size_t n = strlen(dir);
+    if (n == 0) { errno = ENOENT; return -1; }
+    if (n >= sizeof path) { errno = ENAMETOOLONG; return -1; }
+    memcpy(path, dir, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if ((path[i] != '/' && path[i] != '\0') || path[i - 1] == '/') continue;
+        char c = path[i];
+        path[i] = '\0'; /* path[0..i) is one more component */
+        int rc = mkdir(path, 0777);
+        path[i] = c;
+        if (rc != 0 && errno != EEXIST) return -1;
+    }
+    struct stat st;
+    if (stat(dir, &st) != 0) return -1;
+    if (!S_ISDIR(st.st_mode)) { errno = ENOTDIR; return -1; }
+    return 0;
+}
+
 /* output path: DIR/<basename of input without extension>.<ext> */
 static void output_path(const char *dir, const char *input, const char *ext, char *out, size_t size) {
     const char *base = strrchr(input, '/');
@@ -144,7 +169,7 @@ enum { /* search, prompts and word timestamps */
 };
 
 enum { /* numeric formats */
-    OPT_PRECISION = 1024, OPT_FRONTEND
+    OPT_PRECISION = 1024, OPT_FRONTEND, OPT_BACKEND, OPT_DEVICE
 };
 
 enum { /* voice activity detection options */
@@ -199,6 +224,7 @@ int main(int argc, char **argv) {
         {"vad-speech-pad-ms", required_argument, 0, OPT_VAD_PAD},
         {"vad-max-speech-s", required_argument, 0, OPT_VAD_MAX_SPEECH},
         {"precision", required_argument, 0, OPT_PRECISION}, {"frontend", required_argument, 0, OPT_FRONTEND},
+        {"backend", required_argument, 0, OPT_BACKEND}, {"device", required_argument, 0, OPT_DEVICE},
         {0, 0, 0, 0}};
     am_params p = am_params_default();
     am_load_options load_opts = am_load_options_default();
@@ -325,6 +351,14 @@ int main(int argc, char **argv) {
             else if (!strcmp(optarg, "f32")) load_opts.precision = AM_PRECISION_F32;
             else return die_usage("--precision must be f32 or int8", optarg);
             break;
+        case OPT_BACKEND: load_opts.backend = optarg; break;
+        case OPT_DEVICE: {
+            double v = parse_double(optarg, "--device", &bad);
+            if (bad) return 2;
+            if (v != (int)v || v < 0 || v > 1024) return die_usage("--device must be a whole number 0..1024", optarg);
+            load_opts.device = (int)v;
+            break;
+        }
         case OPT_FRONTEND:
             if (!strcmp(optarg, "q15")) p.frontend = AM_FRONTEND_Q15;
             else if (!strcmp(optarg, "f32")) p.frontend = AM_FRONTEND_F32;
@@ -336,8 +370,26 @@ int main(int argc, char **argv) {
         }
         if (bad) return 2;
     }
+    if (is_info) {
+        printf("backends:\n");
+        for (int b = 0; b < am_backend_count(); b++) {
+            const char *name = am_backend_name(b);
+            int nd = am_backend_device_count(name);
+            printf("  %s: %d device%s\n", name, nd, nd == 1 ? "" : "s");
+            for (int d = 0; d < nd; d++) {
+                char desc[256];
+                if (am_backend_device_describe(name, d, desc, sizeof desc) == AM_OK) printf("    %d: %s\n", d, desc);
+            }
+        }
+        if (!model_arg) return 0;
+    }
     if (!model_arg) return die_usage("missing -m MODEL", NULL);
     if (!is_info && optind >= argc) return die_usage("no input files", NULL);
+
+    if (!is_info && !detect_only && n_formats > 0 && make_dirs(out_dir) != 0) {
+        fprintf(stderr, "amanuensis: cannot create output directory '%s': %s\n", out_dir, strerror(errno));
+        return 1;
+    }
 
     char err[1024] = "", model_path[4096];
     if (am_model_resolve(model_arg, model_path, sizeof model_path, err, sizeof err) != AM_OK) {
@@ -353,19 +405,11 @@ int main(int argc, char **argv) {
         am_model_info mi;
         am_model_get_info(model, &mi);
         printf("format %s\nsize %s\nmultilingual %d\nn_vocab %d\nn_mels %d\nd_model %d\nheads %d\nencoder_layers %d\n"
-               "decoder_layers %d\n",
+               "decoder_layers %d\nbackend %s\nprecision %s\n",
                mi.format, mi.size_name, mi.multilingual, mi.n_vocab, mi.n_mels, mi.n_audio_state, mi.n_audio_head,
-               mi.n_audio_layer, mi.n_text_layer);
+               mi.n_audio_layer, mi.n_text_layer, am_model_backend(model), am_model_precision(model));
         am_model_free(model);
         return 0;
-    }
-    if (n_formats > 0) {
-        struct stat st;
-        if (stat(out_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-            fprintf(stderr, "amanuensis: output directory '%s' does not exist\n", out_dir);
-            am_model_free(model);
-            return 1;
-        }
     }
     if (!quiet) p.on_segment = print_segment;
 

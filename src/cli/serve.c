@@ -22,6 +22,8 @@ static void serve_usage(FILE *f) {
             "      --workers N           transcriptions run at once (default 1)\n"
             "      --queue N             requests that may wait for a worker; more get 429 (default 16)\n"
             "  -t, --threads N           threads per transcription (default: cores / workers)\n"
+            "      --backend NAME        where the models run: auto (default) or one `amanuensis info` lists\n"
+            "      --device N            device index within the backend (default 0)\n"
             "      --max-upload-mb N     request body limit in MB; larger gets 413 (default 100)\n"
             "      --timeout S           seconds from request start to response; later gets 504 (default 300)\n"
             "      --idle-timeout S      seconds a connection may stay silent (default 30)\n"
@@ -47,7 +49,7 @@ static int parse_int(const char *s, long lo, long hi, long *out) {
 }
 
 int cli_serve(int argc, char **argv) {
-    enum { O_HOST = 256, O_WORKERS, O_QUEUE, O_MAXUP, O_TIMEOUT, O_IDLE, O_MAXCONN, O_KEY, O_DELAY };
+    enum { O_HOST = 256, O_WORKERS, O_QUEUE, O_MAXUP, O_TIMEOUT, O_IDLE, O_MAXCONN, O_KEY, O_DELAY, O_BACKEND, O_DEVICE };
     static const struct option opts[] = {
         {"model", required_argument, NULL, 'm'},       {"host", required_argument, NULL, O_HOST},
         {"port", required_argument, NULL, 'p'},        {"workers", required_argument, NULL, O_WORKERS},
@@ -57,6 +59,7 @@ int cli_serve(int argc, char **argv) {
         {"idle-timeout", required_argument, NULL, O_IDLE},
         {"max-connections", required_argument, NULL, O_MAXCONN},
         {"api-key", required_argument, NULL, O_KEY},
+        {"backend", required_argument, NULL, O_BACKEND}, {"device", required_argument, NULL, O_DEVICE},
         {"debug-load-delay-ms", required_argument, NULL, O_DELAY},   /* testing: slow model load */
         {"help", no_argument, NULL, 'h'},              {NULL, 0, NULL, 0}};
     server_config cfg;
@@ -82,6 +85,11 @@ int cli_serve(int argc, char **argv) {
             cfg.model_args[cfg.n_models++] = optarg;
             break;
         case O_HOST: cfg.host = optarg; break;
+        case O_BACKEND: cfg.backend = optarg; break;
+        case O_DEVICE:
+            if (parse_int(optarg, 0, 1024, &v)) return serve_die("--device expects 0..1024", optarg);
+            cfg.device = (int)v;
+            break;
         case 'p':
             if (parse_int(optarg, 0, 65535, &v)) return serve_die("--port expects 0..65535", optarg);
             cfg.port = (int)v;

@@ -826,6 +826,12 @@ am_status am_transcribe(const am_model *m, const float *samples, size_t n_sample
     int li = lf.n_st > 0 && lf.st[0].lang_index >= 0 ? lf.st[0].lang_index : lang_index >= 0 ? lang_index : 0;
     snprintf(lf.out->language, sizeof lf.out->language, "%s", tokenizer_language_code(li));
     if (!lf.out->text && !(lf.out->text = am_strdup(""))) rc = AM_E_NOMEM;
+    if (lf.s) {
+        const am_session_stats *ss = &lf.s->stats;
+        am_stats st = {ss->encode_calls,    ss->decode_calls,      ss->windows_encoded, ss->rows_decoded,
+                       ss->bytes_to_device, ss->bytes_from_device, lf.s->bytes};
+        lf.out->stats = st;
+    }
 
 done:
     if (rc != AM_OK && err && err_size && !err[0])

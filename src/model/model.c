@@ -414,6 +414,8 @@ void am_model_get_info(const am_model *m, am_model_info *info) {
     info->n_text_state = m->hp.n_text_state;
     info->n_text_head = m->hp.n_text_head;
     info->n_text_layer = m->hp.n_text_layer;
+    info->backend = m->backend ? m->backend->name : "";
+    info->weight_bytes = m->backend ? m->backend->weight_bytes : 0;
 }
 
 am_status am_model_resolve(const char *name, char *out, size_t out_size, char *err, size_t err_size) {

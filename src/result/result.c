@@ -142,6 +142,12 @@ float am_result_language_prob(const am_result *result, int i) {
 
 double am_result_duration(const am_result *result) { return result ? result->duration : 0.0; }
 
+void am_result_stats(const am_result *result, am_stats *stats) {
+    if (!stats) return;
+    memset(stats, 0, sizeof *stats);
+    if (result) *stats = result->stats;
+}
+
 void am_result_free(am_result *result) {
     if (!result) return;
     for (size_t i = 0; i < result->n_segments; i++) {

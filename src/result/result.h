@@ -15,6 +15,7 @@ struct am_result {
     int n_langs;
     char lang_codes[128][8];
     float lang_probs[128];
+    am_stats stats;       /* what the transcription asked of its backend */
 };
 
 /* Append a segment (copies text, tokens and, when seg->words is not NULL, the words with their

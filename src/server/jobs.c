@@ -105,6 +105,11 @@ static void *worker_main(void *arg) {
             p->jobs_ok++;
             p->audio_seconds_total += j->audio_seconds;
             p->processing_seconds_total += j->processing_seconds;
+            am_stats st;
+            am_result_stats(j->result, &st);
+            p->encode_calls_total += (unsigned long)st.encode_calls;
+            p->decode_calls_total += (unsigned long)st.decode_calls;
+            if (st.session_bytes > p->session_bytes_max) p->session_bytes_max = (unsigned long)st.session_bytes;
         } else if (j->status == AM_E_ABORTED) {
             p->jobs_cancelled++;
         } else {

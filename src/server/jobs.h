@@ -47,6 +47,8 @@ typedef struct job_pool {
     int n_threads_started;
     /* totals (mu) */
     double audio_seconds_total, processing_seconds_total;
+    /* backend work of the finished jobs (am_stats), and the largest session one of them held */
+    unsigned long encode_calls_total, decode_calls_total, session_bytes_max;
     unsigned long jobs_ok, jobs_failed, jobs_cancelled;
 } job_pool;
 

@@ -422,6 +422,8 @@ static MHD_RESULT handle_metrics(server *s, req *r) {
     pthread_mutex_lock(&s->pool.mu);
     double audio = s->pool.audio_seconds_total, proc = s->pool.processing_seconds_total;
     unsigned long ok = s->pool.jobs_ok, failed = s->pool.jobs_failed, cancelled = s->pool.jobs_cancelled;
+    unsigned long enc_calls = s->pool.encode_calls_total, dec_calls = s->pool.decode_calls_total;
+    unsigned long session_max = s->pool.session_bytes_max;
     pthread_mutex_unlock(&s->pool.mu);
     metrics_render(&s->met, &b);
     sb_printf(&b,
@@ -451,6 +453,23 @@ static MHD_RESULT handle_metrics(server *s, req *r) {
               "amanuensis_jobs_total{result=\"ok\"} %lu\namanuensis_jobs_total{result=\"failed\"} %lu\n"
               "amanuensis_jobs_total{result=\"cancelled\"} %lu\n",
               ok, failed, cancelled);
+    /* each model's weights are placed by its backend once, at load; workers share them and each
+     * job holds only a session (caches, scratch) */
+    sb_printf(&b, "# HELP amanuensis_model_weight_bytes Bytes of weights each model's backend placed (once, at load).\n"
+                  "# TYPE amanuensis_model_weight_bytes gauge\n");
+    for (int i = 0; atomic_load(&s->loaded) == 1 && i < s->cfg->n_models; i++) {
+        am_model_info mi;
+        am_model_get_info(s->models[i], &mi);
+        sb_printf(&b, "amanuensis_model_weight_bytes{model=\"%s\",backend=\"%s\"} %lu\n", s->names[i], mi.backend,
+                  (unsigned long)mi.weight_bytes);
+    }
+    sb_printf(&b,
+              "# HELP amanuensis_session_bytes_max Memory of the largest per-job backend session so far.\n"
+              "# TYPE amanuensis_session_bytes_max gauge\namanuensis_session_bytes_max %lu\n"
+              "# HELP amanuensis_backend_calls_total Backend calls (device submissions) of finished jobs, by stage.\n"
+              "# TYPE amanuensis_backend_calls_total counter\n"
+              "amanuensis_backend_calls_total{stage=\"encode\"} %lu\namanuensis_backend_calls_total{stage=\"decode\"} %lu\n",
+              session_max, enc_calls, dec_calls);
     return send_sbuf(r, 200, "text/plain; version=0.0.4; charset=utf-8", &b, NULL, NULL);
 }
 
@@ -847,7 +866,10 @@ static void *loader_main(void *arg) {
     for (int i = 0; i < s->cfg->n_models; i++) {
         char err[256];
         double t0 = am_now();
-        if (am_model_load(s->paths[i], &s->models[i], err, sizeof err) != AM_OK) {
+        am_load_options lo = am_load_options_default();
+        lo.backend = s->cfg->backend;
+        lo.device = s->cfg->device;
+        if (am_model_load_ex(s->paths[i], &lo, &s->models[i], err, sizeof err) != AM_OK) {
             snprintf(s->load_err, sizeof s->load_err, "cannot load model %.200s: %.280s", s->paths[i], err);
             atomic_store(&s->loaded, -1);
             kill(getpid(), SIGUSR1);

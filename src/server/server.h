@@ -12,6 +12,8 @@ typedef struct server_config {
     int workers;                    /* concurrent transcriptions                               */
     int queue;                      /* jobs that may wait for a worker                         */
     int threads;                    /* threads per transcription (0: cores / workers)          */
+    const char *backend;            /* backend of every model (NULL: auto)                      */
+    int device;                     /* device index within it                                   */
     long max_upload_mb;             /* request body limit                                      */
     double timeout;                 /* seconds from first byte to response                     */
     int idle_timeout;               /* seconds a connection may stay silent                    */

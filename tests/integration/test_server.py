@@ -522,3 +522,47 @@ def test_browser_page(start, test_data):
                        env=dict(os.environ, AM_CHROMIUM=chromium))
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert "transcript ok" in r.stdout
+
+
+def _rss_bytes(pid):
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+def test_weights_placed_once_for_every_worker(start, jfk):
+    """Four workers transcribing at once share the model's placed weights: the process grows by at
+    most four sessions (caches and scratch), never by another copy of the weights."""
+    srv = start("--workers", "4", "--threads", "1")
+    loaded = _rss_bytes(srv.proc.pid)
+    m0 = srv.metrics()
+    weights = [v for k, v in m0.items() if k.startswith("amanuensis_model_weight_bytes{")]
+    assert len(weights) == 1 and weights[0] > 10e6, m0
+    assert loaded > weights[0]
+    results = []
+
+    def one():
+        results.append(transcribe(srv, jfk, [("response_format", "json")])[0])
+
+    threads = [threading.Thread(target=one) for _ in range(8)]
+    peak = loaded
+    for t in threads:
+        t.start()
+    while any(t.is_alive() for t in threads):
+        peak = max(peak, _rss_bytes(srv.proc.pid))
+        time.sleep(0.02)
+    for t in threads:
+        t.join()
+    assert results == [200] * 8
+    m1 = srv.metrics()
+    session = m1["amanuensis_session_bytes_max"]
+    assert session > 0
+    # the weights are the same bytes as before the requests: placed once, at load
+    assert [v for k, v in m1.items() if k.startswith("amanuensis_model_weight_bytes{")] == weights
+    # one encoder call per 30 s window (jfk: one window per request)
+    assert m1['amanuensis_backend_calls_total{stage="encode"}'] == 8
+    assert m1['amanuensis_backend_calls_total{stage="decode"}'] > 8
+    # growth: four sessions at most (plus allocator slack), not four copies of the weights
+    growth = peak - loaded
+    assert growth <= 4 * session + 64e6, (growth, session, weights[0])

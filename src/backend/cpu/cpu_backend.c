@@ -667,6 +667,12 @@ static am_session *cpu_session_create(am_backend *base, const am_session_config 
                 max_windows);
         return NULL;
     }
+    const size_t R = (size_t)b->cap_rows;
+    b->base.bytes = sizeof(float) * (F * cin + F * d + T * d * 7 + T * 4 * d +
+                                     (size_t)b->n_threads * ATTN_ROWS * (size_t)max_ctx(hp) + (size_t)max_windows * T * d +
+                                     2 * (size_t)max_windows * L * d * T + 2 * (size_t)max_seqs * L * C * d +
+                                     (size_t)hp->n_vocab + R * d * 4 + R * 3 * d + R * 4 * d) +
+                    4 * R * sizeof(int);
     return &b->base;
 }
 
