@@ -99,11 +99,11 @@ am_session *session_create(am_backend *b, const am_session_config *cfg, int *sta
                 cfg ? cfg->max_seqs : 0, cfg ? cfg->max_windows : 0);
         return NULL;
     }
-    char e2[256] = "";
-    am_session *s = b->ops->session_create(b, cfg, e2, sizeof e2);
-    if (!s) {
-        *status = AM_E_NOMEM;
-        am_fail(err, err_size, AM_E_NOMEM, "%s", e2[0] ? e2 : "out of memory creating a backend session");
+    *status = AM_OK;
+    am_session *s = b->ops->session_create(b, cfg, status, err, err_size);
+    if (!s && *status == AM_OK) {
+        *status = AM_E_BACKEND;
+        am_fail(err, err_size, AM_E_BACKEND, "backend %s: cannot create a session", b->name);
     }
     return s;
 }

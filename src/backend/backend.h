@@ -48,7 +48,9 @@ typedef struct am_session_stats {
 } am_session_stats;
 
 typedef struct am_backend_ops {
-    am_session *(*session_create)(am_backend *b, const am_session_config *cfg, char *err, size_t err_size);
+    /* NULL on failure, with *status (AM_E_NOMEM, AM_E_BACKEND) and a message in err. */
+    am_session *(*session_create)(am_backend *b, const am_session_config *cfg, int *status, char *err,
+                                  size_t err_size);
     void (*session_destroy)(am_session *s);
     /* mel: [n_windows][n_mels][2·n_audio_ctx]; fills window slots 0 .. n_windows-1. */
     int (*encode)(am_session *s, const float *mel, int n_windows);

@@ -626,10 +626,12 @@ static void cpu_session_destroy(am_session *base) {
     free(b);
 }
 
-static am_session *cpu_session_create(am_backend *base, const am_session_config *cfg, char *err, size_t err_size) {
+static am_session *cpu_session_create(am_backend *base, const am_session_config *cfg, int *status, char *err,
+                                      size_t err_size) {
     cpu_backend *be = (cpu_backend *)base;
     const int max_seqs = cfg->max_seqs, max_windows = cfg->max_windows;
     cpu_session *b = calloc(1, sizeof *b);
+    *status = AM_E_NOMEM;
     if (!b) { am_fail(err, err_size, AM_E_NOMEM, "out of memory"); return NULL; }
     b->base.backend = base;
     b->base.max_seqs = max_seqs;
@@ -673,6 +675,7 @@ static am_session *cpu_session_create(am_backend *base, const am_session_config 
                                      2 * (size_t)max_windows * L * d * T + 2 * (size_t)max_seqs * L * C * d +
                                      (size_t)hp->n_vocab + R * d * 4 + R * 3 * d + R * 4 * d) +
                     4 * R * sizeof(int);
+    *status = AM_OK;
     return &b->base;
 }
 
