@@ -63,6 +63,44 @@ def test_output_files(jfk_run):
         assert s["avg_logprob"] <= 0.0 and 0.0 <= s["no_speech_prob"] <= 1.0
 
 
+def _write_silence(path, seconds=1.0):
+    import wave
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(b"\0\0" * int(16000 * seconds))
+
+
+def test_output_dir_created(binary, model_dir, tmp_path):
+    """--output-dir new/sub/ is created with its parents when missing (openai-whisper's
+    os.makedirs); a regression test: it was an error."""
+    wav = tmp_path / "quiet.wav"
+    _write_silence(wav)
+    out = tmp_path / "new" / "sub"
+    run_am(binary, ["transcribe", "-m", model_dir, "-t", "2", "-q", "-o", "txt", "-o", "json",
+                    "--output-dir", f"{out}/", wav], check=True)
+    assert sorted(p.name for p in out.iterdir()) == ["quiet.json", "quiet.txt"]
+    assert json.loads((out / "quiet.json").read_text(encoding="utf-8"))["duration"] == pytest.approx(1.0, abs=0.01)
+    # an existing folder is fine too
+    run_am(binary, ["transcribe", "-m", model_dir, "-t", "2", "-q", "-o", "txt", "--output-dir", out, wav],
+           check=True)
+
+
+def test_output_dir_cannot_be_created(binary, model_dir, tmp_path):
+    wav = tmp_path / "quiet.wav"
+    _write_silence(wav, 0.5)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    for bad in (blocker / "sub", blocker):
+        r = run_am(binary, ["transcribe", "-m", model_dir, "-q", "-o", "txt", "--output-dir", bad, wav])
+        assert r.returncode == 1, r.stderr
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("amanuensis: ") and str(bad) in lines[0], r.stderr
+        assert "Not a directory" in lines[0] or "not a directory" in lines[0].lower()
+    assert blocker.read_text() == "not a folder"
+
+
 def test_model_by_name_via_env(binary, model_dir, test_data, session_tmp):
     """-m tiny.en is looked up in $AMANUENSIS_MODELS (run from a folder without ./models)."""
     cwd = session_tmp / "elsewhere"
