@@ -3,6 +3,7 @@
 
     python3 bench/compare.py [--write] [--runs N] [--model models/tiny.en] [--threads 2] [--beams 1,5]
     python3 bench/compare.py --audio OTHER.wav --reference OTHER.txt     (prints the table only)
+    python3 bench/compare.py --baseline /path/to/older/build/amanuensis   (adds its int8 rows: before/after)
 
 One command, one run of every row on the same audio and the same weights (models/tiny.en, the
 CTranslate2 directory faster-whisper loads), 2 threads each (faster-whisper: cpu_threads=2,
@@ -234,6 +235,8 @@ def main():
     ap.add_argument("--skip-encoder", action="store_true")
     ap.add_argument("--audio", help="another 16 kHz WAV instead of the built one (prints only; no --write)")
     ap.add_argument("--reference", help="with --audio: a text file with its reference transcript")
+    ap.add_argument("--baseline", help="another amanuensis binary (e.g. an older commit's build): its int8 rows run "
+                                       "in the same run, next to this build's")
     args = ap.parse_args()
     commit = commit_label()  # before anything is written
     if args.audio and (args.write or not args.reference):
@@ -259,16 +262,19 @@ def main():
     print(f"audio: {audio} ({duration:.1f} s); load average at start {load[0]:.2f}", flush=True)
 
     systems = [("amanuensis", "f32"), ("amanuensis", "int8"), ("faster-whisper", "int8"), ("faster-whisper", "float32")]
+    if args.baseline:
+        systems.insert(2, ("amanuensis (baseline)", "int8"))
     rows = []
     for beam in beams:
         for name, prec in systems:
             row = {"system": name, "precision": prec, "beam": beam}
-            if name == "amanuensis":
+            if name.startswith("amanuensis"):
+                exe = Path(args.baseline) if name != "amanuensis" else binary
                 if beam > 1 and not has_beam:
                     row["na"] = "n/a (beam search not yet in this build)"
                     rows.append(row)
                     continue
-                cmd = [str(binary), "transcribe", "-m", args.model, "--precision", prec, "-t", str(args.threads),
+                cmd = [str(exe), "transcribe", "-m", args.model, "--precision", prec, "-t", str(args.threads),
                        "--beam-size", str(beam), "--no-fallback", "--temperature", "0", "-l", "en", "-q", "-o", "json",
                        "--output-dir", str(OUT), str(audio)]
             else:
@@ -278,7 +284,7 @@ def main():
                 wall, peak, out = run_child(cmd)
                 walls.append(wall)
                 rss = max(rss, peak)
-            if name == "amanuensis":
+            if name.startswith("amanuensis"):
                 text = json.loads((OUT / (audio.stem + ".json")).read_text(encoding="utf-8"))["text"]
             else:
                 text = json.loads(out.strip().splitlines()[-1])["text"]
@@ -338,7 +344,16 @@ def main():
                           f"by a paired bootstrap over {n_cl} {'source recordings' if not args.audio else 'blocks of 100 reference words'}), "
                           f"peak RSS {ours['rss']:.0f} vs {fw['rss']:.0f} MiB "
                           f"({'not higher' if ours['rss'] <= fw['rss'] else 'HIGHER'}).")
+    for beam in beams:
+        new = next((r for r in rows if r["system"] == "amanuensis" and r["precision"] == "int8" and r["beam"] == beam
+                    and "wall" in r), None)
+        old = next((r for r in rows if r["system"] == "amanuensis (baseline)" and r["beam"] == beam and "wall" in r), None)
+        if new and old:
+            checks.append(f"beam {beam}: this build int8 {new['wall']:.2f} s against the baseline's {old['wall']:.2f} s "
+                          f"({old['wall'] / new['wall']:.3f}x), WER {new['wer']:.2%} vs {old['wer']:.2%}, "
+                          f"transcripts {'identical' if new['text'] == old['text'] else 'DIFFERENT'}.")
     cmdline = "python3 bench/compare.py" + (" --write" if args.write else "") + \
+        (f" --baseline {args.baseline}" if args.baseline else "") + \
         (f" --runs {args.runs}" if args.runs != 1 else "") + \
         (f" --audio {args.audio} --reference {args.reference}" if args.audio else "") + \
         (" --skip-encoder" if args.skip_encoder else "")

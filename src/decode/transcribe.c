@@ -565,8 +565,11 @@ static int flush_streams(longform *lf) {
 }
 
 /* The prompt of stream k's next window (faster-whisper get_prompt):
- * [sot_prev, previous text…] [sot (, language, task)] [notimestamps] [<|0.00|> prefix] */
+ * [sot_prev, previous text…] [sot (, language, task)] [notimestamps] [<|0.00|> prefix]
+ * The initial prompt is every stream's first previous text (each VAD chunk starts without any);
+ * the prefix forces the start of the first stream's first window only. */
 static int build_prompt(longform *lf, stream *k, ivec *q, int *sot_index, int *n_sot, int *n_forced) {
+    const int first_window = k->seek == 0 && k == &lf->st[0]; /* the prefix starts the transcript */
     const am_special_tokens *sp = &lf->c.sp;
     int rc = AM_OK;
     q->n = 0;
@@ -585,7 +588,7 @@ static int build_prompt(longform *lf, stream *k, ivec *q, int *sot_index, int *n
     *n_sot = q->n - *sot_index;
     if (lf->p.without_timestamps) rc |= ivec_push(q, sp->no_timestamps);
     *n_forced = 0;
-    if (k->seek == 0 && lf->n_prefix > 0) {
+    if (first_window && lf->n_prefix > 0) {
         if (!lf->p.without_timestamps) {
             rc |= ivec_push(q, sp->timestamp_begin);
             (*n_forced)++;

@@ -70,6 +70,15 @@ def model_dir():
 
 
 @pytest.fixture(scope="session")
+def multilingual_model():
+    """faster-whisper's multilingual base model (fetched once by scripts/fetch-model)."""
+    d = REPO / "models" / "base"
+    if not (d / "model.bin").exists():
+        subprocess.run([str(REPO / "scripts" / "fetch-model"), "base"], check=True)
+    return d
+
+
+@pytest.fixture(scope="session")
 def test_data():
     d = _test_data_dir()
     if not (d / "jfk.wav").exists():

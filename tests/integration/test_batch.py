@@ -54,3 +54,59 @@ def test_batched_equals_sequential(binary, model_dir, long_file, session_tmp, ga
     assert len(seq) >= 10
     assert bat == seq
     assert [s[1] for s in bat] == sorted(s[1] for s in bat)
+
+
+def _json_bytes(binary, model, wav, tmp, extra):
+    out = tmp / "batch-json"
+    shutil.rmtree(out, ignore_errors=True)
+    run_am(binary, ["transcribe", "-m", model, "-t", "2", "-q", "--vad", "-o", "json", "--output-dir", out]
+           + extra + [wav], check=True)
+    return (out / (wav.stem + ".json")).read_bytes()
+
+
+# beam 5 and temperature fallback are the defaults; every long-form rule on top of them
+ALL_OPTIONS = ["--beam-size", "5", "--word-timestamps", "--prefix", "And so", "--prompt", "Mister Quilter",
+               "--hallucination-silence-threshold", "1"]
+
+
+def test_batched_json_identical_with_every_option(binary, model_dir, long_file, session_tmp):
+    seq = _json_bytes(binary, model_dir, long_file, session_tmp, ALL_OPTIONS)
+    bat = _json_bytes(binary, model_dir, long_file, session_tmp, ALL_OPTIONS + ["--batch-size", "8"])
+    assert bat == seq
+    res = json.loads(seq)
+    assert len(res["segments"]) >= 10 and all(s["words"] for s in res["segments"])
+    # the prefix starts the transcript (the first chunk), not every chunk
+    assert res["segments"][0]["text"].startswith(" And so")
+    assert sum(s["text"].startswith(" And so") for s in res["segments"]) < len(res["segments"]) // 2
+
+
+@pytest.fixture(scope="module")
+def language_switch(test_data, session_tmp):
+    """German, English, French, German read speech with 2 s of silence between: four VAD chunks."""
+    names = ["speech/leopard_test_de.wav", "speech/leopard_test.wav", "speech/leopard_test_fr.wav",
+             "speech/leopard_test_de.wav"]
+    parts = []
+    for n in names:
+        parts += [_read(test_data / n), np.zeros(32000, dtype=np.float32)]
+    path = session_tmp / "language-switch.wav"
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes((np.clip(np.concatenate(parts), -1, 1) * 32767).astype("<i2").tobytes())
+    return path
+
+
+def test_batched_language_per_chunk(binary, multilingual_model, language_switch, session_tmp):
+    """Each chunk detects its own language, batched or not, and the detection's probabilities are kept."""
+    seq = _json_bytes(binary, multilingual_model, language_switch, session_tmp, ALL_OPTIONS[:2] + ["--word-timestamps"])
+    bat = _json_bytes(binary, multilingual_model, language_switch, session_tmp,
+                      ALL_OPTIONS[:2] + ["--word-timestamps", "--batch-size", "8"])
+    assert bat == seq
+    texts = [s["text"] for s in json.loads(seq)["segments"]]
+    assert len(texts) == 4, texts
+    assert "Raum" in texts[0] and "Quilter" in texts[1] and "consulat" in texts[2] and "Raum" in texts[3], texts
+    r = run_am(binary, ["transcribe", "-m", multilingual_model, "-t", "2", "--vad", "--detect-language",
+                        language_switch], check=True)
+    first = r.stdout.splitlines()[0].rsplit(" ", 2)
+    assert first[1] == "de" and float(first[2]) > 0.5, r.stdout

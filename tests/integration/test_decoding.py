@@ -171,14 +171,6 @@ def test_english_only_model_refuses_other_languages(binary, model_dir, test_data
         assert len(lines) == 1 and lines[0].startswith("amanuensis: ") and "English-only" in lines[0]
 
 
-@pytest.fixture(scope="module")
-def multilingual_model():
-    d = REPO / "models" / "base"
-    if not (d / "model.bin").exists():
-        subprocess.run([str(REPO / "scripts" / "fetch-model"), "base"], check=True)
-    return d
-
-
 def test_language_detection_on_non_english(binary, multilingual_model, test_data):
     files = {"de": test_data / "speech" / "leopard_test_de.wav", "fr": test_data / "speech" / "leopard_test_fr.wav",
              "en": test_data / "jfk.wav"}
