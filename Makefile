@@ -94,6 +94,13 @@ fuzz-short:
 	  build/fuzz/fuzz_multipart_lf -max_total_time=$(FUZZ_SECONDS) -max_len=4096 build/fuzz/corpus tests/fuzz/corpus; \
 	else echo "fuzz-short: clang's libFuzzer runtime is missing; ran the standalone driver only"; fi
 
+# allocation-failure injection: the library's malloc/calloc/realloc calls go through the test's wrappers
+$(BUILD)/tests/test_oom: tests/unit/test_oom.c tests/unit/fake_backend.h $(BUILD)/libamanuensis.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLFLAGS) -o $@ $< $(BUILD)/libamanuensis.a $(LDLIBS) -lcmocka -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc
+
+$(BUILD)/tests/test_decode: tests/unit/fake_backend.h
+
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libamanuensis.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLFLAGS) -o $@ $< $(BUILD)/libamanuensis.a $(LDLIBS) -lcmocka

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/util.h"
+#include "text/utf8.h"
 
 #define TOKENS_PER_SECOND 50.0
 #define MEDIAN_WIDTH 7
@@ -102,34 +103,6 @@ static void median_filter_row(const float *in, float *out, int n, int width) {
     }
 }
 
-/* Is bytes[0..n) complete, valid UTF-8? */
-static int utf8_complete(const unsigned char *s, int n) {
-    int i = 0;
-    while (i < n) {
-        unsigned char c = s[i];
-        int len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-        if (len == 0 || i + len > n) return 0;
-        for (int k = 1; k < len; k++)
-            if ((s[i + k] & 0xC0) != 0x80) return 0;
-        i += len;
-    }
-    return 1;
-}
-
-/* Could bytes[0..n) become valid UTF-8 with more bytes appended (an unfinished last character)? */
-static int utf8_prefix_ok(const unsigned char *s, int n) {
-    int i = 0;
-    while (i < n) {
-        unsigned char c = s[i];
-        int len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-        if (len == 0) return 0;
-        for (int k = 1; k < len && i + k < n; k++)
-            if ((s[i + k] & 0xC0) != 0x80) return 0;
-        i += len;
-    }
-    return 1;
-}
-
 static int is_ascii_punct_substring(const char *w) {
     /* faster-whisper: subword.strip() in string.punctuation (a substring test; "" counts) */
     static const char punct[] = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~";
@@ -159,7 +132,8 @@ static int split_words(const am_tokenizer *tok, int eot, const int *t, int n, in
         char *bytes = tokenizer_decode(tok, t + start, i - start + 1);
         if (!bytes) goto nomem;
         int len = (int)strlen(bytes);
-        int done = utf8_complete((const unsigned char *)bytes, len) || !utf8_prefix_ok((const unsigned char *)bytes, len) ||
+        int done = utf8_is_valid((const unsigned char *)bytes, (size_t)len) ||
+                   !utf8_is_valid_prefix((const unsigned char *)bytes, (size_t)len) ||
                    i == n - 1;
         if (done) {
             g[ng].text = bytes;

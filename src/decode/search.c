@@ -46,7 +46,7 @@ float text_compression_ratio(const char *text) {
     if (n == 0) return 0.0f;
     uLongf out_n = compressBound((uLong)n);
     unsigned char *out = malloc(out_n);
-    if (!out) return 0.0f;
+    if (!out) return -1.0f;
     float r = 0.0f;
     if (compress2(out, &out_n, (const unsigned char *)s, (uLong)n, Z_DEFAULT_COMPRESSION) == Z_OK && out_n > 0)
         r = (float)n / (float)out_n;
@@ -68,6 +68,7 @@ static int build_suppress_mask(search_ctx *c, const char *spec, char *err, size_
             if (v == -1) {
                 int ids[4096];
                 int n = tokenizer_non_speech_tokens(c->m->tok, ids, 4096);
+                if (n < 0) return am_fail(err, err_size, AM_E_NOMEM, "out of memory building the suppressed tokens");
                 for (int i = 0; i < n && i < 4096; i++)
                     if (ids[i] >= 0 && ids[i] < nv) c->mask[ids[i]] = 1;
             } else if (v >= 0 && v < nv) {
@@ -115,7 +116,9 @@ int search_ctx_init(search_ctx *c, const am_model *m, am_session *s, const am_pa
     memset(&r, 0, sizeof r);
     r.mask = c->mask;
     r.suppress_blank = p->suppress_blank;
-    r.blank_id = tokenizer_encode(m->tok, " ", blank, 4) == 1 ? blank[0] : -1;
+    int n_blank = tokenizer_encode(m->tok, " ", blank, 4);
+    if (n_blank == -2) return am_fail(err, err_size, AM_E_NOMEM, "out of memory");
+    r.blank_id = n_blank == 1 ? blank[0] : -1;
     r.eot = c->sp.eot;
     r.timestamp_begin = p->without_timestamps ? -1 : c->sp.timestamp_begin;
     r.no_timestamps = c->sp.no_timestamps;
@@ -577,7 +580,7 @@ static int finish_result(search_ctx *c, int n_forced, window_result *out) {
     if (!text) return AM_E_NOMEM;
     out->compression_ratio = text_compression_ratio(text);
     free(text);
-    return AM_OK;
+    return out->compression_ratio < 0.0f ? AM_E_NOMEM : AM_OK;
 }
 
 int search_windows_batch(search_ctx *c, int n, const int *const *prompts, const int *n_prompts, const int *sot_index,

@@ -70,7 +70,8 @@ int search_window(search_ctx *c, const int *prompt, int n_prompt, int sot_index,
 int search_windows_batch(search_ctx *c, int n, const int *const *prompts, const int *n_prompts, const int *sot_index,
                          const int *n_forced, const int *windows, window_result *outs);
 
-/* UTF-8 bytes / zlib-compressed bytes of the stripped text (faster-whisper's measure). */
+/* UTF-8 bytes / zlib-compressed bytes of the stripped text (faster-whisper's measure); 0 for an
+ * empty text, -1 when memory runs out. */
 float text_compression_ratio(const char *text);
 
 #endif

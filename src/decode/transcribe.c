@@ -403,11 +403,17 @@ static int encode_stripped(const am_tokenizer *tok, const char *text, int **ids,
     memcpy(s + 1, text, len);
     s[len + 1] = 0;
     int need = tokenizer_encode(tok, s, NULL, 0);
-    if (need < 0) { free(s); return AM_E_INVALID_ARG; }
+    if (need < 0) { free(s); return need == -2 ? AM_E_NOMEM : AM_E_INVALID_ARG; }
     *ids = malloc((size_t)(need > 0 ? need : 1) * sizeof(int));
     if (!*ids) { free(s); return AM_E_NOMEM; }
     *n_ids = tokenizer_encode(tok, s, *ids, need);
     free(s);
+    if (*n_ids < 0) {
+        free(*ids);
+        *ids = NULL;
+        *n_ids = 0;
+        return AM_E_NOMEM;
+    }
     return AM_OK;
 }
 
@@ -821,7 +827,7 @@ am_status am_transcribe(const am_model *m, const float *samples, size_t n_sample
             goto done;
         }
         if (lf.n_prefix > MAX_PROMPT_PREV) lf.n_prefix = MAX_PROMPT_PREV;
-        mel_filterbank_slaney(n_mels, AM_N_FFT, AM_SAMPLE_RATE, lf.filters);
+        if ((rc = mel_filterbank_slaney(n_mels, AM_N_FFT, AM_SAMPLE_RATE, lf.filters)) != AM_OK) goto done;
         if ((rc = longform_run(&lf, err, err_size)) != AM_OK) goto done;
         if ((rc = flush_streams(&lf)) != AM_OK) goto done;
     }

@@ -67,10 +67,10 @@ static double mel_to_hz_slaney(double mel)
     return k_f_sp * mel;
 }
 
-void mel_filterbank_slaney(int n_mels, int n_fft, int sample_rate, float *out)
+int mel_filterbank_slaney(int n_mels, int n_fft, int sample_rate, float *out)
 {
     if (n_mels <= 0 || n_fft <= 0 || sample_rate <= 0 || !out)
-        return;
+        return AM_E_INVALID_ARG;
     const int n_freq = n_fft / 2 + 1;
     const double max_mel = hz_to_mel_slaney(sample_rate / 2.0);
 
@@ -78,7 +78,7 @@ void mel_filterbank_slaney(int n_mels, int n_fft, int sample_rate, float *out)
     double *edges = malloc((size_t)(n_mels + 2) * sizeof *edges);
     if (!edges) {
         memset(out, 0, (size_t)n_mels * (size_t)n_freq * sizeof *out);
-        return;
+        return AM_E_NOMEM;
     }
     const double step = max_mel / (double)(n_mels + 1);
     for (int i = 0; i < n_mels + 2; i++) {
@@ -102,6 +102,7 @@ void mel_filterbank_slaney(int n_mels, int n_fft, int sample_rate, float *out)
         }
     }
     free(edges);
+    return AM_OK;
 }
 
 /* ------------------------------------------------------------------------------------------------

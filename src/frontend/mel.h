@@ -10,8 +10,9 @@
 #define AM_CHUNK_FRAMES 3000         /* one 30 s window        */
 
 /* Slaney-scale, Slaney-normalised triangular filters as librosa.filters.mel(sr, n_fft, n_mels)
- * with fmin 0, fmax sr/2.  out: [n_mels][n_fft/2 + 1], row-major. Computed in double. */
-void mel_filterbank_slaney(int n_mels, int n_fft, int sample_rate, float *out);
+ * with fmin 0, fmax sr/2.  out: [n_mels][n_fft/2 + 1], row-major. Computed in double.
+ * Returns AM_OK, AM_E_INVALID_ARG or AM_E_NOMEM (out is then zeroed). */
+int mel_filterbank_slaney(int n_mels, int n_fft, int sample_rate, float *out);
 
 /* Normalised log-mel of a whole signal, exactly as faster-whisper's FeatureExtractor:
  *   append 160 zero samples; centred STFT (reflect padding of 200 each side, periodic Hann 400,

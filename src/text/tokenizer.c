@@ -781,7 +781,7 @@ int tokenizer_encode(const am_tokenizer *tok, const char *text, int *ids, int ma
     if (!bounds || !rank) {
         free(bounds);
         free(rank);
-        return -1;
+        return -2;
     }
     int count = 0;
     for (size_t i = 0; i < n && count >= 0;) {
@@ -819,14 +819,18 @@ int tokenizer_non_speech_tokens(const am_tokenizer *tok, int *ids, int max_ids) 
     int found[2 + 2 * (N_SYMBOLS + N_MUSICAL)];
     int n_found = 0, enc[16];
     char text[32];
-    if (tokenizer_encode(tok, " -", enc, 16) >= 1) found[n_found++] = enc[0];
-    if (tokenizer_encode(tok, " '", enc, 16) >= 1) found[n_found++] = enc[0];
+    int n_dash = tokenizer_encode(tok, " -", enc, 16);
+    if (n_dash >= 1) found[n_found++] = enc[0];
+    int n_quote = tokenizer_encode(tok, " '", enc, 16);
+    if (n_quote >= 1) found[n_found++] = enc[0];
+    if (n_dash == -2 || n_quote == -2) return -1;
     for (int i = 0; i < N_SYMBOLS + N_MUSICAL; i++) {
         int musical = i >= N_SYMBOLS;
         const char *symbol = musical ? k_musical[i - N_SYMBOLS] : k_symbols[i];
         for (int spaced = 0; spaced < 2; spaced++) {
             snprintf(text, sizeof text, "%s%s", spaced ? " " : "", symbol);
             int n = tokenizer_encode(tok, text, enc, 16);
+            if (n == -2) return -1; /* out of memory: a partial list would change what is suppressed */
             if (n == 1 || (musical && n >= 1)) found[n_found++] = enc[0];
         }
     }

@@ -37,11 +37,12 @@ const char *tokenizer_token_bytes(const am_tokenizer *tok, int id, int *len);
 char *tokenizer_decode(const am_tokenizer *tok, const int *ids, int n_ids);
 
 /* BPE-encode UTF-8 text (GPT-2 pre-tokenisation, merges by rank = token id as tiktoken does).
- * Writes at most max_ids ids; returns the number of ids the text needs (may exceed max_ids), or -1. */
+ * Writes at most max_ids ids; returns the number of ids the text needs (may exceed max_ids), -1 for
+ * bad arguments or bytes the vocabulary cannot spell, -2 when memory runs out. */
 int tokenizer_encode(const am_tokenizer *tok, const char *text, int *ids, int max_ids);
 
 /* The ids Whisper suppresses as non-speech symbols (faster-whisper Tokenizer.non_speech_tokens),
- * sorted ascending.  Returns the count (<= max_ids written). */
+ * sorted ascending.  Returns the count (<= max_ids written), or -1 (bad arguments, out of memory). */
 int tokenizer_non_speech_tokens(const am_tokenizer *tok, int *ids, int max_ids);
 
 /* Whisper's language codes in token order ("en", "zh", ... "yue"); index -> code, code -> index. */
