@@ -14,7 +14,6 @@
 
 #include "amanuensis.h"
 #include "backend/backend.h"
-#include "backend/cpu/gemm_int8.h"
 #include "common/util.h"
 #include "model/model.h"
 
@@ -91,9 +90,10 @@ int main(int argc, char **argv) {
     }
     am_model_info info;
     am_model_get_info(mf, &info);
-    printf("encoder, one 30 s window, model %s (%s, d=%d, %d layers), int8 kernel %s, %d runs after a warm-up\n",
-           argv[1], info.size_name, info.n_audio_state, info.n_audio_layer, gemm_i8_path_name(gemm_i8_best_path()),
-           repeats);
+    char device[256];
+    am_backend_device_describe("cpu", 0, device, sizeof device);
+    printf("encoder, one 30 s window, model %s (%s, d=%d, %d layers), CPU backend: %s, %d runs after a warm-up\n",
+           argv[1], info.size_name, info.n_audio_state, info.n_audio_layer, device, repeats);
     printf("| precision | threads | median (ms) | min (ms) |\n|---|---|---|---|\n");
     for (int i = 0; i < 4; i++)
         printf("| %s | %d | %.1f | %.1f |\n", rows[i].prec, rows[i].threads, rows[i].median * 1e3, rows[i].min * 1e3);

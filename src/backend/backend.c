@@ -21,7 +21,7 @@ static int cpu_device_count(void) { return 1; }
 
 static void cpu_describe(int device, char *out, size_t size) {
     (void)device;
-    snprintf(out, size, "%d threads", am_cpu_count());
+    snprintf(out, size, "%d threads, int8 kernels %s", am_cpu_count(), backend_cpu_kernels());
 }
 
 static am_backend *cpu_create(am_model *m, int device, int *status, char *err, size_t err_size) {

@@ -105,5 +105,7 @@ void session_destroy(am_session *s);
 
 /* The CPU backend (backend/cpu/cpu_backend.c). */
 am_backend *backend_cpu_create(struct am_model *model, int *status, char *err, size_t err_size);
+/* The int8 kernel path the CPU backend uses here ("avx512-vnni", "avx2", "portable"). */
+const char *backend_cpu_kernels(void);
 
 #endif

@@ -208,3 +208,18 @@ def test_cli_version_is_am_version(binary):
     r = subprocess.run([str(binary), "--version"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0
     assert r.stdout.strip() == f"amanuensis {am_version_macro()}"
+
+
+def test_no_backend_internals_outside_the_backend():
+    """decode/, model/ and everything else reach a backend only through src/backend/backend.h and
+    step.h: no file outside src/backend includes a backend's own headers (the unit tests of the CPU
+    kernels in tests/unit are the exception: they test those kernels)."""
+    offenders = []
+    for root in ("src", "bench", "tests/tools", "tests/fuzz"):
+        for path in (REPO / root).rglob("*.[ch]"):
+            rel = path.relative_to(REPO).as_posix()
+            if rel.startswith("src/backend/"):
+                continue
+            if re.search(r'#include\s+"backend/[a-z0-9_]+/', path.read_text(errors="replace")):
+                offenders.append(rel)
+    assert offenders == []

@@ -744,6 +744,8 @@ static const am_backend_ops cpu_ops = {cpu_session_create, cpu_session_destroy, 
                                        cpu_decode_logits,  cpu_cross_scores,    cpu_copy_cache, cpu_encoder_output,
                                        cpu_destroy};
 
+const char *backend_cpu_kernels(void) { return gemm_i8_path_name(gemm_i8_best_path()); }
+
 am_backend *backend_cpu_create(am_model *m, int *status, char *err, size_t err_size) {
     cpu_backend *be = calloc(1, sizeof *be);
     am_weights *w = &m->w;
