@@ -17,6 +17,9 @@
  * Segments are handed to the result (and the on_segment callback) in stream order, their times
  * mapped from the chunk back to the original timeline. */
 #include <math.h>
+#if defined(__GLIBC__) || defined(__linux__)
+#include <malloc.h> /* malloc_trim */
+#endif
 #include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -456,7 +459,6 @@ static am_status params_check(const am_model *m, const am_params *p, int *lang_i
 /* One piece of audio decoded with Whisper's long-form rules: the whole file or one VAD chunk. */
 typedef struct stream {
     const vad_chunk *chunk;   /* NULL: the whole file (times need no mapping) */
-    float *audio;             /* a chunk's speech, concatenated (owned); NULL for the whole file */
     float *mel;               /* [n_mels][n_frames] while active */
     int n_frames, content_frames;
     int seek, prompt_reset_since, lang_index, active, done;
@@ -475,10 +477,13 @@ typedef struct longform {
     size_t n_samples;
     const vad_plan *plan;     /* NULL without VAD */
     search_ctx c;
-    am_session *s;
+    am_session *s;            /* created at the first round (longform_run) */
+    am_session_config cfg;
     int B, multilingual, max_prev;
     int *initial, n_initial, *prefix, n_prefix;
     float *filters, *windows;
+    float *chunk_audio;       /* a chunk's speech, concatenated, while its log-mel is computed */
+    size_t chunk_cap;
     stream *st;
     int n_st, next_flush;
     am_result *out;
@@ -488,10 +493,16 @@ typedef struct longform {
     window_segments ws;
 } longform;
 
+/* A finished stream's log-mel is freed, and the heap's free pages go back to the system: chunks
+ * of every length come and go through a long recording, and their holes would otherwise stay
+ * resident for the whole run. */
 static void stream_release(stream *k) {
+    if (!k->mel) return;
     free(k->mel);
-    free(k->audio);
-    k->mel = k->audio = NULL;
+    k->mel = NULL;
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
 }
 
 /* Make stream i active: its audio and log-mel (normalised per stream). */
@@ -499,11 +510,16 @@ static int stream_start(longform *lf, int i, char *err, size_t err_size) {
     stream *k = &lf->st[i];
     const float *x = lf->samples;
     size_t n = lf->n_samples;
-    if (k->chunk) {
-        if (!(k->audio = malloc(k->chunk->n_samples * sizeof *k->audio)))
-            return am_fail(err, err_size, AM_E_NOMEM, "out of memory");
-        vad_chunk_audio(k->chunk, lf->plan->segs, lf->samples, k->audio);
-        x = k->audio;
+    if (k->chunk) { /* one buffer for every chunk (30 s of speech at most, as a rule) */
+        if (k->chunk->n_samples > lf->chunk_cap) {
+            size_t cap = k->chunk->n_samples > VAD_CHUNK_SAMPLES ? k->chunk->n_samples : VAD_CHUNK_SAMPLES;
+            float *g = realloc(lf->chunk_audio, cap * sizeof *g);
+            if (!g) return am_fail(err, err_size, AM_E_NOMEM, "out of memory");
+            lf->chunk_audio = g;
+            lf->chunk_cap = cap;
+        }
+        vad_chunk_audio(k->chunk, lf->plan->segs, lf->samples, lf->chunk_audio);
+        x = lf->chunk_audio;
         n = k->chunk->n_samples;
     }
     const am_params *p = &lf->p;
@@ -719,6 +735,10 @@ static int longform_run(longform *lf, char *err, size_t err_size) {
         }
         if ((rc = flush_streams(lf)) != AM_OK) return rc;
         if (na == 0) return AM_OK;
+        if (!lf->s) { /* the session once the first streams' audio is analysed (less heap left in holes) */
+            if (!(lf->s = session_create(lf->m->backend, &lf->cfg, &rc, err, err_size))) return rc;
+            if ((rc = search_ctx_init(&lf->c, lf->m, lf->s, p, err, err_size)) != AM_OK) return rc;
+        }
         /* encode: [na][n_mels][3000], the next frames of each stream, zero-padded */
         int size[64];
         for (int a = 0; a < na; a++) {
@@ -800,6 +820,7 @@ am_status am_transcribe(const am_model *m, const float *samples, size_t n_sample
     const int beam = p->beam_size > 1 ? p->beam_size : 1;
     const int fallback_seqs = 2 * (p->beam_size > p->best_of ? p->beam_size : p->best_of);
     am_session_config cfg = {p->n_threads, lf.B * 2 * beam > fallback_seqs ? lf.B * 2 * beam : fallback_seqs, lf.B};
+    lf.cfg = cfg;
     lf.out = calloc(1, sizeof *lf.out);
     lf.st = calloc((size_t)(lf.n_st > 0 ? lf.n_st : 1), sizeof *lf.st);
     lf.filters = malloc((size_t)n_mels * AM_N_FREQ * sizeof(float));
@@ -816,8 +837,6 @@ am_status am_transcribe(const am_model *m, const float *samples, size_t n_sample
         lf.st[i].lang_index = lang_index;
     }
     if (lf.n_st > 0) {
-        if (!(lf.s = session_create(m->backend, &cfg, &rc, err, err_size))) goto done;
-        if ((rc = search_ctx_init(&lf.c, m, lf.s, p, err, err_size)) != AM_OK) goto done;
         if (p->initial_prompt && (rc = encode_stripped(m->tok, p->initial_prompt, &lf.initial, &lf.n_initial)) != AM_OK) {
             am_fail(err, err_size, rc, "cannot encode the initial prompt");
             goto done;
@@ -867,6 +886,7 @@ done:
     free(lf.tmp.tokens.v);
     free(lf.filters);
     free(lf.windows);
+    free(lf.chunk_audio);
     free(lf.initial);
     free(lf.prefix);
     *out = lf.out;

@@ -1,4 +1,5 @@
 /* model.c — model lifetime, weight layout shared by both readers, and the public am_model_* calls. */
+#define _DEFAULT_SOURCE /* MAP_ANONYMOUS */
 #include "model/model.h"
 #include "backend/backend.h"
 
@@ -7,21 +8,41 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include "common/util.h"
 #include "model/tensors.h"
 #include "model/weights_map.h"
 
+#define MAPPED_BLOCK_BYTES ((size_t)1 << 20)
+
 float *model_alloc_floats(am_model *m, size_t n) {
-    am_block *b = calloc(1, sizeof(am_block) + 64 + n * sizeof(float));
-    if (!b) return NULL;
+    if (n > (SIZE_MAX - sizeof(am_block) - 64) / sizeof(float)) return NULL;
+    const size_t bytes = sizeof(am_block) + 64 + n * sizeof(float);
+    am_block *b;
+    if (bytes >= MAPPED_BLOCK_BYTES) {
+        void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0); /* zeroed */
+        if (p == MAP_FAILED) return NULL;
+        b = p;
+        b->mapped = 1;
+    } else {
+        if (!(b = calloc(1, bytes))) return NULL;
+        b->mapped = 0;
+    }
+    b->bytes = bytes;
     b->next = m->blocks;
     m->blocks = b;
     /* align the payload to 64 bytes for SIMD loads */
     uintptr_t p = (uintptr_t)(b + 1);
     p = (p + 63) & ~(uintptr_t)63;
     return (float *)p;
+}
+
+void model_block_free(am_block *b) {
+    if (!b) return;
+    if (b->mapped) munmap(b, b->bytes);
+    else free(b);
 }
 
 uint16_t model_f32_to_f16(float f) {
@@ -381,7 +402,7 @@ void am_model_free(am_model *m) {
     am_block *b = m->blocks;
     while (b) {
         am_block *n = b->next;
-        free(b);
+        model_block_free(b);
         b = n;
     }
     free(m->w.enc);

@@ -80,6 +80,8 @@ typedef struct am_weights {
 /* A block of memory owned by the model (freed with it). */
 typedef struct am_block {
     struct am_block *next;
+    size_t bytes;             /* of the whole block, header included */
+    int mapped;               /* 1: its own mmap (large blocks), 0: calloc */
     /* payload follows */
 } am_block;
 
@@ -95,8 +97,13 @@ struct am_model {
     struct am_backend *backend; /* where the model runs: created at load, owns the placed weights */
 };
 
-/* Allocate `n` floats owned by the model (zeroed). NULL on failure. */
+/* Allocate `n` floats owned by the model (zeroed, 64-byte aligned). NULL on failure.  Blocks of
+ * 1 MiB and more get pages of their own (mmap), so that releasing one early (model_release, when a
+ * backend has packed it) returns it to the system without moving the C library's allocation
+ * thresholds for the rest of the process. */
 float *model_alloc_floats(am_model *m, size_t n);
+/* Free one block (whatever its kind). */
+void model_block_free(am_block *b);
 
 /* Sinusoidal positions laid out [sin | cos], log-timescale increment ln(10000)/(d/2 − 1). */
 void model_sinusoids(int n_ctx, int d, float *out);

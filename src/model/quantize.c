@@ -26,7 +26,7 @@ void model_release(am_model *m, void *p) {
         uintptr_t base = (uintptr_t)(b + 1);
         if ((uintptr_t)p >= base && (uintptr_t)p < base + 64) { /* the payload is aligned within 64 bytes */
             *pp = b->next;
-            free(b);
+            model_block_free(b);
             return;
         }
     }
