@@ -143,3 +143,24 @@ def test_usage_errors(args, binary):
     assert r.returncode == 2, f"{args}: exit {r.returncode}, stderr {r.stderr!r}"
     assert r.stderr.strip(), "usage errors must say something on stderr"
     assert "amanuensis" in r.stderr
+
+
+def test_info_lists_backends(binary, model_dir):
+    r = run_am(binary, ["info"], check=True)
+    assert r.stdout.startswith("backends:\n  cpu: 1 device\n    0: ")
+    r = run_am(binary, ["info", "-m", model_dir, "--backend", "cpu"], check=True)
+    assert "\nbackend cpu\n" in r.stdout and "\nprecision int8\n" in r.stdout
+
+
+def test_unknown_backend_or_device(binary, model_dir, test_data, session_tmp):
+    for args, words in ((["--backend", "nope"], ["unknown backend 'nope'", "cpu"]),
+                        (["--backend", "cpu", "--device", "3"], ["backend cpu", "device"])):
+        r = run_am(binary, ["transcribe", "-m", model_dir] + args + [test_data / "jfk.wav"])
+        assert r.returncode == 1
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("amanuensis: "), r.stderr
+        assert all(w in lines[0] for w in words), lines[0]
+    out = session_tmp / "backend-auto"
+    run_am(binary, ["transcribe", "-m", model_dir, "--backend", "auto", "-q", "-o", "txt", "--output-dir", out,
+                    test_data / "jfk.wav"], check=True)
+    assert "ask not what your country" in (out / "jfk.txt").read_text()
