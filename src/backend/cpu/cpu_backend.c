@@ -62,14 +62,15 @@ typedef struct cpu_session {
     am_pool *pool;
     int n_threads;
     /* encoder scratch (one window at a time) */
-    float *im2col;   /* [F][max(n_mels, d)·3] */
-    float *conv;     /* [F][d] */
+    /* the convolutions' buffers share memory with the transformer's: they are never live together */
+    float *im2col;   /* [max(F·n_mels·3, T·d·3)], inside mlp's memory */
+    float *conv;     /* [F][d], inside qkv's memory */
     float *x;        /* [T][d] residual stream */
     float *h;        /* [T][d] normalised input of a block */
-    float *qkv;      /* [T][3d] */
+    float *qkv;      /* [T][3d] (at least F·d: conv) */
     float *kt;       /* [d][T] = [H][dh][T]: K transposed, head by head */
     float *attn;     /* [T][d] */
-    float *mlp;      /* [T][4d] */
+    float *mlp;      /* [T][4d] (at least the im2col size) */
     float *scores;   /* [n_threads][ATTN_ROWS][max(T, C)] */
     /* resident per window slot */
     float *enc_out;  /* [max_windows][T][d] */
@@ -614,7 +615,7 @@ static void cpu_session_destroy(am_session *base) {
     cpu_session *b = (cpu_session *)base;
     if (!b) return;
     am_pool_destroy(b->pool);
-    float **bufs[] = {&b->im2col, &b->conv, &b->x, &b->h, &b->qkv, &b->kt, &b->attn, &b->mlp, &b->scores,
+    float **bufs[] = {&b->x, &b->h, &b->qkv, &b->kt, &b->attn, &b->mlp, &b->scores,
                       &b->enc_out, &b->cross_kt, &b->cross_v, &b->self_k, &b->self_v, &b->dx, &b->dn, &b->dqkv, &b->dq,
                       &b->dattn, &b->dmlp, &b->step_logits, &b->step_work};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(*bufs[i]);
@@ -642,18 +643,18 @@ static am_session *cpu_session_create(am_backend *base, const am_session_config 
     b->n_threads = cfg->n_threads > 0 ? cfg->n_threads : am_cpu_count();
     const am_hparams *hp = &b->m->hp;
     const size_t T = (size_t)hp->n_audio_ctx, F = 2 * T, d = (size_t)hp->n_audio_state, C = (size_t)hp->n_text_ctx;
-    const size_t cin = (size_t)(hp->n_mels > hp->n_audio_state ? hp->n_mels : hp->n_audio_state) * 3;
     const size_t L = (size_t)hp->n_text_layer;
     b->pool = am_pool_create(b->n_threads);
     b->n_threads = b->pool ? am_pool_size(b->pool) : 1;
-    b->im2col = malloc(F * cin * sizeof(float));
-    b->conv = malloc(F * d * sizeof(float));
+    const size_t n_im2col = F * (size_t)hp->n_mels * 3 > T * d * 3 ? F * (size_t)hp->n_mels * 3 : T * d * 3;
     b->x = malloc(T * d * sizeof(float));
     b->h = malloc(T * d * sizeof(float));
-    b->qkv = malloc(T * 3 * d * sizeof(float));
+    b->qkv = malloc((T * 3 * d > F * d ? T * 3 * d : F * d) * sizeof(float));
     b->kt = malloc(T * d * sizeof(float));
     b->attn = malloc(T * d * sizeof(float));
-    b->mlp = malloc(T * 4 * d * sizeof(float));
+    b->mlp = malloc((T * 4 * d > n_im2col ? T * 4 * d : n_im2col) * sizeof(float));
+    b->im2col = b->mlp;
+    b->conv = b->qkv;
     b->scores = malloc((size_t)b->n_threads * ATTN_ROWS * (size_t)max_ctx(hp) * sizeof(float));
     b->enc_out = malloc((size_t)max_windows * T * d * sizeof(float));
     b->cross_kt = malloc((size_t)max_windows * L * d * T * sizeof(float));
@@ -670,7 +671,7 @@ static am_session *cpu_session_create(am_backend *base, const am_session_config 
         return NULL;
     }
     const size_t R = (size_t)b->cap_rows;
-    b->base.bytes = sizeof(float) * (F * cin + F * d + T * d * 7 + T * 4 * d +
+    b->base.bytes = sizeof(float) * (T * d * 7 + (T * 4 * d > n_im2col ? T * 4 * d : n_im2col) +
                                      (size_t)b->n_threads * ATTN_ROWS * (size_t)max_ctx(hp) + (size_t)max_windows * T * d +
                                      2 * (size_t)max_windows * L * d * T + 2 * (size_t)max_seqs * L * C * d +
                                      (size_t)hp->n_vocab + R * d * 4 + R * 3 * d + R * 4 * d) +
