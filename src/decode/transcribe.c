@@ -198,20 +198,15 @@ static int split_segments(const search_ctx *c, const int *tok, int n, double tim
     return seek + segment_size;
 }
 
-static double median_nonzero(const double *x, int n) {
-    double *v = malloc((size_t)(n > 0 ? n : 1) * sizeof *v);
+/* The median of the nonzero values of x[0..n) (0 when none); x is reordered in place. */
+static double median_nonzero(double *x, int n) {
     int m = 0;
-    if (!v) return 0.0;
     for (int i = 0; i < n; i++)
-        if (x[i] != 0.0) v[m++] = x[i];
-    double med = 0.0;
-    if (m > 0) {
-        for (int i = 1; i < m; i++) /* insertion sort: a window has few words */
-            for (int j = i; j > 0 && v[j - 1] > v[j]; j--) { double t = v[j]; v[j] = v[j - 1]; v[j - 1] = t; }
-        med = m % 2 ? v[m / 2] : 0.5 * (v[m / 2 - 1] + v[m / 2]);
-    }
-    free(v);
-    return med;
+        if (x[i] != 0.0) x[m++] = x[i];
+    if (m == 0) return 0.0;
+    for (int i = 1; i < m; i++) /* insertion sort: a window has few words */
+        for (int j = i; j > 0 && x[j - 1] > x[j]; j--) { double t = x[j]; x[j] = x[j - 1]; x[j - 1] = t; }
+    return m % 2 ? x[m / 2] : 0.5 * (x[m / 2 - 1] + x[m / 2]);
 }
 
 static int is_sentence_end(const char *w) {
@@ -254,9 +249,9 @@ static int add_word_timestamps(search_ctx *c, const int *tok, window_segments *w
     double *dur = malloc((size_t)n_w * sizeof *dur);
     if (!dur) { free(per_seg); align_words_free(w, n_w); return AM_E_NOMEM; }
     for (int i = 0; i < n_w; i++) dur[i] = w[i].end - w[i].start;
-    double median = median_nonzero(dur, n_w);
     int any_nonzero = 0;
     for (int i = 0; i < n_w; i++) any_nonzero |= dur[i] != 0.0;
+    double median = median_nonzero(dur, n_w);
     free(dur);
     if (median > 0.7) median = 0.7;
     double max_duration = median * 2;

@@ -4,7 +4,7 @@
  * and answers each decoder row from a script: a function of the encoded window and the slot's
  * tokens since the last start-of-transcript.  It has no decode_step, so the search applies the
  * reference rules (backend/step.h) to its logits.  fake_model() wraps it in an English-only model
- * with a synthetic vocabulary (token i < 256: byte i; others "w<i>"). */
+ * with a synthetic vocabulary (token i < 256: byte i; others the word " w<i>"). */
 #ifndef AM_FAKE_BACKEND_H
 #define AM_FAKE_BACKEND_H
 
@@ -94,9 +94,33 @@ static int fake_logits(am_session *base, const am_decode_seq *seqs, int n, float
     return AM_OK;
 }
 
-static int fake_cross_scores(am_session *s, const am_decode_seq *seq, const int (*heads)[2], int n_heads,
+/* Word alignment: token i of the sequence attends most to frame 10 + 20·i (0.4 s per token), the
+ * same on every head; next_p from the script's rows. */
+static int fake_cross_scores(am_session *base, const am_decode_seq *seq, const int (*heads)[2], int n_heads,
                              float *scores, int vocab_limit, float *next_p) {
-    return AM_E_UNSUPPORTED;
+    fake_session *s = (fake_session *)base;
+    fake *f = (fake *)base->backend;
+    const int T = f->base.model->hp.n_audio_ctx, n = seq->n_tokens;
+    (void)heads;
+    if (n > CTX) return AM_E_INVALID_ARG;
+    for (int h = 0; h < n_heads; h++)
+        for (int i = 0; i < n; i++)
+            for (int t = 0; t < T; t++) {
+                float d = (float)(t - (10 + 20 * i));
+                scores[((size_t)h * n + i) * T + t] = -0.01f * d * d;
+            }
+    if (!next_p) return AM_OK;
+    float *row = malloc(NV * sizeof(float));
+    if (!row) return AM_E_NOMEM;
+    int from = 0;
+    for (int i = 0; i < n; i++)
+        if (seq->tokens[i] == SOT) from = i + 1;
+    for (int i = 0; i + 1 < n; i++) {
+        f->script(f, s->window_id[seq->window], seq->tokens + from, i + 1 > from ? i + 1 - from : 0, row);
+        next_p[i] = step_prob_within(row, vocab_limit, seq->tokens[i + 1]);
+    }
+    free(row);
+    return AM_OK;
 }
 
 static int fake_copy_cache(am_session *base, int dst, int src, int n_pos) {
@@ -114,7 +138,7 @@ static const am_backend_ops fake_ops = {fake_session_create, fake_session_destro
 
 /* An English-only model on the fake backend (NULL if the tokenizer cannot be built). */
 static am_model *fake_model(fake *f) {
-    static char names[EOT][8];
+    static char names[EOT][10];
     static const char *tokens[EOT];
     static int lens[EOT];
     for (int i = 0; i < EOT; i++) {
@@ -122,7 +146,7 @@ static am_model *fake_model(fake *f) {
             names[i][0] = (char)i;
             lens[i] = 1;
         } else {
-            lens[i] = snprintf(names[i], sizeof names[i], "w%d", i);
+            lens[i] = snprintf(names[i], sizeof names[i], " w%d", i);
         }
         tokens[i] = names[i];
     }
