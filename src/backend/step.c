@@ -29,8 +29,10 @@ static double sum_exp(const float *x, int n, float m) {
     return s;
 }
 
-void step_filter_ref(const am_step_rules *r, const am_step_seq *s, float *x, int nv) {
-    if (r->mask)
+int step_mask(const am_step_rules *r, const am_step_seq *s, float *x, int nv) {
+    if (r->mask_ids)
+        for (int i = 0; i < r->n_mask_ids; i++) x[r->mask_ids[i]] = -INFINITY;
+    else if (r->mask)
         for (int i = 0; i < nv; i++)
             if (r->mask[i]) x[i] = -INFINITY;
     if (s->n == 0 && r->suppress_blank) {
@@ -38,10 +40,11 @@ void step_filter_ref(const am_step_rules *r, const am_step_seq *s, float *x, int
         x[r->eot] = -INFINITY;
     }
     const int tb = r->timestamp_begin;
-    if (tb < 0) return;
+    if (tb < 0) return 0;
     x[r->no_timestamps] = -INFINITY;
     int check_prob = 0;
     if (s->n == 0) {
+        /* first token: a timestamp no later than max_initial_timestamp */
         for (int i = 0; i < tb; i++) x[i] = -INFINITY;
         if (r->max_initial_ts >= 0)
             for (int i = r->max_initial_ts + 1; i < nv; i++) x[i] = -INFINITY;
@@ -60,16 +63,20 @@ void step_filter_ref(const am_step_rules *r, const am_step_seq *s, float *x, int
         if (s->last_timestamp >= tb) /* timestamps never decrease */
             for (int i = tb; i < s->last_timestamp; i++) x[i] = -INFINITY;
     }
-    if (check_prob) {
-        /* if the total probability of timestamps beats every text token, force a timestamp */
-        float mx = max_of(x, nv), max_text = max_of(x, tb);
-        double ts = sum_exp(x + tb, nv - tb, mx);
-        double total = ts + sum_exp(x, tb, mx);
-        double ts_logprob = ts > 0 ? log(ts) - log(total) : -INFINITY;
-        double max_text_logprob = (double)(max_text - mx) - log(total);
-        if (ts_logprob > max_text_logprob)
-            for (int i = 0; i < tb; i++) x[i] = -INFINITY;
-    }
+    return check_prob;
+}
+
+void step_filter_ref(const am_step_rules *r, const am_step_seq *s, float *x, int nv) {
+    if (!step_mask(r, s, x, nv)) return;
+    /* if the total probability of timestamps beats every text token, force a timestamp */
+    const int tb = r->timestamp_begin;
+    float mx = max_of(x, nv), max_text = max_of(x, tb);
+    double ts = sum_exp(x + tb, nv - tb, mx);
+    double total = ts + sum_exp(x, tb, mx);
+    double ts_logprob = ts > 0 ? log(ts) - log(total) : -INFINITY;
+    double max_text_logprob = (double)(max_text - mx) - log(total);
+    if (ts_logprob > max_text_logprob)
+        for (int i = 0; i < tb; i++) x[i] = -INFINITY;
 }
 
 float step_logprob_within(const float *x, int limit, int id) {

@@ -27,6 +27,8 @@
 /* Rules shared by every sequence of a step. */
 typedef struct am_step_rules {
     const uint8_t *mask;      /* [n_vocab] 1: always suppressed; NULL: none                    */
+    const int *mask_ids;      /* the same set as a list (NULL: use mask), for steps on the CPU */
+    int n_mask_ids;
     int suppress_blank;       /* 1: blank and eot suppressed at n == 0                          */
     int blank_id;             /* " " (−1: none)                                                 */
     int eot;
@@ -60,6 +62,11 @@ typedef struct am_step_out {
 
 /* The summary of a sequence h[0..n) for the rules (timestamps are tokens >= timestamp_begin). */
 am_step_seq step_seq_of(const int *h, int n, int timestamp_begin);
+
+/* Step 1 and the masks of step 2 on one row, in place (every backend's step starts here).  Returns
+ * 1 when the row also needs the probability test of step 2 (timestamps' total against the best
+ * text token: done by the caller, the reference in double, a backend with its own sums). */
+int step_mask(const am_step_rules *r, const am_step_seq *s, float *x, int n_vocab);
 
 /* Steps 1–2 on one row of n_vocab logits, in place (reference, portable C). */
 void step_filter_ref(const am_step_rules *r, const am_step_seq *s, float *x, int n_vocab);

@@ -108,6 +108,11 @@ int search_ctx_init(search_ctx *c, const am_model *m, am_session *s, const am_pa
         return am_fail(err, err_size, AM_E_NOMEM, "out of memory");
     int rc = build_suppress_mask(c, p->suppress_tokens, err, err_size);
     if (rc != AM_OK) return rc;
+    for (int i = 0; i < nv; i++) c->n_mask_ids += c->mask[i];
+    if (!(c->mask_ids = malloc((size_t)(c->n_mask_ids ? c->n_mask_ids : 1) * sizeof *c->mask_ids)))
+        return am_fail(err, err_size, AM_E_NOMEM, "out of memory");
+    for (int i = 0, j = 0; i < nv; i++)
+        if (c->mask[i]) c->mask_ids[j++] = i;
     memset(c->lang_mask, 1, (size_t)nv);
     for (int i = 0; i < c->sp.n_languages; i++)
         if (c->sp.lang_begin + i < nv) c->lang_mask[c->sp.lang_begin + i] = 0;
@@ -115,6 +120,8 @@ int search_ctx_init(search_ctx *c, const am_model *m, am_session *s, const am_pa
     am_step_rules r;
     memset(&r, 0, sizeof r);
     r.mask = c->mask;
+    r.mask_ids = c->mask_ids;
+    r.n_mask_ids = c->n_mask_ids;
     r.suppress_blank = p->suppress_blank;
     int n_blank = tokenizer_encode(m->tok, " ", blank, 4);
     if (n_blank == -2) return am_fail(err, err_size, AM_E_NOMEM, "out of memory");
@@ -134,6 +141,7 @@ int search_ctx_init(search_ctx *c, const am_model *m, am_session *s, const am_pa
 
 void search_ctx_free(search_ctx *c) {
     free(c->mask);
+    free(c->mask_ids);
     free(c->lang_mask);
     free(c->cand_tok);
     free(c->cand_lp);

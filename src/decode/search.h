@@ -25,6 +25,7 @@ typedef struct search_ctx {
     const am_params *p;
     am_step_rules rules;  /* the step rules of this transcription (suppression mask, timestamps) */
     uint8_t *mask;        /* [n_vocab] suppressed at every step (rules.mask) */
+    int *mask_ids, n_mask_ids; /* the same, as a list (rules.mask_ids) */
     uint8_t *lang_mask;   /* [n_vocab] everything but the language tokens (language detection) */
     int window;           /* encoder window slot the search attends to */
     uint64_t *rng;        /* the sampling state of the stream being decoded */

@@ -15,6 +15,7 @@
 
 #include "backend/cpu/gemm_int8.h"
 #include "backend/cpu/kernels.h"
+#include "model/model.h"
 #include "backend/cpu/threadpool.h"
 
 static unsigned lcg(unsigned *s) {
@@ -44,7 +45,7 @@ static void qmat_make(qmat *m, int n, int k, const float *w) {
     m->packed = malloc(gemm_i8_packed_size(n, k));
     m->scale = malloc(sizeof(float) * (size_t)n);
     m->sum = malloc(sizeof(int32_t) * (size_t)n);
-    gemm_i8_quantize_weights(n, k, w, k, m->rows, k, m->scale);
+    model_quantize_rows(n, k, w, k, m->rows, k, m->scale); /* the model's weight rule */
     gemm_i8_pack(n, k, m->rows, k, m->packed, m->sum);
     m->view = (am_i8w){m->packed, m->scale, m->sum, n, k};
 }
@@ -115,6 +116,15 @@ static void test_quantize_rows_exact(void **state) {
             gemm_i8_quantize_rows(M, K, A, K, q1, kp, s1, off);
             assert_memory_equal(q0, q1, (size_t)M * kp);
             assert_memory_equal(s0, s1, sizeof s0);
+            if (!off) { /* weights (model_quantize_rows, at load) follow the activations' rule byte for byte */
+                int8_t *qw = malloc((size_t)M * kp);
+                float sw[5];
+                memset(qw, 0, (size_t)M * kp);
+                model_quantize_rows(M, K, A, K, qw, kp, sw);
+                assert_memory_equal(q0, qw, (size_t)M * kp);
+                assert_memory_equal(s0, sw, sizeof sw);
+                free(qw);
+            }
             for (int i = 0; i < M * kp; i++) {
                 int v = off ? (int)(uint8_t)q0[i] - 128 : q0[i];
                 assert_true(v >= -127 && v <= 127);

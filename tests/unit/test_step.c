@@ -27,7 +27,9 @@ static double uniform(void) {
 }
 
 static am_step_rules rules_for(const uint8_t *mask, int k) {
-    am_step_rules r = {mask, 1, 220, EOT, TB, TB - 1, TB + 50, k, TB - 2, 1.0f};
+    am_step_rules r = {.mask = mask, .suppress_blank = 1, .blank_id = 220, .eot = EOT, .timestamp_begin = TB,
+                       .no_timestamps = TB - 1, .max_initial_ts = TB + 50, .k = k, .report_id = TB - 2,
+                       .temperature = 1.0f};
     return r;
 }
 
@@ -40,6 +42,10 @@ static void test_cpu_step_matches_reference(void **state) {
     assert_non_null(x);
     assert_non_null(mask);
     for (int i = 0; i < 300; i++) mask[(int)(uniform() * NV)] = 1;
+    int *mask_ids = malloc(NV * sizeof(int)), n_mask_ids = 0;
+    assert_non_null(mask_ids);
+    for (int i = 0; i < NV; i++)
+        if (mask[i]) mask_ids[n_mask_ids++] = i;
     for (int trial = 0; trial < 200; trial++) {
         /* logits: random, with a few strong text and timestamp tokens */
         for (int i = 0; i < NV; i++) x[i] = (float)(uniform() * 6.0 - 3.0);
@@ -65,7 +71,12 @@ static void test_cpu_step_matches_reference(void **state) {
         memcpy(a, x, NV * sizeof(float));
         memcpy(b, x, NV * sizeof(float));
         step_apply_ref(&r, &s, a, NV, ta, la, &ra, da, dla);
-        cpu_step_row(&r, &s, b, NV, work, tb, lb, &rb, db, dlb);
+        am_step_rules rl = r; /* the CPU reads the mask as a list of ids when it has one */
+        if (trial % 2 && r.mask) {
+            rl.mask_ids = mask_ids;
+            rl.n_mask_ids = n_mask_ids;
+        }
+        cpu_step_row(&rl, &s, b, NV, work, tb, lb, &rb, db, dlb);
         assert_float_equal(ra, rb, 1e-5);
         for (int j = 0; j < k; j++) {
             assert_int_equal(ta[j], tb[j]);
@@ -81,6 +92,7 @@ static void test_cpu_step_matches_reference(void **state) {
     free(b);
     free(work);
     free(mask);
+    free(mask_ids);
 }
 
 static void flat(float *x) {

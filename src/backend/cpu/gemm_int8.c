@@ -76,21 +76,6 @@ static inline int8_t quant1(float x, float inv) {
     return (int8_t)v;
 }
 
-void gemm_i8_quantize_weights(int n, int k, const float *w, int ldw, int8_t *q, int ldq, float *scale) {
-    if (gemm_i8_kpad(k) == k && ldq >= k) { /* the same rule as the activations' (same bytes), vectorised */
-        gemm_i8_quantize_rows(n, k, w, ldw, q, ldq, scale, 0);
-        return;
-    }
-    for (int j = 0; j < n; j++) {
-        const float *r = w + (size_t)j * ldw;
-        float amax = 0.0f;
-        for (int i = 0; i < k; i++) amax = fabsf(r[i]) > amax ? fabsf(r[i]) : amax;
-        float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
-        scale[j] = amax / 127.0f;
-        for (int i = 0; i < k; i++) q[(size_t)j * ldq + i] = quant1(r[i], inv);
-    }
-}
-
 void gemm_i8_pack(int n, int k, const int8_t *w, int ldw, int8_t *packed, int32_t *sum) {
     const int kp = gemm_i8_kpad(k), np = (n + NR - 1) / NR;
     memset(packed, 0, gemm_i8_packed_size(n, k));

@@ -59,9 +59,6 @@ const char *gemm_i8_path_name(int path);
 static inline int gemm_i8_kpad(int k) { return (k + 3) & ~3; }
 size_t gemm_i8_packed_size(int n, int k);
 
-/* Per-row symmetric quantisation of w[n][k] (row stride ldw) to q[n][k] (stride ldq, values in
- * [-127, 127]) and scale[n] (w ≈ q · scale). */
-void gemm_i8_quantize_weights(int n, int k, const float *w, int ldw, int8_t *q, int ldq, float *scale);
 /* Pack row-major int8 w[n][k] (stride ldw; -128 is clamped to -127) into `packed` and write sum[n]. */
 void gemm_i8_pack(int n, int k, const int8_t *w, int ldw, int8_t *packed, int32_t *sum);
 /* Row j of a packed matrix, dequantised (w[j][k] = q · scale[j]) into out[k]. */
