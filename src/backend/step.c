@@ -79,6 +79,21 @@ void step_filter_ref(const am_step_rules *r, const am_step_seq *s, float *x, int
         for (int i = 0; i < tb; i++) x[i] = -INFINITY;
 }
 
+void step_top_k(const float *x, int nv, int k, int *tok, float *lp) {
+    for (int j = 0; j < k; j++) tok[j] = -1;
+    for (int t = 0; t < nv; t++) {
+        float v = x[t];
+        if (v == -INFINITY) continue;
+        int pos = k;
+        while (pos > 0 && (tok[pos - 1] < 0 || x[tok[pos - 1]] < v)) pos--;
+        if (pos < k) {
+            for (int q = k - 1; q > pos; q--) tok[q] = tok[q - 1];
+            tok[pos] = t;
+        }
+    }
+    for (int j = 0; j < k; j++) lp[j] = tok[j] >= 0 ? x[tok[j]] : -INFINITY;
+}
+
 float step_logprob_within(const float *x, int limit, int id) {
     float mx = max_of(x, limit);
     return (float)((double)(x[id] - mx) - log(sum_exp(x, limit, mx)));
@@ -121,18 +136,5 @@ void step_apply_ref(const am_step_rules *r, const am_step_seq *s, float *x, int 
     float mx = max_of(x, nv);
     float lse = mx + logf((float)sum_exp(x, nv, mx));
     for (int i = 0; i < nv; i++) x[i] -= lse;
-    /* top k by value, ties to the lower id */
-    const int k = r->k;
-    for (int j = 0; j < k; j++) tok[j] = -1;
-    for (int t = 0; t < nv; t++) {
-        float v = x[t];
-        if (v == -INFINITY) continue;
-        int pos = k;
-        while (pos > 0 && (tok[pos - 1] < 0 || x[tok[pos - 1]] < v)) pos--;
-        if (pos < k) {
-            for (int q = k - 1; q > pos; q--) tok[q] = tok[q - 1];
-            tok[pos] = t;
-        }
-    }
-    for (int j = 0; j < k; j++) lp[j] = tok[j] >= 0 ? x[tok[j]] : -INFINITY;
+    step_top_k(x, nv, r->k, tok, lp);
 }

@@ -75,6 +75,10 @@ void step_filter_ref(const am_step_rules *r, const am_step_seq *s, float *x, int
 void step_apply_ref(const am_step_rules *r, const am_step_seq *s, float *x, int n_vocab, int *tok, float *lp,
                     float *report_lp, int *draw_tok, float *draw_lp);
 
+/* The k largest finite values of x[0..n_vocab), best first, ties to the lower id: their ids in
+ * tok[0..k) and values in lp (−1 / −inf past the last finite one).  Shared by every CPU-side step. */
+void step_top_k(const float *x, int n_vocab, int k, int *tok, float *lp);
+
 /* log P(id) under softmax(x[0..limit)), in double as the reference computes it. */
 float step_logprob_within(const float *x, int limit, int id);
 /* P(id) under softmax(x[0..limit)), in double, rounded to float. */

@@ -60,16 +60,5 @@ void cpu_step_row(const am_step_rules *r, const am_step_seq *s, float *x, int nv
     if (k == 0) return;
     float lse = log_sum_exp(x, nv, vm_max(nv, x), work);
     for (int i = 0; i < nv; i++) x[i] -= lse;
-    for (int j = 0; j < k; j++) tok[j] = -1;
-    for (int t = 0; t < nv; t++) {
-        float v = x[t];
-        if (v == -INFINITY) continue;
-        int pos = k;
-        while (pos > 0 && (tok[pos - 1] < 0 || x[tok[pos - 1]] < v)) pos--;
-        if (pos < k) {
-            for (int q = k - 1; q > pos; q--) tok[q] = tok[q - 1];
-            tok[pos] = t;
-        }
-    }
-    for (int j = 0; j < k; j++) lp[j] = tok[j] >= 0 ? x[tok[j]] : -INFINITY;
+    step_top_k(x, nv, k, tok, lp);
 }
