@@ -36,6 +36,8 @@ TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tools/%)
 TOOL_BINS += $(BUILD)/tools/encoder_bench
 
 MODEL   ?= tiny.en
+VERSION := $(shell sed -n 's/^.define AM_VERSION "\(.*\)"/\1/p' include/amanuensis.h)
+SONAME  := libamanuensis.so.$(firstword $(subst ., ,$(VERSION)))
 
 .PHONY: all lib cli tools unit demo test asan bench clean deps test-deps fuzz-short
 all: lib cli tools
@@ -56,8 +58,11 @@ $(BUILD)/libamanuensis.a: $(OBJS)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
+# soname libamanuensis.so.MAJOR (AM_VERSION of include/amanuensis.h); the symlink of that name lets
+# programs linked with build/libamanuensis.so run from the build tree
 $(BUILD)/libamanuensis.so: $(OBJS)
-	$(CC) -shared $(ALLFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) -shared $(ALLFLAGS) -Wl,-soname,$(SONAME) -o $@ $^ $(LDLIBS)
+	ln -sf libamanuensis.so $(BUILD)/$(SONAME)
 
 $(BUILD)/amanuensis: $(CLI_OBJS) $(BUILD)/libamanuensis.a
 	$(CC) $(ALLFLAGS) -o $@ $^ $(CLI_LDLIBS) $(LDLIBS)
@@ -139,6 +144,48 @@ test: test-deps
 
 bench: all
 	bench/rtf.sh
+
+
+# make install PREFIX=/usr/local DESTDIR=: the program, the static and the versioned shared library
+# (libamanuensis.so.VERSION, its soname link and the libamanuensis.so link), the header, amanuensis.pc
+# and the VAD weights in share/amanuensis/, where the program and the library look for them relative
+# to their own location (src/decode/vad_plan.c).  Directories that did not exist are listed in
+# share/amanuensis/installed-dirs; make uninstall removes the files and those directories when empty.
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+DATAROOTDIR?= $(PREFIX)/share
+PKGDATADIR := $(DATAROOTDIR)/amanuensis
+INSTALL_DIRS := $(PREFIX) $(BINDIR) $(LIBDIR) $(LIBDIR)/pkgconfig $(INCLUDEDIR) $(DATAROOTDIR) $(PKGDATADIR)
+VAD_WEIGHTS := data/silero-vad-v6.2.0-ggml.bin
+
+.PHONY: install uninstall
+install: lib cli
+	@created=; for d in $(INSTALL_DIRS); do [ -d "$(DESTDIR)$$d" ] || created="$$created $$d"; done; \
+	 install -d $(addprefix $(DESTDIR),$(INSTALL_DIRS)) && \
+	 if [ -n "$$created" ]; then printf '%s\n' $$created >> "$(DESTDIR)$(PKGDATADIR)/installed-dirs"; fi
+	install -m 755 $(BUILD)/amanuensis $(DESTDIR)$(BINDIR)/amanuensis
+	install -m 644 $(BUILD)/libamanuensis.a $(DESTDIR)$(LIBDIR)/libamanuensis.a
+	install -m 755 $(BUILD)/libamanuensis.so $(DESTDIR)$(LIBDIR)/libamanuensis.so.$(VERSION)
+	ln -sf libamanuensis.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libamanuensis.so
+	install -m 644 include/amanuensis.h $(DESTDIR)$(INCLUDEDIR)/amanuensis.h
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+	    -e 's|@PKGDATADIR@|$(PKGDATADIR)|' -e 's|@VERSION@|$(VERSION)|' \
+	    -e 's|@REQUIRES_PRIVATE@|$(if $(filter 1,$(FFMPEG)),$(FFMPEG_PC))|' \
+	    amanuensis.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/amanuensis.pc
+	install -m 644 $(VAD_WEIGHTS) $(DESTDIR)$(PKGDATADIR)/$(notdir $(VAD_WEIGHTS))
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/amanuensis $(DESTDIR)$(LIBDIR)/libamanuensis.a \
+	      $(DESTDIR)$(LIBDIR)/libamanuensis.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME) \
+	      $(DESTDIR)$(LIBDIR)/libamanuensis.so $(DESTDIR)$(INCLUDEDIR)/amanuensis.h \
+	      $(DESTDIR)$(LIBDIR)/pkgconfig/amanuensis.pc $(DESTDIR)$(PKGDATADIR)/$(notdir $(VAD_WEIGHTS))
+	@list="$(DESTDIR)$(PKGDATADIR)/installed-dirs"; dirs=; \
+	 if [ -f "$$list" ]; then dirs=$$(cat "$$list"); rm -f "$$list"; fi; \
+	 rmdir "$(DESTDIR)$(PKGDATADIR)" 2>/dev/null || true; \
+	 for d in $$(printf '%s\n' $$dirs | sort -r); do rmdir "$(DESTDIR)$$d" 2>/dev/null || true; done
 
 clean:
 	rm -rf build

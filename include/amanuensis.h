@@ -215,7 +215,9 @@ typedef struct am_params {
      * every timestamp mapped back to the original timeline. */
     am_vad_mode vad;                    /* AM_VAD_OFF (default) | AM_VAD_SILERO | AM_VAD_ENERGY */
     const char *vad_model;              /* Silero ggml file; NULL: $AMANUENSIS_VAD_MODEL, then
-                                           <exe dir>/../data/ and ./data/silero-vad-v6.2.0-ggml.bin */
+                                           <exe dir>/../data/, <exe or library dir>/../share/
+                                           amanuensis/ (make install), ./data/ for
+                                           silero-vad-v6.2.0-ggml.bin                        */
     float vad_threshold;                /* speech probability threshold (0.5)                */
     int vad_min_speech_ms;              /* shorter speech is dropped (0)                     */
     int vad_min_silence_ms;             /* silence that ends speech (2000)                   */

@@ -5,9 +5,15 @@
  *              --vad_collect_chunks--> chunks (<= 30 s of speech each, silences between segments removed)
  *
  * The Silero model file: params.vad_model, else $AMANUENSIS_VAD_MODEL, else
- * <directory of the executable>/../data/silero-vad-v6.2.0-ggml.bin, else
- * ./data/silero-vad-v6.2.0-ggml.bin.  An explicitly named file that cannot be loaded is an error;
- * when none is named and none is found, the energy detector is used instead. */
+ * <directory of the executable>/../data/silero-vad-v6.2.0-ggml.bin (the build tree), else
+ * <directory of the executable, then of libamanuensis.so>/../share/amanuensis/silero-vad-v6.2.0-ggml.bin
+ * (an installed tree: `make install` puts the program in bin/, the library in lib/ and the weights in
+ * share/amanuensis/, so the program and programs linked with the shared library find them wherever
+ * PREFIX was), else ./data/silero-vad-v6.2.0-ggml.bin.  An explicitly named file that
+ * cannot be loaded is an error; when none is named and none is found, the energy detector is used
+ * instead. */
+#define _GNU_SOURCE /* dladdr */
+#include <dlfcn.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -46,7 +52,19 @@ static int vad_model_path(const am_params *p, char *out, size_t size, int *expli
         if (slash) {
             *slash = 0;
             if ((size_t)snprintf(out, size, "%s/../data/%s", exe, VAD_MODEL_FILE) < size && file_exists(out)) return 1;
+            if ((size_t)snprintf(out, size, "%s/../share/amanuensis/%s", exe, VAD_MODEL_FILE) < size && file_exists(out))
+                return 1;
         }
+    }
+    /* the shared library the code is in (the program's own path is the case above) */
+    Dl_info info;
+    if (dladdr((const void *)vad_model_path, &info) && info.dli_fname) {
+        const char *slash = strrchr(info.dli_fname, '/');
+        if (slash &&
+            (size_t)snprintf(out, size, "%.*s/../share/amanuensis/%s", (int)(slash - info.dli_fname), info.dli_fname,
+                             VAD_MODEL_FILE) < size &&
+            file_exists(out))
+            return 1;
     }
     if ((size_t)snprintf(out, size, "data/%s", VAD_MODEL_FILE) < size && file_exists(out)) return 1;
     return 0;
