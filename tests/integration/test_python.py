@@ -1,0 +1,219 @@
+"""The Python package (python/): installed with pip into a fresh virtual environment, offline, from a
+copy of the checkout's files (tracked and untracked, not ignored: what a clone would have plus the
+work in progress); a faster-whisper style script whose only change is the import gives the CLI's
+segments, words and language (jfk.wav with tiny.en; a German clip with the multilingual base model);
+NumPy input equals path input; four threads sharing one model give the single-thread results; the
+ctypes structures match the header's layout.
+
+The venv uses --system-site-packages (NumPy, setuptools and wheel come from the test environment:
+scripts/install-deps test) and pip runs with --no-build-isolation --no-index, so nothing is
+downloaded."""
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, run_am
+
+THREADS = 2
+
+# faster-whisper's usage, only the import changed
+SCRIPT = r"""
+import json, sys
+from amanuensis import WhisperModel
+
+model = WhisperModel(sys.argv[1], device="cpu", compute_type="int8", cpu_threads=2)
+segments, info = model.transcribe(sys.argv[2], beam_size=5, word_timestamps=True)
+print("Detected language '%s' with probability %f" % (info.language, info.language_probability), file=sys.stderr)
+out = {"language": info.language, "language_probability": info.language_probability, "duration": info.duration,
+       "segments": []}
+for segment in segments:
+    print("[%.2fs -> %.2fs] %s" % (segment.start, segment.end, segment.text), file=sys.stderr)
+    out["segments"].append(dict(
+        id=segment.id, seek=segment.seek, start=segment.start, end=segment.end, text=segment.text,
+        tokens=segment.tokens, avg_logprob=segment.avg_logprob, compression_ratio=segment.compression_ratio,
+        no_speech_prob=segment.no_speech_prob, temperature=segment.temperature,
+        words=[dict(start=w.start, end=w.end, word=w.word, probability=w.probability) for w in segment.words]))
+print(json.dumps(out))
+"""
+
+# NumPy input, threads sharing one model, errors
+SCRIPT_SHARED = r"""
+import json, sys, threading
+import amanuensis
+from amanuensis import AmanuensisError, WhisperModel, decode_audio
+
+model = WhisperModel(sys.argv[1], cpu_threads=1, num_workers=4)
+def run(audio, **kw):
+    segments, info = model.transcribe(audio, word_timestamps=True, **kw)
+    return [s._asdict() for s in segments]
+
+path = sys.argv[2]
+single = run(path)
+array = decode_audio(path)
+out = {"package": amanuensis.__file__, "numpy_dtype": str(array.dtype), "n_samples": len(array),
+       "single": single, "numpy_equal": run(array) == single,
+       "bytes_equal": run(open(path, "rb").read()) == single, "file_equal": run(open(path, "rb")) == single}
+results = [None] * 4
+def worker(i):
+    results[i] = run(array if i % 2 else path)
+threads = [threading.Thread(target=worker, args=(i,)) for i in range(4)]
+for t in threads: t.start()
+for t in threads: t.join()
+out["threads_equal"] = [r == single for r in results]
+try:
+    model.transcribe(b"this is not audio")
+    out["error"] = None
+except AmanuensisError as e:
+    out["error"] = [str(e), e.status_name, isinstance(e, RuntimeError)]
+try:
+    model.transcribe(path, beam_size=0)
+    out["param_error"] = None
+except AmanuensisError as e:
+    out["param_error"] = [str(e), e.status_name]
+print(json.dumps(out))
+"""
+
+
+def _copy_checkout(dest):
+    """The files a clone would have, plus untracked ones that are not ignored."""
+    r = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO,
+                       capture_output=True, check=True)
+    for name in r.stdout.decode().split("\0"):
+        src = REPO / name
+        if name and src.is_file():
+            target = dest / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, target)
+
+
+@pytest.fixture(scope="module")
+def venv_python(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("python")
+    src = tmp / "checkout"
+    _copy_checkout(src)
+    venv = tmp / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
+    py = venv / "bin" / "python"
+    env = dict(os.environ, PIP_NO_INDEX="1", PIP_DISABLE_PIP_VERSION_CHECK="1")
+    r = subprocess.run([str(py), "-m", "pip", "install", "--no-build-isolation", "--no-index", "--no-deps",
+                        str(src / "python")], env=env, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, f"pip install failed:\n{r.stdout[-4000:]}\n{r.stderr[-4000:]}"
+    shutil.rmtree(src)  # the installed package must not need the checkout
+    return py
+
+
+def _run_script(py, script, *args, cwd):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AMANUENSIS_")}
+    r = subprocess.run([str(py), "-c", script, *map(str, args)], cwd=cwd, env=env, capture_output=True, text=True,
+                       timeout=600)
+    assert r.returncode == 0, r.stderr[-4000:]
+    return json.loads(r.stdout)
+
+
+def _cli_json(binary, model, audio, tmp):
+    run_am(binary, ["transcribe", "-m", model, "-t", THREADS, "--word-timestamps", "-o", "json", "--output-dir", tmp,
+                    "-q", audio], check=True)
+    return json.loads((Path(tmp) / (Path(audio).stem + ".json")).read_text(encoding="utf-8"))
+
+
+def _cli_language_probability(binary, model, audio):
+    r = run_am(binary, ["transcribe", "-m", model, "-t", THREADS, "--detect-language", audio], check=True)
+    first = r.stdout.splitlines()[0].rsplit(" ", 2)
+    return first[1], float(first[2])
+
+
+def _close(a, b, abs_tol):
+    return abs(a - b) <= abs_tol + 1e-6 * abs(b)
+
+
+def _compare_with_cli(py_out, cli):
+    """Same segments, tokens, texts and words; numbers as far as the JSON's rounding allows."""
+    assert py_out["language"] == cli["language"]
+    assert _close(py_out["duration"], cli["duration"], 5e-4)
+    assert len(py_out["segments"]) == len(cli["segments"]), (py_out["segments"], cli["segments"])
+    for s, c in zip(py_out["segments"], cli["segments"]):
+        for key in ("id", "seek", "text", "tokens"):
+            assert s[key] == c[key], (key, s, c)
+        for key in ("start", "end"):
+            assert _close(s[key], c[key], 5e-4), (key, s, c)
+        for key in ("avg_logprob", "compression_ratio", "no_speech_prob", "temperature"):
+            assert _close(s[key], c[key], 1e-5 * max(1.0, abs(c[key]))), (key, s[key], c[key])
+        assert [w["word"] for w in s["words"]] == [w["word"] for w in c["words"]]
+        for w, cw in zip(s["words"], c["words"]):
+            assert _close(w["start"], cw["start"], 5e-4) and _close(w["end"], cw["end"], 5e-4), (w, cw)
+            assert _close(w["probability"], cw["probability"], 1e-5), (w, cw)
+
+
+def test_faster_whisper_script_english(venv_python, binary, model_dir, tmp_path):
+    jfk = REPO / "samples" / "jfk.wav"
+    py_out = _run_script(venv_python, SCRIPT, model_dir, jfk, cwd=tmp_path)
+    _compare_with_cli(py_out, _cli_json(binary, model_dir, jfk, tmp_path))
+    assert py_out["language"] == "en" and py_out["language_probability"] == 1.0
+    assert "ask not what your country can do for you" in "".join(s["text"] for s in py_out["segments"])
+
+
+def test_faster_whisper_script_multilingual(venv_python, binary, test_data, tmp_path):
+    base = REPO / "models" / "base"
+    if not (base / "model.bin").exists():
+        pytest.skip("the multilingual base model is absent (scripts/fetch-model base)")
+    clip = test_data / "speech" / "leopard_test_de.wav"
+    py_out = _run_script(venv_python, SCRIPT, base, clip, cwd=tmp_path)
+    _compare_with_cli(py_out, _cli_json(binary, base, clip, tmp_path))
+    language, probability = _cli_language_probability(binary, base, clip)
+    assert py_out["language"] == language == "de"
+    assert abs(py_out["language_probability"] - probability) < 1e-4
+
+
+def test_numpy_input_and_threads_sharing_a_model(venv_python, model_dir, tmp_path):
+    out = _run_script(venv_python, SCRIPT_SHARED, model_dir, REPO / "samples" / "jfk.wav", cwd=tmp_path)
+    assert Path(out["package"]).resolve().is_relative_to(venv_python.parent.parent.resolve()), out["package"]
+    assert out["numpy_dtype"] == "float32" and out["n_samples"] == 176000
+    assert out["single"] and all(s["words"] for s in out["single"])
+    assert out["numpy_equal"] and out["bytes_equal"] and out["file_equal"]
+    assert out["threads_equal"] == [True] * 4
+    message, status, is_runtime_error = out["error"]
+    assert status == "AM_E_AUDIO" and is_runtime_error and "\n" not in message and message
+    assert out["param_error"][1] == "AM_E_INVALID_ARG" and "beam" in out["param_error"][0]
+
+
+def _load_native():
+    spec = importlib.util.spec_from_file_location("amanuensis_native", REPO / "python" / "amanuensis" / "_native.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_ctypes_layout_matches_header(tmp_path):
+    """Every field the package mirrors sits where the header puts it; am_word has the header's
+    size (the package indexes arrays of it); the other structures fit in their mirrors."""
+    import ctypes
+    native = _load_native()
+    structs = {"am_params": native.AmParams, "am_segment": native.AmSegment, "am_word": native.AmWord,
+               "am_load_options": native.AmLoadOptions, "am_model_info": native.AmModelInfo}
+    lines = ["#include <stddef.h>", "#include <stdio.h>", '#include "amanuensis.h"', "int main(void) {"]
+    for cname, cls in structs.items():
+        lines.append(f'printf("{cname} sizeof %zu\\n", sizeof({cname}));')
+        for fname, _ in cls._fields_:
+            if fname != "_reserved":
+                lines.append(f'printf("{cname} {fname} %zu\\n", offsetof({cname}, {fname}));')
+    lines += ["return 0;", "}"]
+    (tmp_path / "layout.c").write_text("\n".join(lines))
+    cc = os.environ.get("CC") or "cc"
+    subprocess.run([cc, "-std=c11", f"-I{REPO / 'include'}", "layout.c", "-o", "layout"], cwd=tmp_path, check=True)
+    c_layout = {}
+    for line in subprocess.run(["./layout"], cwd=tmp_path, capture_output=True, text=True, check=True).stdout.split("\n"):
+        if line:
+            s, f, v = line.split()
+            c_layout[(s, f)] = int(v)
+    for cname, cls in structs.items():
+        for fname, _ in cls._fields_:
+            if fname != "_reserved":
+                assert getattr(cls, fname).offset == c_layout[(cname, fname)], (cname, fname)
+        assert ctypes.sizeof(cls) >= c_layout[(cname, "sizeof")], cname
+    assert ctypes.sizeof(native.AmWord) == c_layout[("am_word", "sizeof")]
