@@ -150,7 +150,8 @@ bench: all
 # (libamanuensis.so.VERSION, its soname link and the libamanuensis.so link), the header, amanuensis.pc
 # and the VAD weights in share/amanuensis/, where the program and the library look for them relative
 # to their own location (src/decode/vad_plan.c).  Directories that did not exist are listed in
-# share/amanuensis/installed-dirs; make uninstall removes the files and those directories when empty.
+# share/amanuensis/installed-dirs (not with DESTDIR: a staged tree is packaged as it is); make
+# uninstall removes the files and those directories when empty.
 PREFIX     ?= /usr/local
 BINDIR     ?= $(PREFIX)/bin
 LIBDIR     ?= $(PREFIX)/lib
@@ -164,7 +165,7 @@ VAD_WEIGHTS := data/silero-vad-v6.2.0-ggml.bin
 install: lib cli
 	@created=; for d in $(INSTALL_DIRS); do [ -d "$(DESTDIR)$$d" ] || created="$$created $$d"; done; \
 	 install -d $(addprefix $(DESTDIR),$(INSTALL_DIRS)) && \
-	 if [ -n "$$created" ]; then printf '%s\n' $$created >> "$(DESTDIR)$(PKGDATADIR)/installed-dirs"; fi
+	 if [ -n "$$created" ] && [ -z "$(DESTDIR)" ]; then printf '%s\n' $$created >> "$(PKGDATADIR)/installed-dirs"; fi
 	install -m 755 $(BUILD)/amanuensis $(DESTDIR)$(BINDIR)/amanuensis
 	install -m 644 $(BUILD)/libamanuensis.a $(DESTDIR)$(LIBDIR)/libamanuensis.a
 	install -m 755 $(BUILD)/libamanuensis.so $(DESTDIR)$(LIBDIR)/libamanuensis.so.$(VERSION)
