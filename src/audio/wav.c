@@ -176,7 +176,15 @@ static int wav_parse_format(const uint8_t *fmt, size_t fmt_size, wav_format *f, 
     return AM_OK;
 }
 
-/* Decode one sample to [-1, 1); non-finite float samples become 0. */
+/* A float sample in [-1, 1]: non-finite ones become 0, larger ones are clipped (as faster-whisper's
+ * conversion to 16-bit PCM does).  Unclipped, a finite double beyond FLT_MAX became inf, and huge
+ * finite floats overflowed the channel mix and the resampler (tests/fuzz/regressions/wav/). */
+static float wav_clip_float(double v) {
+    if (!isfinite(v)) return 0.0f;
+    return v > 1.0 ? 1.0f : v < -1.0 ? -1.0f : (float)v;
+}
+
+/* Decode one sample to [-1, 1]; non-finite float samples become 0. */
 static float wav_decode_sample(const uint8_t *p, wav_sample_kind kind) {
     switch (kind) {
     case WAV_U8: return ((float)p[0] - 128.0f) * (1.0f / 128.0f);
@@ -191,13 +199,13 @@ static float wav_decode_sample(const uint8_t *p, wav_sample_kind kind) {
         uint32_t u = read_u32le(p);
         float v;
         memcpy(&v, &u, sizeof v);
-        return isfinite(v) ? v : 0.0f;
+        return wav_clip_float(v);
     }
     case WAV_F64: {
         uint64_t u = read_u64le(p);
         double v;
         memcpy(&v, &u, sizeof v);
-        return isfinite(v) ? (float)v : 0.0f;
+        return wav_clip_float(v);
     }
     }
     return 0.0f;
