@@ -175,6 +175,9 @@ static int ff_setup_swr(ff_state *s, const AVFrame *fr) {
         if (rc != AM_OK) return rc;
     }
     AVChannelLayout in_layout, mono = AV_CHANNEL_LAYOUT_MONO;
+    /* zeroed: av_channel_layout_copy uninitialises its destination first, and stack garbage read as a
+     * custom layout was freed (tests/fuzz/regressions/ffmpeg/) */
+    memset(&in_layout, 0, sizeof in_layout);
     if (fr->ch_layout.order == AV_CHANNEL_ORDER_UNSPEC || av_channel_layout_check(&fr->ch_layout) == 0)
         av_channel_layout_default(&in_layout, channels);
     else if (av_channel_layout_copy(&in_layout, &fr->ch_layout) < 0)
