@@ -28,7 +28,7 @@ CLI_SRCS:= $(wildcard src/cli/*.c) $(sort $(wildcard src/server/*.c))
 WEB_FILES := $(sort $(wildcard src/server/web/*))
 CLI_OBJS:= $(CLI_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/web_assets.o
 CLI_LDLIBS := -lmicrohttpd
-FUZZ_SECONDS ?= 20
+FUZZ_SECONDS ?= 60
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_SRCS := $(wildcard tests/tools/*.c)
@@ -39,7 +39,7 @@ MODEL   ?= tiny.en
 VERSION := $(shell sed -n 's/^.define AM_VERSION "\(.*\)"/\1/p' include/amanuensis.h)
 SONAME  := libamanuensis.so.$(firstword $(subst ., ,$(VERSION)))
 
-.PHONY: all lib cli tools unit demo test asan bench clean deps test-deps fuzz-short
+.PHONY: all lib cli tools unit demo test asan bench clean deps test-deps fuzz-short fuzz fuzz-build
 all: lib cli tools
 
 lib: $(BUILD)/libamanuensis.a $(BUILD)/libamanuensis.so
@@ -82,22 +82,71 @@ $(BUILD)/obj/gen/web_assets.o: $(BUILD)/gen/web_assets.c src/server/web_assets.h
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLFLAGS) -c $< -o $@
 
-# the multipart parser under ASan/UBSan: a bounded random-mutation run (standalone driver, gcc),
-# and with libFuzzer too when clang has its runtime
+# ---- fuzzing: every reader of untrusted bytes (tests/fuzz/) -----------------------------------------
+# `make fuzz-short` (run by `make test`): each target for FUZZ_SHORT_SECONDS with the standalone driver
+# (tests/fuzz/driver.c, gcc ASan/UBSan), then as long again with libFuzzer when clang has its runtime.
+# `make fuzz FUZZ_SECONDS=1800` is the long form (add -j4 to run targets side by side).  Each run first
+# replays tests/fuzz/regressions/<target>/, then the seeds (tests/fuzz/corpus/<target>/ and those
+# tests/fuzz/gen_seeds.c writes into build/fuzz/seeds/).  A failing input is saved as
+# build/fuzz/artifacts/<target>-crash-*; once fixed, it belongs in tests/fuzz/regressions/<target>/.
+FUZZ_SHORT_SECONDS ?= 8
+FUZZ_TARGETS := multipart wav ct2 ct2_files ggml vad $(if $(filter 1,$(FFMPEG)),ffmpeg)
+FUZZ_DIR    := build/fuzz
+FUZZ_SAN    := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_FLAGS   = -std=c11 -D_POSIX_C_SOURCE=200809L $(WARN) -Wno-unused-function -Iinclude -Isrc -Itests/fuzz -pthread
+FUZZ_LINK    = $(FUZZ_DIR)/$(1)/libamanuensis.a $(LDLIBS)
+FUZZ_LINK_multipart = src/server/multipart.c
+FUZZ_MAXLEN_multipart := 8192
+FUZZ_MAXLEN_wav       := 16384
+FUZZ_MAXLEN_ffmpeg    := 65536
+FUZZ_MAXLEN_ct2       := 131072
+FUZZ_MAXLEN_ct2_files := 524288
+FUZZ_MAXLEN_ggml      := 393216
+FUZZ_MAXLEN_vad       := 1048576
+FUZZ_HDRS   := $(wildcard tests/fuzz/*.h)
+# libFuzzer needs clang's runtime (Debian: libclang-rt-*-dev); probed only when a fuzz target runs
+FUZZ_LIBFUZZER = $(shell mkdir -p $(FUZZ_DIR) && command -v clang >/dev/null 2>&1 && \
+                   echo 'int LLVMFuzzerTestOneInput(const unsigned char*d,unsigned long n){(void)d;(void)n;return 0;}' \
+                   | clang -x c -fsanitize=fuzzer -o $(FUZZ_DIR)/.probe - >/dev/null 2>&1 && echo 1)
+FUZZ_DICT    = $(patsubst %,-dict=%,$(wildcard tests/fuzz/$(1).dict))
+FUZZ_INPUTS  = $(wildcard tests/fuzz/regressions/$(1) tests/fuzz/corpus/$(1) $(FUZZ_DIR)/seeds/$(1))
+
 fuzz-short:
-	@mkdir -p build/fuzz
-	$(CC) -std=c11 -D_POSIX_C_SOURCE=200809L $(WARN) -Isrc -O1 -g -fno-omit-frame-pointer \
-	    -fsanitize=address,undefined -fno-sanitize-recover=undefined -DFUZZ_STANDALONE \
-	    -o build/fuzz/fuzz_multipart tests/fuzz/fuzz_multipart.c src/server/multipart.c
-	build/fuzz/fuzz_multipart -seconds=$(FUZZ_SECONDS) tests/fuzz/corpus
-	@if command -v clang >/dev/null 2>&1 && echo 'int LLVMFuzzerTestOneInput(const unsigned char*d,unsigned long n){(void)d;(void)n;return 0;}' \
-	      | clang -x c -fsanitize=fuzzer -o build/fuzz/.probe - >/dev/null 2>&1; then \
-	  echo "fuzz-short: libFuzzer run"; \
-	  clang -std=c11 -D_POSIX_C_SOURCE=200809L -Isrc -O1 -g -fsanitize=fuzzer,address,undefined \
-	      -o build/fuzz/fuzz_multipart_lf tests/fuzz/fuzz_multipart.c src/server/multipart.c && \
-	  mkdir -p build/fuzz/corpus && \
-	  build/fuzz/fuzz_multipart_lf -max_total_time=$(FUZZ_SECONDS) -max_len=4096 build/fuzz/corpus tests/fuzz/corpus; \
-	else echo "fuzz-short: clang's libFuzzer runtime is missing; ran the standalone driver only"; fi
+	$(MAKE) fuzz FUZZ_SECONDS=$(FUZZ_SHORT_SECONDS)
+
+fuzz: fuzz-build
+	$(MAKE) $(addprefix fuzz-run-,$(FUZZ_TARGETS)) FUZZ_HAVE_LF=$(FUZZ_LIBFUZZER)
+
+# the library under ASan/UBSan (gcc) and, with libFuzzer, under clang's coverage; the targets; the seeds
+fuzz-build:
+	@mkdir -p $(FUZZ_DIR)/artifacts
+	$(MAKE) BUILD=$(FUZZ_DIR)/san CFLAGS="$(FUZZ_SAN)" $(FUZZ_DIR)/san/libamanuensis.a
+	$(if $(FUZZ_LIBFUZZER),$(MAKE) BUILD=$(FUZZ_DIR)/lf CC=clang CFLAGS="$(FUZZ_SAN) -fsanitize=fuzzer-no-link" $(FUZZ_DIR)/lf/libamanuensis.a)
+	$(MAKE) $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%) $(if $(FUZZ_LIBFUZZER),$(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%_lf)) $(FUZZ_DIR)/seeds/.done
+
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/driver.c $(FUZZ_HDRS) $(FUZZ_DIR)/san/libamanuensis.a
+	$(CC) $(FUZZ_FLAGS) $(FUZZ_SAN) -o $@ $< tests/fuzz/driver.c $(or $(FUZZ_LINK_$*),$(call FUZZ_LINK,san))
+
+$(FUZZ_DIR)/fuzz_%_lf: tests/fuzz/fuzz_%.c $(FUZZ_HDRS) $(FUZZ_DIR)/lf/libamanuensis.a
+	clang $(FUZZ_FLAGS) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $< $(or $(FUZZ_LINK_$*),$(call FUZZ_LINK,lf))
+
+$(FUZZ_DIR)/seeds/.done: tests/fuzz/gen_seeds.c tests/fuzz/synth_models.h data/silero-vad-v6.2.0-ggml.bin
+	$(CC) $(FUZZ_FLAGS) -O1 -o $(FUZZ_DIR)/gen_seeds tests/fuzz/gen_seeds.c
+	rm -rf $(FUZZ_DIR)/seeds && $(FUZZ_DIR)/gen_seeds valid $(FUZZ_DIR)/seeds
+	mkdir -p $(FUZZ_DIR)/seeds/vad && cp data/silero-vad-v6.2.0-ggml.bin $(FUZZ_DIR)/seeds/vad/
+	touch $@
+
+# one target: regressions, seeds, then FUZZ_SECONDS of mutation per engine (libFuzzer's log: build/fuzz/lf-<target>.log)
+fuzz-run-%:
+	@echo "fuzz $*: $(FUZZ_SECONDS) s standalone$(if $(FUZZ_HAVE_LF), + $(FUZZ_SECONDS) s libFuzzer)"
+	$(FUZZ_DIR)/fuzz_$* -seconds=$(FUZZ_SECONDS) -max_len=$(FUZZ_MAXLEN_$*) -artifact_prefix=$(FUZZ_DIR)/artifacts/$*- \
+	    $(call FUZZ_DICT,$*) $(call FUZZ_INPUTS,$*)
+	$(if $(FUZZ_HAVE_LF),@mkdir -p $(FUZZ_DIR)/lf-corpus/$* && \
+	  $(FUZZ_DIR)/fuzz_$*_lf -max_total_time=$(FUZZ_SECONDS) -max_len=$(FUZZ_MAXLEN_$*) -timeout=25 -rss_limit_mb=4096 \
+	    -print_final_stats=1 -artifact_prefix=$(FUZZ_DIR)/artifacts/$*- $(call FUZZ_DICT,$*) \
+	    $(FUZZ_DIR)/lf-corpus/$* $(call FUZZ_INPUTS,$*) >$(FUZZ_DIR)/lf-$*.log 2>&1 \
+	  || { tail -n 60 $(FUZZ_DIR)/lf-$*.log; exit 1; }; \
+	  grep -E '^(#[0-9]+ *(INITED|DONE)|stat::number_of_executed_units|stat::peak_rss_mb)' $(FUZZ_DIR)/lf-$*.log)
 
 # allocation-failure injection: the library's malloc/calloc/realloc calls go through the test's wrappers
 $(BUILD)/tests/test_oom: tests/unit/test_oom.c tests/unit/fake_backend.h $(BUILD)/libamanuensis.a
