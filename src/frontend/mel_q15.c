@@ -326,9 +326,12 @@ int mel_q15_log_spectrogram_i16(const int16_t *samples, size_t n_samples, int n_
     q15_job jobs[64];
     pthread_t tids[64];
     int started[64] = {0};
+    /* Frames go through the FFT in pairs (2i, 2i+1) that share its block scaling, so every thread
+     * starts at an even frame: the pairs, and so the result, do not depend on the thread count. */
     for (int i = 0; i < n_threads; i++)
         jobs[i] = (q15_job){padded, window, plan, weights, spans, const_q24, n_mels, nf,
-                            (int)((long long)nf * i / n_threads), (int)((long long)nf * (i + 1) / n_threads), logs,
+                            (int)((long long)nf * i / n_threads) & ~1,
+                            i + 1 < n_threads ? (int)((long long)nf * (i + 1) / n_threads) & ~1 : nf, logs,
                             (int32_t)FLOOR_Q24};
     for (int i = 1; i < n_threads; i++) started[i] = pthread_create(&tids[i], NULL, q15_worker, &jobs[i]) == 0;
     q15_worker(&jobs[0]);
