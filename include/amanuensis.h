@@ -232,6 +232,11 @@ typedef struct am_params {
     int vad_chunk_gap_ms;               /* speech further apart than this starts a new chunk, so
                                            a segment never spans a long removed silence (1000);
                                            -1: pack speech into 30 s chunks as faster-whisper */
+    /* Progress: called from the transcribing thread after each round of windows with the fraction
+     * of the audio decoded so far, in [0, 1] (with VAD: of the speech found), and once with 1 at
+     * the end of a successful transcription.  NULL: no reports. */
+    void (*progress_callback)(double fraction, void *progress_user_data);
+    void *progress_user_data;
 } am_params;
 
 AM_API am_params am_params_default(void);
@@ -251,12 +256,16 @@ AM_API const char *am_result_language_code(const am_result *result, int i); /* s
 AM_API float am_result_language_prob(const am_result *result, int i);
 AM_API double am_result_duration(const am_result *result);        /* seconds of audio            */
 /* What a transcription asked of its backend: calls (device submissions), windows and decoder
- * rows, bytes moved to and from the device (0 on the CPU), and the memory of its session. */
+ * rows, bytes moved to and from the device (0 on the CPU), the memory of its session, and where
+ * its time went. */
 typedef struct am_stats {
     uint64_t encode_calls, decode_calls;
     uint64_t windows_encoded, rows_decoded;
     uint64_t bytes_to_device, bytes_from_device;
     uint64_t session_bytes;
+    /* wall seconds spent computing log-mel (front end), in encoder calls, and decoding: language
+     * detection, search and fallback, whose time is almost all the backend's decoder steps */
+    double mel_seconds, encode_seconds, decode_seconds;
 } am_stats;
 AM_API void am_result_stats(const am_result *result, am_stats *stats);
 AM_API void am_result_free(am_result *result);

@@ -486,6 +486,7 @@ typedef struct longform {
     ivec *prompts;
     window_result *wr, tmp;
     window_segments ws;
+    double mel_seconds, encode_seconds, decode_seconds; /* am_stats' timings */
 } longform;
 
 /* A finished stream's log-mel is freed, and the heap's free pages go back to the system: chunks
@@ -518,8 +519,10 @@ static int stream_start(longform *lf, int i, char *err, size_t err_size) {
         n = k->chunk->n_samples;
     }
     const am_params *p = &lf->p;
+    const double t0 = am_now();
     int rc = (p->frontend == AM_FRONTEND_F32 ? mel_log_spectrogram : mel_q15_log_spectrogram)(
         x, n, lf->m->hp.n_mels, lf->filters, p->n_threads > 0 ? p->n_threads : am_cpu_count(), &k->mel, &k->n_frames);
+    lf->mel_seconds += am_now() - t0;
     if (rc != AM_OK) return am_fail(err, err_size, rc, "log-mel failed: %s", am_status_string(rc));
     k->content_frames = k->n_frames - 1;
     k->active = 1;
@@ -706,6 +709,25 @@ static int window_step(longform *lf, stream *k, int a, int size, const ivec *pro
     return AM_OK;
 }
 
+/* The fraction of the work done: each stream weighs its samples and counts its seek over its
+ * frames (finished streams count whole). */
+static double longform_progress(const longform *lf) {
+    double total = 0.0, done = 0.0;
+    for (int i = 0; i < lf->n_st; i++) {
+        const stream *k = &lf->st[i];
+        double w = k->chunk ? (double)k->chunk->n_samples : (double)lf->n_samples;
+        total += w;
+        if (k->done) done += w;
+        else if (k->r && k->content_frames > 0)
+            done += w * (k->seek < k->content_frames ? k->seek : k->content_frames) / k->content_frames;
+    }
+    return total > 0.0 ? done / total : 1.0;
+}
+
+static void report_progress(const longform *lf, double fraction) {
+    if (lf->user->progress_callback) lf->user->progress_callback(fraction, lf->user->progress_user_data);
+}
+
 /* The rounds: up to B active streams, their next windows encoded and searched together. */
 static int longform_run(longform *lf, char *err, size_t err_size) {
     const am_params *p = &lf->p;
@@ -745,11 +767,15 @@ static int longform_run(longform *lf, char *err, size_t err_size) {
                 memset(win + (size_t)q * N_FRAMES + size[a], 0, (size_t)(N_FRAMES - size[a]) * sizeof(float));
             }
         }
-        if ((rc = lf->s->backend->ops->encode(lf->s, lf->windows, na)) != AM_OK) return rc;
+        double t0 = am_now();
+        rc = lf->s->backend->ops->encode(lf->s, lf->windows, na);
+        lf->encode_seconds += am_now() - t0;
+        if (rc != AM_OK) return rc;
+        t0 = am_now();
         for (int a = 0; a < na; a++)
             if (lf->st[act[a]].lang_index < 0) {
-                if ((rc = detect_language(lf, act[a], a)) != AM_OK) return rc;
-                if (p->detect_language_only) return AM_OK;
+                rc = detect_language(lf, act[a], a);
+                if (rc != AM_OK || p->detect_language_only) { lf->decode_seconds += am_now() - t0; return rc; }
             }
         /* prompts, then the first temperature of every window in one search when it is 0 */
         const int *pr[64];
@@ -762,15 +788,17 @@ static int longform_run(longform *lf, char *err, size_t err_size) {
             win_idx[a] = a;
         }
         const int batched = p->temperature == 0.0f;
-        if (batched && (rc = search_windows_batch(&lf->c, na, pr, np, sot_idx, forced, win_idx, lf->wr)) != AM_OK)
-            return rc;
-        for (int a = 0; a < na; a++) {
+        if (batched) rc = search_windows_batch(&lf->c, na, pr, np, sot_idx, forced, win_idx, lf->wr);
+        for (int a = 0; rc == AM_OK && a < na; a++) {
             stream *k = &lf->st[act[a]];
             if ((rc = window_step(lf, k, a, size[a], &lf->prompts[a], sot_idx[a], n_sot[a], forced[a], batched,
                                   &lf->wr[a])) != AM_OK)
-                return rc;
+                break;
             if (k->seek >= k->content_frames) k->done = 1;
         }
+        lf->decode_seconds += am_now() - t0;
+        if (rc != AM_OK) return rc;
+        report_progress(lf, longform_progress(lf));
     }
 }
 
@@ -852,9 +880,13 @@ am_status am_transcribe(const am_model *m, const float *samples, size_t n_sample
     if (lf.s) {
         const am_session_stats *ss = &lf.s->stats;
         am_stats st = {ss->encode_calls,    ss->decode_calls,      ss->windows_encoded, ss->rows_decoded,
-                       ss->bytes_to_device, ss->bytes_from_device, lf.s->bytes};
+                       ss->bytes_to_device, ss->bytes_from_device, lf.s->bytes,
+                       lf.mel_seconds,      lf.encode_seconds,     lf.decode_seconds};
         lf.out->stats = st;
+    } else {
+        lf.out->stats.mel_seconds = lf.mel_seconds; /* no window was encoded */
     }
+    if (rc == AM_OK) report_progress(&lf, 1.0);
 
 done:
     if (rc != AM_OK && err && err_size && !err[0])
