@@ -1,6 +1,6 @@
 /* main.c — the `amanuensis` command-line tool.
  *
- *   amanuensis transcribe -m MODEL [options] FILE...
+ *   amanuensis transcribe -m MODEL [options] FILE|FOLDER...   (files: cli/inputs.c, the run: cli/batch.c)
  *   amanuensis info [-m MODEL] [--backend NAME]
  *
  * Errors: one line on stderr starting with "amanuensis: ", exit status 1; usage errors exit 2. */
@@ -10,16 +10,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
+#include <unistd.h>
 
 #include "amanuensis.h"
 #include "cli/cli.h"
+#include "common/util.h"
 
 #define MAX_FORMATS 8
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: amanuensis transcribe -m MODEL [options] FILE...\n"
+            "usage: amanuensis transcribe -m MODEL [options] FILE|FOLDER...\n"
             "       amanuensis info [-m MODEL]   backends, devices (and the model)\n"
             "\n"
             "  -m, --model PATH|NAME        model directory (CTranslate2), ggml .bin file, or a name looked up\n"
@@ -74,7 +75,13 @@ static void usage(FILE *f) {
             "      --max-words-per-line N   subtitles: words per line (without --max-line-width)\n"
             "      --highlight-words        subtitles: underline each word as it is spoken\n"
             "                               (these four turn word timestamps on)\n"
-            "      --output-dir DIR         where output files go (default .; created when missing)\n"
+            "      --output-dir DIR         where output files go (default .; created when missing); a file\n"
+            "                               found in a FOLDER argument mirrors its path inside that folder\n"
+            "      --skip-existing          skip files whose every -o output already exists (resume a run)\n"
+            "      --jobs N                 transcribe N files at once on the one model, -t split between\n"
+            "                               them (default 1)\n"
+            "      --progress               progress line on stderr even when it is not a terminal\n"
+            "      --stats                  timing breakdown and backend counters on stderr at the end\n"
             "  -q, --quiet                  do not print segments to stdout\n"
             "  -h, --help                   this help\n"
             "  -V, --version                print the version\n");
@@ -83,23 +90,6 @@ static void usage(FILE *f) {
 static int die_usage(const char *msg, const char *arg) {
     fprintf(stderr, "amanuensis: %s%s%s (see amanuensis --help)\n", msg, arg ? ": " : "", arg ? arg : "");
     return 2;
-}
-
-static void format_time(double t, char *out, size_t size) {
-    if (t < 0) t = 0;
-    long long ms = (long long)(t * 1000.0 + 0.5);
-    long long h = ms / 3600000, m = ms / 60000 % 60, s = ms / 1000 % 60, f = ms % 1000;
-    if (h > 0) snprintf(out, size, "%02lld:%02lld:%02lld.%03lld", h, m, s, f);
-    else snprintf(out, size, "%02lld:%02lld.%03lld", m, s, f);
-}
-
-static void print_segment(const am_segment *s, void *user) {
-    (void)user;
-    char a[32], b[32];
-    format_time(s->start, a, sizeof a);
-    format_time(s->end, b, sizeof b);
-    printf("[%s --> %s] %s\n", a, b, s->text);
-    fflush(stdout);
 }
 
 static double parse_double(const char *s, const char *opt, int *bad) {
@@ -111,37 +101,6 @@ static double parse_double(const char *s, const char *opt, int *bad) {
         *bad = 1;
     }
     return v;
-}
-
-/* mkdir -p: create `dir` and any missing parent, as openai-whisper's os.makedirs(exist_ok=True).
- * Returns 0 when `dir` is a directory afterwards, else -1 with errno set. */
-static int make_dirs(const char *dir) {
-    char path[4096];
-    size_t n = strlen(dir);
-    if (n == 0) { errno = ENOENT; return -1; }
-    if (n >= sizeof path) { errno = ENAMETOOLONG; return -1; }
-    memcpy(path, dir, n + 1);
-    for (size_t i = 1; i <= n; i++) {
-        if ((path[i] != '/' && path[i] != '\0') || path[i - 1] == '/') continue;
-        char c = path[i];
-        path[i] = '\0'; /* path[0..i) is one more component */
-        int rc = mkdir(path, 0777);
-        path[i] = c;
-        if (rc != 0 && errno != EEXIST) return -1;
-    }
-    struct stat st;
-    if (stat(dir, &st) != 0) return -1;
-    if (!S_ISDIR(st.st_mode)) { errno = ENOTDIR; return -1; }
-    return 0;
-}
-
-/* output path: DIR/<basename of input without extension>.<ext> */
-static void output_path(const char *dir, const char *input, const char *ext, char *out, size_t size) {
-    const char *base = strrchr(input, '/');
-    base = base ? base + 1 : input;
-    const char *dot = strrchr(base, '.');
-    int n = dot && dot != base ? (int)(dot - base) : (int)strlen(base);
-    snprintf(out, size, "%s/%.*s.%s", dir, n, base, ext);
 }
 
 enum {
@@ -172,10 +131,85 @@ enum { /* numeric formats */
     OPT_PRECISION = 1024, OPT_FRONTEND, OPT_BACKEND, OPT_DEVICE
 };
 
+enum { /* many files */
+    OPT_JOBS = 1280, OPT_SKIP_EXISTING, OPT_PROGRESS, OPT_STATS
+};
+
 enum { /* voice activity detection options */
     OPT_VAD = 512, OPT_VAD_ENERGY, OPT_VAD_MODEL, OPT_VAD_THRESHOLD, OPT_VAD_MIN_SPEECH, OPT_VAD_MIN_SILENCE,
     OPT_VAD_PAD, OPT_VAD_MAX_SPEECH
 };
+
+/* Find the model file or folder named by -m; prints the error and returns -1 when there is none. */
+static int resolve_model(const char *model_arg, char *path, size_t size) {
+    char err[1024] = "";
+    if (am_model_resolve(model_arg, path, size, err, sizeof err) == AM_OK) return 0;
+    fprintf(stderr, "amanuensis: %s\n", err);
+    return -1;
+}
+
+/* Resolve and load the model named by -m; prints the error and returns NULL when it cannot. */
+static am_model *load_model(const char *model_arg, const am_load_options *load_opts) {
+    char err[1024] = "", model_path[4096];
+    am_model *model = NULL;
+    if (resolve_model(model_arg, model_path, sizeof model_path) != 0) return NULL;
+    if (am_model_load_ex(model_path, load_opts, &model, err, sizeof err) != AM_OK) {
+        fprintf(stderr, "amanuensis: %s\n", err);
+        return NULL;
+    }
+    return model;
+}
+
+/* `amanuensis info -m MODEL`: the model's shapes and where it runs. */
+static int info_model(const char *model_arg, const am_load_options *load_opts) {
+    am_model *model = load_model(model_arg, load_opts);
+    if (!model) return 1;
+    am_model_info mi;
+    am_model_get_info(model, &mi);
+    printf("format %s\nsize %s\nmultilingual %d\nn_vocab %d\nn_mels %d\nd_model %d\nheads %d\nencoder_layers %d\n"
+           "decoder_layers %d\nbackend %s\nprecision %s\n",
+           mi.format, mi.size_name, mi.multilingual, mi.n_vocab, mi.n_mels, mi.n_audio_state, mi.n_audio_head,
+           mi.n_audio_layer, mi.n_text_layer, am_model_backend(model), am_model_precision(model));
+    am_model_free(model);
+    return 0;
+}
+
+/* The files and folders of the command line: expanded, checked for output name collisions and
+ * (--skip-existing) finished outputs, then transcribed.  The model is found first but loaded only
+ * when some file needs it, so a resumed run with nothing left does no work.  Returns the exit
+ * status. */
+static int transcribe_inputs(const char *model_arg, const am_load_options *load_opts, const am_params *p,
+                             char **args, int n_args, int skip_existing, cli_run_options *ro) {
+    char model_path[4096];
+    if (resolve_model(model_arg, model_path, sizeof model_path) != 0) return 1;
+    cli_input_list inputs;
+    if (cli_inputs_collect(args, n_args, &inputs) != 0 ||
+        (ro->n_formats > 0 && cli_inputs_mark_collisions(&inputs) != 0)) {
+        fprintf(stderr, "amanuensis: out of memory\n");
+        cli_inputs_free(&inputs);
+        return 1;
+    }
+    if (inputs.n == 0) {
+        fprintf(stderr, "amanuensis: no files found in the input folders\n");
+        cli_inputs_free(&inputs);
+        return 1;
+    }
+    if (skip_existing) cli_inputs_mark_existing(&inputs, ro->out_dir, ro->formats, ro->n_formats);
+    int to_transcribe = 0;
+    for (int i = 0; i < inputs.n; i++) to_transcribe += !inputs.v[i].error && !inputs.v[i].skip;
+    ro->summary = inputs.n > 1 || inputs.from_folder || n_args > 1;
+    const double t0 = am_now();
+    am_model *model = NULL;
+    if (to_transcribe > 0 && !(model = load_model(model_path, load_opts))) {
+        cli_inputs_free(&inputs);
+        return 1;
+    }
+    ro->load_seconds = model ? am_now() - t0 : 0.0;
+    int status = cli_run(model, p, &inputs, ro);
+    cli_inputs_free(&inputs);
+    am_model_free(model);
+    return status;
+}
 
 int main(int argc, char **argv) {
     if (argc < 2) { usage(stderr); return 2; }
@@ -225,11 +259,14 @@ int main(int argc, char **argv) {
         {"vad-max-speech-s", required_argument, 0, OPT_VAD_MAX_SPEECH},
         {"precision", required_argument, 0, OPT_PRECISION}, {"frontend", required_argument, 0, OPT_FRONTEND},
         {"backend", required_argument, 0, OPT_BACKEND}, {"device", required_argument, 0, OPT_DEVICE},
+        {"jobs", required_argument, 0, OPT_JOBS}, {"skip-existing", no_argument, 0, OPT_SKIP_EXISTING},
+        {"progress", no_argument, 0, OPT_PROGRESS}, {"stats", no_argument, 0, OPT_STATS},
         {0, 0, 0, 0}};
     am_params p = am_params_default();
     am_load_options load_opts = am_load_options_default();
     const char *model_arg = NULL, *out_dir = ".";
     int formats[MAX_FORMATS], n_formats = 0, quiet = 0, bad = 0, detect_only = 0;
+    int jobs = 1, skip_existing = 0, force_progress = 0, stats = 0;
     am_writer_options wopts = {0, 0, 0, 0};
     optind = 2;
     int c;
@@ -364,6 +401,16 @@ int main(int argc, char **argv) {
             else if (!strcmp(optarg, "f32")) p.frontend = AM_FRONTEND_F32;
             else return die_usage("--frontend must be q15 or f32", optarg);
             break;
+        case OPT_JOBS: {
+            double v = parse_double(optarg, "--jobs", &bad);
+            if (bad) return 2;
+            if (v != (int)v || v < 1 || v > 256) return die_usage("--jobs must be a whole number 1..256", optarg);
+            jobs = (int)v;
+            break;
+        }
+        case OPT_SKIP_EXISTING: skip_existing = 1; break;
+        case OPT_PROGRESS: force_progress = 1; break;
+        case OPT_STATS: stats = 1; break;
         case 'h': usage(stdout); return 0;
         case 'V': printf("amanuensis %s\n", am_version()); return 0;
         default: return 2; /* getopt printed the problem */
@@ -384,75 +431,15 @@ int main(int argc, char **argv) {
         if (!model_arg) return 0;
     }
     if (!model_arg) return die_usage("missing -m MODEL", NULL);
-    if (!is_info && optind >= argc) return die_usage("no input files", NULL);
+    if (is_info) return info_model(model_arg, &load_opts);
+    if (optind >= argc) return die_usage("no input files", NULL);
+    if (skip_existing && (n_formats == 0 || detect_only)) return die_usage("--skip-existing needs -o FORMAT", NULL);
 
-    if (!is_info && !detect_only && n_formats > 0 && make_dirs(out_dir) != 0) {
+    if (!detect_only && n_formats > 0 && cli_make_dirs(out_dir) != 0) {
         fprintf(stderr, "amanuensis: cannot create output directory '%s': %s\n", out_dir, strerror(errno));
         return 1;
     }
-
-    char err[1024] = "", model_path[4096];
-    if (am_model_resolve(model_arg, model_path, sizeof model_path, err, sizeof err) != AM_OK) {
-        fprintf(stderr, "amanuensis: %s\n", err);
-        return 1;
-    }
-    am_model *model = NULL;
-    if (am_model_load_ex(model_path, &load_opts, &model, err, sizeof err) != AM_OK) {
-        fprintf(stderr, "amanuensis: %s\n", err);
-        return 1;
-    }
-    if (is_info) {
-        am_model_info mi;
-        am_model_get_info(model, &mi);
-        printf("format %s\nsize %s\nmultilingual %d\nn_vocab %d\nn_mels %d\nd_model %d\nheads %d\nencoder_layers %d\n"
-               "decoder_layers %d\nbackend %s\nprecision %s\n",
-               mi.format, mi.size_name, mi.multilingual, mi.n_vocab, mi.n_mels, mi.n_audio_state, mi.n_audio_head,
-               mi.n_audio_layer, mi.n_text_layer, am_model_backend(model), am_model_precision(model));
-        am_model_free(model);
-        return 0;
-    }
-    if (!quiet) p.on_segment = print_segment;
-
-    int status = 0;
-    for (int i = optind; i < argc; i++) {
-        const char *path = argv[i];
-        float *pcm = NULL;
-        size_t n = 0;
-        err[0] = 0;
-        if (am_audio_read_file(path, &pcm, &n, err, sizeof err) != AM_OK) {
-            fprintf(stderr, "amanuensis: %s\n", err);
-            status = 1;
-            continue;
-        }
-        am_result *res = NULL;
-        int rc = am_transcribe(model, pcm, n, &p, &res, err, sizeof err);
-        am_audio_free(pcm);
-        if (rc != AM_OK) {
-            fprintf(stderr, "amanuensis: %s: %s\n", path, err);
-            status = 1;
-            continue;
-        }
-        if (detect_only) {
-            int nl = am_result_n_languages(res);
-            if (nl == 0) printf("%s: language %s (the model is English-only)\n", path, am_result_language(res));
-            for (int k = 0; k < nl && k < 5; k++)
-                printf("%s: %s %.4f\n", path, am_result_language_code(res, k), am_result_language_prob(res, k));
-            am_result_free(res);
-            continue;
-        }
-        for (int f = 0; f < n_formats; f++) {
-            char outp[4096];
-            output_path(out_dir, path, am_format_extension((am_format)formats[f]), outp, sizeof outp);
-            FILE *fo = fopen(outp, "wb");
-            int wrc = fo ? am_write_result_ex(res, (am_format)formats[f], &wopts, fo) : AM_E_IO;
-            if (fo && fclose(fo) != 0) wrc = AM_E_IO;
-            if (wrc != AM_OK) {
-                fprintf(stderr, "amanuensis: cannot write %s: %s\n", outp, strerror(errno));
-                status = 1;
-            }
-        }
-        am_result_free(res);
-    }
-    am_model_free(model);
-    return status;
+    cli_run_options ro = {out_dir, formats, detect_only ? 0 : n_formats, &wopts, !quiet, detect_only, jobs,
+                          p.n_threads, force_progress || isatty(STDERR_FILENO), 0, stats, 0.0};
+    return transcribe_inputs(model_arg, &load_opts, &p, argv + optind, argc - optind, skip_existing, &ro);
 }
