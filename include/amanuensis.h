@@ -97,10 +97,13 @@ AM_API am_status am_model_load(const char *path, am_model **out, char *err, size
  * attention and the residual stream stay float32.  F32: everything float32 (int8 files dequantised). */
 typedef enum am_precision {
     AM_PRECISION_INT8 = 0,
-    AM_PRECISION_F32 = 1
+    AM_PRECISION_F32 = 1,
+    /* half-precision weight storage with float32 arithmetic on device backends (Vulkan); the CPU
+     * backend computes such a model in float32 */
+    AM_PRECISION_F16 = 2
 } am_precision;
 typedef struct am_load_options {
-    am_precision precision; /* AM_PRECISION_INT8 (default) | AM_PRECISION_F32                  */
+    am_precision precision; /* AM_PRECISION_INT8 (default) | AM_PRECISION_F32 | AM_PRECISION_F16 */
     /* Where the model runs: a backend name from am_backend_name() ("cpu"), or "auto" / NULL
      * (default): the best device this build can reach, else the CPU.  The backend places the
      * weights in its own layout once, at load; every transcription on the model shares them. */
@@ -120,7 +123,10 @@ AM_API int am_backend_device_count(const char *name);
 AM_API am_status am_backend_device_describe(const char *name, int device, char *out, size_t out_size);
 /* The backend a loaded model runs on ("cpu", ...). */
 AM_API const char *am_model_backend(const am_model *model);
-/* "int8" or "f32": how `model` was loaded. */
+/* Why `auto` did not use a GPU it could have (the one line a CLI prints as a warning: a Vulkan
+ * loader without any device, or a device that failed), or "" when nothing needs saying. */
+AM_API const char *am_model_backend_warning(const am_model *model);
+/* "int8", "f32" or "f16": how `model` was loaded. */
 AM_API const char *am_model_precision(const am_model *model);
 AM_API void am_model_free(am_model *model);
 AM_API void am_model_get_info(const am_model *model, am_model_info *info);

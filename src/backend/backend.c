@@ -7,6 +7,9 @@
 #include "amanuensis.h"
 #include "common/util.h"
 #include "model/model.h"
+#ifdef AM_HAVE_VULKAN
+#include "backend/vulkan/vk_backend.h"
+#endif
 
 /* Each backend: its name, how many devices it sees now, a description of one, and its creator. */
 typedef struct backend_entry {
@@ -14,7 +17,9 @@ typedef struct backend_entry {
     int (*device_count)(void);
     void (*describe)(int device, char *out, size_t size);
     am_backend *(*create)(am_model *m, int device, int *status, char *err, size_t err_size);
-    int is_gpu; /* chosen by "auto" before the CPU when it has a device */
+    /* GPU backends: the device `auto` uses (-1: none, with a reason in why when one is worth a
+     * warning); NULL for the CPU */
+    int (*auto_device)(char *why, size_t why_size);
 } backend_entry;
 
 static int cpu_device_count(void) { return 1; }
@@ -33,8 +38,20 @@ static am_backend *cpu_create(am_model *m, int device, int *status, char *err, s
     return backend_cpu_create(m, status, err, err_size);
 }
 
+#ifdef AM_HAVE_VULKAN
+static int vulkan_device_count(void) { return backend_vulkan_device_count(1); }
+
+static am_backend *vulkan_create(am_model *m, int device, int *status, char *err, size_t err_size) {
+    return backend_vulkan_create(m, device, status, err, err_size);
+}
+#endif
+
+/* in the order `auto` tries them: GPUs first, the CPU last */
 static const backend_entry backends[] = {
-    {"cpu", cpu_device_count, cpu_describe, cpu_create, 0},
+#ifdef AM_HAVE_VULKAN
+    {"vulkan", vulkan_device_count, backend_vulkan_describe, vulkan_create, backend_vulkan_first_gpu},
+#endif
+    {"cpu", cpu_device_count, cpu_describe, cpu_create, NULL},
 };
 #define N_BACKENDS ((int)(sizeof backends / sizeof backends[0]))
 
@@ -61,16 +78,38 @@ am_status am_backend_device_describe(const char *name, int device, char *out, si
     return AM_OK;
 }
 
-am_backend *backend_create(const char *name, int device, am_model *m, int *status, char *err, size_t err_size) {
-    const backend_entry *e = NULL;
-    if (!name || !*name || !strcmp(name, "auto")) {
-        for (int i = 0; i < N_BACKENDS && !e; i++) /* a real device first, else the CPU */
-            if (backends[i].is_gpu && backends[i].device_count() > device) e = &backends[i];
-        if (!e) {
-            e = find("cpu");
-            device = 0;
+/* "auto": the first GPU backend with a device that comes up, else the CPU (*warning says why a
+ * GPU that is there, or a Vulkan loader without devices, was not used). */
+static am_backend *create_auto(am_model *m, int *status, char *err, size_t err_size, char *warning,
+                               size_t warning_size) {
+    for (int i = 0; i < N_BACKENDS; i++) {
+        const backend_entry *e = &backends[i];
+        if (!e->auto_device) continue;
+        char why[256] = "";
+        int device = e->auto_device(why, sizeof why);
+        if (device < 0) {
+            if (why[0] && warning && !warning[0]) snprintf(warning, warning_size, "%s; running on the CPU", why);
+            continue;
         }
-    } else if (!(e = find(name))) {
+        char gpu_err[256] = "";
+        am_backend *b = e->create(m, device, status, gpu_err, sizeof gpu_err);
+        if (b) {
+            b->device = device;
+            return b;
+        }
+        if (warning) snprintf(warning, warning_size, "%s; running on the CPU", gpu_err);
+    }
+    am_backend *b = cpu_create(m, 0, status, err, err_size);
+    if (b) b->device = 0;
+    return b;
+}
+
+am_backend *backend_create(const char *name, int device, am_model *m, int *status, char *err, size_t err_size,
+                           char *warning, size_t warning_size) {
+    if (warning && warning_size) warning[0] = 0;
+    if (!name || !*name || !strcmp(name, "auto")) return create_auto(m, status, err, err_size, warning, warning_size);
+    const backend_entry *e = find(name);
+    if (!e) {
         char names[256] = "";
         for (int i = 0; i < N_BACKENDS; i++)
             snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", i ? ", " : "", backends[i].name);

@@ -90,13 +90,14 @@ struct am_session {
     am_session_stats stats;
 };
 
-/* Create the backend `name` ("cpu", or "auto"/NULL: the best this build can reach) on `device`
+/* Create the backend `name` ("cpu", "vulkan", or "auto"/NULL: the first GPU this build can reach,
+ * else the CPU; `device` is then ignored, and *warning says why a GPU was not used) on `device`
  * for a loaded model; the backend takes over the model's linear-layer weights (placing them in
  * its own layout and releasing the host copies it no longer needs).  NULL with a message on
  * failure: AM_E_INVALID_ARG for an unknown name or device, AM_E_BACKEND when the device fails,
  * AM_E_NOMEM when memory runs out (*status tells which). */
 am_backend *backend_create(const char *name, int device, struct am_model *model, int *status, char *err,
-                           size_t err_size);
+                           size_t err_size, char *warning, size_t warning_size);
 void backend_destroy(am_backend *b);
 
 /* A session on b; NULL with a message (and *status) on failure. */

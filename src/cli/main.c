@@ -27,9 +27,10 @@ static void usage(FILE *f) {
             "                               in $AMANUENSIS_MODELS then ./models\n"
             "  -t, --threads N              threads (default: all cores)\n"
             "      --backend NAME           where the model runs: auto (default: a GPU when there is one,\n"
-            "                               else the CPU) or a backend `amanuensis info` lists (cpu)\n"
+            "                               else the CPU) or a backend `amanuensis info` lists (cpu, vulkan)\n"
             "      --device N               device index within the backend (default 0)\n"
-            "      --precision int8|f32     linear layers in int8 (W8A8, default) or float32\n"
+            "      --precision int8|f32|f16 linear layers in int8 (default; W8A8 on the CPU), float32, or\n"
+            "                               half-precision storage (GPU backends; float32 on the CPU)\n"
             "      --frontend q15|f32       log-mel: integer Q15 kernel (default) or float reference\n"
             "  -l, --language CODE          spoken language (default: en; auto on multilingual models)\n"
             "      --task transcribe|translate\n"
@@ -157,6 +158,7 @@ static am_model *load_model(const char *model_arg, const am_load_options *load_o
         fprintf(stderr, "amanuensis: %s\n", err);
         return NULL;
     }
+    if (am_model_backend_warning(model)[0]) fprintf(stderr, "amanuensis: warning: %s\n", am_model_backend_warning(model));
     return model;
 }
 
@@ -386,7 +388,8 @@ int main(int argc, char **argv) {
         case OPT_PRECISION:
             if (!strcmp(optarg, "int8")) load_opts.precision = AM_PRECISION_INT8;
             else if (!strcmp(optarg, "f32")) load_opts.precision = AM_PRECISION_F32;
-            else return die_usage("--precision must be f32 or int8", optarg);
+            else if (!strcmp(optarg, "f16")) load_opts.precision = AM_PRECISION_F16;
+            else return die_usage("--precision must be int8, f32 or f16", optarg);
             break;
         case OPT_BACKEND: load_opts.backend = optarg; break;
         case OPT_DEVICE: {

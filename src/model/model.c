@@ -336,7 +336,8 @@ am_load_options am_load_options_default(void) {
 }
 
 const char *am_model_precision(const am_model *m) {
-    return m && m->precision == AM_PRECISION_INT8 ? "int8" : "f32";
+    if (!m) return "f32";
+    return m->precision == AM_PRECISION_INT8 ? "int8" : m->precision == AM_PRECISION_F16 ? "f16" : "f32";
 }
 
 am_status am_model_load(const char *path, am_model **out, char *err, size_t err_size) {
@@ -347,7 +348,7 @@ am_status am_model_load_ex(const char *path, const am_load_options *opts, am_mod
     if (!path || !out) return am_fail(err, err_size, AM_E_INVALID_ARG, "am_model_load: NULL argument");
     *out = NULL;
     am_load_options o = opts ? *opts : am_load_options_default();
-    if (o.precision != AM_PRECISION_INT8 && o.precision != AM_PRECISION_F32)
+    if (o.precision != AM_PRECISION_INT8 && o.precision != AM_PRECISION_F32 && o.precision != AM_PRECISION_F16)
         return am_fail(err, err_size, AM_E_INVALID_ARG, "am_model_load_ex: unknown precision %d", o.precision);
     am_model *m = calloc(1, sizeof *m);
     if (!m) return am_fail(err, err_size, AM_E_NOMEM, "out of memory");
@@ -383,7 +384,8 @@ am_status am_model_load_ex(const char *path, const am_load_options *opts, am_mod
     }
     if (rc == AM_OK) { /* the backend places the weights once, for every transcription to share */
         int st = AM_OK;
-        m->backend = backend_create(o.backend, o.device, m, &st, err, err_size);
+        m->backend = backend_create(o.backend, o.device, m, &st, err, err_size, m->backend_warning,
+                                    sizeof m->backend_warning);
         if (!m->backend) rc = st;
     }
     if (rc != AM_OK) {
@@ -395,6 +397,8 @@ am_status am_model_load_ex(const char *path, const am_load_options *opts, am_mod
 }
 
 const char *am_model_backend(const am_model *m) { return m && m->backend ? m->backend->name : ""; }
+
+const char *am_model_backend_warning(const am_model *m) { return m ? m->backend_warning : ""; }
 
 void am_model_free(am_model *m) {
     if (!m) return;

@@ -95,6 +95,7 @@ struct am_model {
     am_block *blocks;         /* every weight allocation */
     int precision;            /* AM_PRECISION_F32 | AM_PRECISION_INT8: how linear layers are stored */
     struct am_backend *backend; /* where the model runs: created at load, owns the placed weights */
+    char backend_warning[256]; /* why `auto` fell back to the CPU ("" when it did not need to) */
 };
 
 /* Allocate `n` floats owned by the model (zeroed, 64-byte aligned). NULL on failure.  Blocks of

@@ -875,7 +875,8 @@ static void *loader_main(void *arg) {
             kill(getpid(), SIGUSR1);
             return NULL;
         }
-        log_line("model %s loaded in %.2f s", s->names[i], am_now() - t0);
+        if (am_model_backend_warning(s->models[i])[0]) log_line("warning: %s", am_model_backend_warning(s->models[i]));
+        log_line("model %s loaded in %.2f s on %s", s->names[i], am_now() - t0, am_model_backend(s->models[i]));
     }
     atomic_store(&s->loaded, 1);
     return NULL;

@@ -12,12 +12,16 @@
 #include "backend/backend.h"
 #include "model/model.h"
 
-/* precision: "int8" or anything else (NULL included) for f32 */
+/* precision: "int8", "f16", or anything else (NULL included) for f32.  The backend is the one the
+ * environment names in AM_BACKEND (e.g. "vulkan"), else "cpu": tools compare backends. */
 static am_model *tool_load_model(const char *tool, const char *path, const char *precision) {
     char err[512] = "";
     am_model *m = NULL;
     am_load_options lo = am_load_options_default();
-    lo.precision = precision && !strcmp(precision, "int8") ? AM_PRECISION_INT8 : AM_PRECISION_F32;
+    lo.precision = precision && !strcmp(precision, "int8")  ? AM_PRECISION_INT8
+                   : precision && !strcmp(precision, "f16") ? AM_PRECISION_F16
+                                                            : AM_PRECISION_F32;
+    lo.backend = getenv("AM_BACKEND") && *getenv("AM_BACKEND") ? getenv("AM_BACKEND") : "cpu";
     if (am_model_load_ex(path, &lo, &m, err, sizeof err) != AM_OK) {
         fprintf(stderr, "%s: %s\n", tool, err);
         return NULL;
