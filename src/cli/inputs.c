@@ -103,7 +103,7 @@ static int list_folder(const char *dir, char ***names_out) {
         errno = failed;
         return -1;
     }
-    qsort(names, (size_t)n, sizeof *names, by_name);
+    if (n > 1) qsort(names, (size_t)n, sizeof *names, by_name);
     *names_out = names;
     return n;
 }
