@@ -272,6 +272,8 @@ typedef struct am_stats {
     /* wall seconds spent computing log-mel (front end), in encoder calls, and decoding: language
      * detection, search and fallback, whose time is almost all the backend's decoder steps */
     double mel_seconds, encode_seconds, decode_seconds;
+    /* device queue submissions (0 on the CPU): one per encoder batch and per decoder step */
+    uint64_t submissions;
 } am_stats;
 AM_API void am_result_stats(const am_result *result, am_stats *stats);
 AM_API void am_result_free(am_result *result);

@@ -45,6 +45,7 @@ typedef struct am_session_stats {
     uint64_t encode_calls, decode_calls; /* backend calls (device submissions)               */
     uint64_t windows_encoded, rows_decoded;
     uint64_t bytes_to_device, bytes_from_device; /* 0 for the CPU (shared memory)            */
+    uint64_t submissions;         /* device queue submissions (0 for the CPU)                */
 } am_session_stats;
 
 typedef struct am_backend_ops {

@@ -209,6 +209,7 @@ static void slot_end(job_slot *s, const am_result *res, int ok, double read_seco
         b->sum.rows_decoded += st.rows_decoded;
         b->sum.bytes_to_device += st.bytes_to_device;
         b->sum.bytes_from_device += st.bytes_from_device;
+        b->sum.submissions += st.submissions;
         if (st.session_bytes > b->sum.session_bytes) b->sum.session_bytes = st.session_bytes;
         b->sum.mel_seconds += st.mel_seconds;
         b->sum.encode_seconds += st.encode_seconds;
@@ -346,6 +347,7 @@ static void print_stats(const batch *b, double wall) {
             "stats: rows_decoded %llu\n"
             "stats: bytes_to_device %llu\n"
             "stats: bytes_from_device %llu\n"
+            "stats: submissions %llu\n"
             "stats: session_bytes_max %llu\n"
             "stats: audio_seconds %.3f\n"
             "stats: wall_seconds %.3f\n"
@@ -354,6 +356,7 @@ static void print_stats(const batch *b, double wall) {
             (unsigned long long)s->encode_calls, (unsigned long long)s->decode_calls,
             (unsigned long long)s->windows_encoded, (unsigned long long)s->rows_decoded,
             (unsigned long long)s->bytes_to_device, (unsigned long long)s->bytes_from_device,
+            (unsigned long long)s->submissions,
             (unsigned long long)s->session_bytes, b->audio_done, wall,
             b->audio_done > 0 ? wall / b->audio_done : 0.0);
     if (b->o->jobs > 1)

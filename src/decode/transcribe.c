@@ -881,7 +881,7 @@ am_status am_transcribe(const am_model *m, const float *samples, size_t n_sample
         const am_session_stats *ss = &lf.s->stats;
         am_stats st = {ss->encode_calls,    ss->decode_calls,      ss->windows_encoded, ss->rows_decoded,
                        ss->bytes_to_device, ss->bytes_from_device, lf.s->bytes,
-                       lf.mel_seconds,      lf.encode_seconds,     lf.decode_seconds};
+                       lf.mel_seconds,      lf.encode_seconds,     lf.decode_seconds,   ss->submissions};
         lf.out->stats = st;
     } else {
         lf.out->stats.mel_seconds = lf.mel_seconds; /* no window was encoded */

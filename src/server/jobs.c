@@ -109,6 +109,12 @@ static void *worker_main(void *arg) {
             am_result_stats(j->result, &st);
             p->encode_calls_total += (unsigned long)st.encode_calls;
             p->decode_calls_total += (unsigned long)st.decode_calls;
+            p->submissions_total += st.submissions;
+            p->bytes_to_device_total += st.bytes_to_device;
+            p->bytes_from_device_total += st.bytes_from_device;
+            p->mel_seconds_total += st.mel_seconds;
+            p->encode_seconds_total += st.encode_seconds;
+            p->decode_seconds_total += st.decode_seconds;
             if (st.session_bytes > p->session_bytes_max) p->session_bytes_max = (unsigned long)st.session_bytes;
         } else if (j->status == AM_E_ABORTED) {
             p->jobs_cancelled++;

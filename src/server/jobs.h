@@ -49,6 +49,8 @@ typedef struct job_pool {
     double audio_seconds_total, processing_seconds_total;
     /* backend work of the finished jobs (am_stats), and the largest session one of them held */
     unsigned long encode_calls_total, decode_calls_total, session_bytes_max;
+    unsigned long long submissions_total, bytes_to_device_total, bytes_from_device_total;
+    double mel_seconds_total, encode_seconds_total, decode_seconds_total;
     unsigned long jobs_ok, jobs_failed, jobs_cancelled;
 } job_pool;
 

@@ -424,6 +424,9 @@ static MHD_RESULT handle_metrics(server *s, req *r) {
     unsigned long ok = s->pool.jobs_ok, failed = s->pool.jobs_failed, cancelled = s->pool.jobs_cancelled;
     unsigned long enc_calls = s->pool.encode_calls_total, dec_calls = s->pool.decode_calls_total;
     unsigned long session_max = s->pool.session_bytes_max;
+    unsigned long long submissions = s->pool.submissions_total, to_dev = s->pool.bytes_to_device_total,
+                       from_dev = s->pool.bytes_from_device_total;
+    double mel_s = s->pool.mel_seconds_total, enc_s = s->pool.encode_seconds_total, dec_s = s->pool.decode_seconds_total;
     pthread_mutex_unlock(&s->pool.mu);
     metrics_render(&s->met, &b);
     sb_printf(&b,
@@ -468,8 +471,18 @@ static MHD_RESULT handle_metrics(server *s, req *r) {
               "# TYPE amanuensis_session_bytes_max gauge\namanuensis_session_bytes_max %lu\n"
               "# HELP amanuensis_backend_calls_total Backend calls (device submissions) of finished jobs, by stage.\n"
               "# TYPE amanuensis_backend_calls_total counter\n"
-              "amanuensis_backend_calls_total{stage=\"encode\"} %lu\namanuensis_backend_calls_total{stage=\"decode\"} %lu\n",
-              session_max, enc_calls, dec_calls);
+              "amanuensis_backend_calls_total{stage=\"encode\"} %lu\namanuensis_backend_calls_total{stage=\"decode\"} %lu\n"
+              "# HELP amanuensis_device_submissions_total Device queue submissions of finished jobs (0 on the CPU).\n"
+              "# TYPE amanuensis_device_submissions_total counter\namanuensis_device_submissions_total %llu\n"
+              "# HELP amanuensis_device_bytes_total Bytes copied between host and device by finished jobs.\n"
+              "# TYPE amanuensis_device_bytes_total counter\n"
+              "amanuensis_device_bytes_total{direction=\"to_device\"} %llu\n"
+              "amanuensis_device_bytes_total{direction=\"from_device\"} %llu\n"
+              "# HELP amanuensis_stage_seconds_total Seconds finished jobs spent per stage.\n"
+              "# TYPE amanuensis_stage_seconds_total counter\n"
+              "amanuensis_stage_seconds_total{stage=\"mel\"} %.6f\namanuensis_stage_seconds_total{stage=\"encode\"} %.6f\n"
+              "amanuensis_stage_seconds_total{stage=\"decode\"} %.6f\n",
+              session_max, enc_calls, dec_calls, submissions, to_dev, from_dev, mel_s, enc_s, dec_s);
     return send_sbuf(r, 200, "text/plain; version=0.0.4; charset=utf-8", &b, NULL, NULL);
 }
 

@@ -1,4 +1,5 @@
-/* step_forms — the CPU backend's two forms of a decoder step choose the same tokens.
+/* step_forms — a backend's two forms of a decoder step choose the same tokens (the backend named
+ * by AM_BACKEND in the environment, "cpu" by default).
  *
  *   step_forms MODEL AUDIO... [-t THREADS]
  *
@@ -56,8 +57,10 @@ int main(int argc, char **argv) {
     }
     char err[512], path[4096];
     am_model *m = NULL;
+    am_load_options lo = am_load_options_default();
+    lo.backend = getenv("AM_BACKEND") && *getenv("AM_BACKEND") ? getenv("AM_BACKEND") : "cpu";
     if (am_model_resolve(argv[1], path, sizeof path, err, sizeof err) != AM_OK ||
-        am_model_load(path, &m, err, sizeof err) != AM_OK) {
+        am_model_load_ex(path, &lo, &m, err, sizeof err) != AM_OK) {
         fprintf(stderr, "step_forms: %s\n", err);
         return 1;
     }
@@ -72,15 +75,16 @@ int main(int argc, char **argv) {
     for (int f = 0; f < n_files && win; f++) {
         if (first_window(m, files[f], threads > 0 ? threads : am_cpu_count(), win)) return 1;
         const int beams[2] = {1, 5};
+        /* one session per file: the window is encoded once, every search overwrites the caches */
+        am_session_config cfg = {threads, 2 * beams[1], 1};
+        am_session *s = session_create(m->backend, &cfg, &st, err, sizeof err);
+        if (!s || s->backend->ops->encode(s, win, 1) != AM_OK) {
+            fprintf(stderr, "step_forms: encode failed %s\n", err);
+            return 1;
+        }
         for (int b = 0; b < 2; b++) {
             am_params p = am_params_default();
             p.beam_size = beams[b];
-            am_session_config cfg = {threads, 2 * beams[b], 1};
-            am_session *s = session_create(m->backend, &cfg, &st, err, sizeof err);
-            if (!s || s->backend->ops->encode(s, win, 1) != AM_OK) {
-                fprintf(stderr, "step_forms: encode failed %s\n", err);
-                return 1;
-            }
             am_special_tokens sp;
             tokenizer_specials(m->tok, &sp);
             int prompt[3] = {sp.sot, sp.lang_begin, sp.transcribe}, n_prompt = tokenizer_is_multilingual(m->tok) ? 3 : 1;
@@ -115,8 +119,8 @@ int main(int argc, char **argv) {
             }
             free(out[0].tokens.v);
             free(out[1].tokens.v);
-            session_destroy(s);
         }
+        session_destroy(s);
     }
     free(win);
     am_model_free(m);

@@ -80,6 +80,7 @@ typedef struct vk_session {
     am_session base;
     vk_backend *be;
     const am_hparams *hp;
+    vk_stream st;                           /* its command pool and fence */
     /* device buffers */
     vk_buf x, h, qkv, attn, mlp;            /* encoder scratch */
     vk_buf kt, scores;                      /* Vᵀ [H][64][T]; scores of score_heads heads [G][T][T] */
@@ -401,7 +402,7 @@ static int vk_encode(am_session *base, const float *mel, int n_windows) {
     memcpy(s->mel.map, mel, (size_t)n_windows * per * sizeof(float));
     vk_cmd *cmd = &s->enc_cmds[n_windows - 1];
     if (!cmd->cb) { /* recorded once per window count, replayed after */
-        if (vk_cmd_begin(s->be->ctx, cmd) != AM_OK) return AM_E_BACKEND;
+        if (vk_cmd_begin(s->be->ctx, &s->st, cmd) != AM_OK) return AM_E_BACKEND;
         for (int w = 0; w < n_windows; w++) rec_encode_window(s, cmd, w);
         if (vk_cmd_end(s->be->ctx, cmd) != AM_OK) return AM_E_BACKEND;
     }
@@ -409,6 +410,7 @@ static int vk_encode(am_session *base, const float *mel, int n_windows) {
     if (rc != AM_OK) return rc;
     s->n_encoded = n_windows;
     base->stats.encode_calls++;
+    base->stats.submissions = s->st.submissions;
     base->stats.windows_encoded += (uint64_t)n_windows;
     base->stats.bytes_to_device += (uint64_t)n_windows * per * sizeof(float);
     return AM_OK;
@@ -573,7 +575,7 @@ static vk_cmd *dec_command(vk_session *s, cmd_kind kind, int R, int n) {
             return &s->dec_cmds[i].cmd;
     if (s->n_dec_cmds == MAX_DEC_CMDS) destroy_dec_cmds(s);
     dec_cmd *dc = &s->dec_cmds[s->n_dec_cmds];
-    if (vk_cmd_begin(s->be->ctx, &dc->cmd) != AM_OK) return NULL;
+    if (vk_cmd_begin(s->be->ctx, &s->st, &dc->cmd) != AM_OK) return NULL;
     rec_decoder(s, &dc->cmd, (uint32_t)Rb, 0);
     rec_logits(s, &dc->cmd, (uint32_t)nb);
     if (kind == CMD_STEP) rec_step(s, &dc->cmd, (uint32_t)nb);
@@ -596,6 +598,7 @@ static int run_decoder(vk_session *s, cmd_kind kind, const am_decode_seq *seqs, 
     rc = vk_cmd_run(s->be->ctx, cmd, s->err, sizeof s->err);
     s->n_pending = 0;
     s->base.stats.decode_calls++;
+    s->base.stats.submissions = s->st.submissions;
     return rc;
 }
 
@@ -709,7 +712,7 @@ static int vk_cross_scores(am_session *base, const am_decode_seq *seq, const int
     }
     /* recorded for this call only: the row count is exact (the capture is [head][R][T]) */
     vk_cmd cmd;
-    if (vk_cmd_begin(c, &cmd) != AM_OK) return AM_E_BACKEND;
+    if (vk_cmd_begin(c, &s->st, &cmd) != AM_OK) return AM_E_BACKEND;
     rec_decoder(s, &cmd, (uint32_t)R, 1);
     if (n_next > 0) {
         rec_logits(s, &cmd, (uint32_t)n_next);
@@ -722,6 +725,7 @@ static int vk_cross_scores(am_session *base, const am_decode_seq *seq, const int
     vk_cmd_free(c, &cmd);
     s->n_pending = 0;
     base->stats.decode_calls++;
+    base->stats.submissions = s->st.submissions;
     if (rc != AM_OK) return rc;
     memcpy(scores, s->capture.map, (size_t)n_heads * R * T * 4);
     if (n_next > 0) memcpy(next_p, s->next_p.map, (size_t)n_next * 4);
@@ -753,6 +757,7 @@ static void vk_session_destroy(am_session *base) {
     destroy_dec_cmds(s);
     for (int i = 0; s->enc_cmds && i < base->max_windows; i++) vk_cmd_free(c, &s->enc_cmds[i]);
     free(s->enc_cmds);
+    vk_stream_destroy(c, &s->st);
     for (int l = 0; l < s->hp->n_text_layer; l++) {
         if (s->cross) vk_buf_destroy(c, &s->cross[l]);
         if (s->cache) vk_buf_destroy(c, &s->cache[l]);
@@ -793,6 +798,7 @@ static am_session *vk_session_create(am_backend *b, const am_session_config *cfg
     s->cross = calloc((size_t)L, sizeof *s->cross);
     s->cache = calloc((size_t)L, sizeof *s->cache);
     int rc = s->enc_cmds && s->cross && s->cache ? AM_OK : am_fail(err, err_size, AM_E_NOMEM, "out of memory");
+    if (rc == AM_OK) rc = vk_stream_create(c, &s->st, err, err_size);
     const size_t im2col = F * hp->n_mels * 3 > T * 3 * d ? F * hp->n_mels * 3 : T * 3 * d;
     struct { vk_buf *b; size_t bytes; vk_buf_kind kind; } plan[] = {
         {&s->x, T * d * 4, VK_BUF_DEVICE},

@@ -212,12 +212,8 @@ static int create_device(vk_ctx *c, char *err, size_t err_size) {
     VK_FUNCS_DEVICE(VK_LOAD_DEVICE)
 #undef VK_LOAD_DEVICE
     c->vkGetDeviceQueue(c->dev, c->queue_family, 0, &c->queue);
-    VkCommandPoolCreateInfo pi = {VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO, NULL,
-                                  VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT, c->queue_family};
-    VkFenceCreateInfo fi = {VK_STRUCTURE_TYPE_FENCE_CREATE_INFO, NULL, 0};
-    if (c->vkCreateCommandPool(c->dev, &pi, NULL, &c->pool) != VK_SUCCESS ||
-        c->vkCreateFence(c->dev, &fi, NULL, &c->fence) != VK_SUCCESS)
-        return am_fail(err, err_size, AM_E_BACKEND, "vulkan: cannot create a command pool");
+    int rc = vk_stream_create(c, &c->copies, err, err_size);
+    if (rc != AM_OK) return rc;
     const char *prof = getenv("AM_VK_PROFILE");
     if (prof && *prof && strcmp(prof, "0") && c->props.limits.timestampComputeAndGraphics) {
         VkQueryPoolCreateInfo qi2 = {VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO, NULL, 0, VK_QUERY_TYPE_TIMESTAMP,
@@ -231,6 +227,8 @@ int vk_ctx_open(int index, vk_ctx **out, char *err, size_t err_size) {
     *out = NULL;
     vk_ctx *c = calloc(1, sizeof *c);
     if (!c) return am_fail(err, err_size, AM_E_NOMEM, "out of memory");
+    pthread_mutex_init(&c->queue_lock, NULL);
+    pthread_mutex_init(&c->copy_lock, NULL);
     int rc = load_loader(c, err, err_size);
     if (rc == AM_OK) rc = create_instance(c, err, err_size);
     if (rc == AM_OK) {
@@ -283,15 +281,35 @@ static void print_profile(const vk_ctx *c) {
 void vk_ctx_close(vk_ctx *c) {
     if (!c) return;
     if (c->profile) print_profile(c);
-    if (c->queries) c->vkDestroyQueryPool(c->dev, c->queries, NULL);
     if (c->dev) {
         if (c->vkDeviceWaitIdle) c->vkDeviceWaitIdle(c->dev);
-        if (c->fence) c->vkDestroyFence(c->dev, c->fence, NULL);
-        if (c->pool) c->vkDestroyCommandPool(c->dev, c->pool, NULL);
+        if (c->queries) c->vkDestroyQueryPool(c->dev, c->queries, NULL);
+        vk_stream_destroy(c, &c->copies);
         c->vkDestroyDevice(c->dev, NULL);
     }
     close_instance(c);
+    pthread_mutex_destroy(&c->queue_lock);
+    pthread_mutex_destroy(&c->copy_lock);
     free(c);
+}
+
+int vk_stream_create(vk_ctx *c, vk_stream *st, char *err, size_t err_size) {
+    memset(st, 0, sizeof *st);
+    VkCommandPoolCreateInfo pi = {VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO, NULL,
+                                  VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT, c->queue_family};
+    VkFenceCreateInfo fi = {VK_STRUCTURE_TYPE_FENCE_CREATE_INFO, NULL, 0};
+    if (c->vkCreateCommandPool(c->dev, &pi, NULL, &st->pool) != VK_SUCCESS ||
+        c->vkCreateFence(c->dev, &fi, NULL, &st->fence) != VK_SUCCESS) {
+        vk_stream_destroy(c, st);
+        return am_fail(err, err_size, AM_E_BACKEND, "vulkan: cannot create a command pool");
+    }
+    return AM_OK;
+}
+
+void vk_stream_destroy(vk_ctx *c, vk_stream *st) {
+    if (st->fence) c->vkDestroyFence(c->dev, st->fence, NULL);
+    if (st->pool) c->vkDestroyCommandPool(c->dev, st->pool, NULL);
+    memset(st, 0, sizeof *st);
 }
 
 /* ---- buffers ------------------------------------------------------------------------------- */
@@ -362,7 +380,8 @@ static int staged_copy(vk_ctx *c, vk_buf *b, size_t offset, void *host, size_t s
     }
     if (to_device) memcpy(st.map, host, size);
     vk_cmd cmd;
-    rc = vk_cmd_begin(c, &cmd);
+    pthread_mutex_lock(&c->copy_lock);
+    rc = vk_cmd_begin(c, &c->copies, &cmd);
     if (rc == AM_OK) {
         VkBufferCopy region = {to_device ? 0 : offset, to_device ? offset : 0, size};
         c->vkCmdCopyBuffer(cmd.cb, to_device ? st.buf : b->buf, to_device ? b->buf : st.buf, 1, &region);
@@ -372,6 +391,7 @@ static int staged_copy(vk_ctx *c, vk_buf *b, size_t offset, void *host, size_t s
     } else {
         am_fail(err, err_size, rc, "vulkan: cannot record a copy");
     }
+    pthread_mutex_unlock(&c->copy_lock);
     if (rc == AM_OK && !to_device) memcpy(host, st.map, size);
     vk_buf_destroy(c, &st);
     return rc;
@@ -445,9 +465,10 @@ void vk_pipe_destroy(vk_ctx *c, vk_pipe *p) {
 
 /* ---- command buffers ----------------------------------------------------------------------- */
 
-int vk_cmd_begin(vk_ctx *c, vk_cmd *cmd) {
+int vk_cmd_begin(vk_ctx *c, vk_stream *st, vk_cmd *cmd) {
     memset(cmd, 0, sizeof *cmd);
-    VkCommandBufferAllocateInfo ai = {VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO, NULL, c->pool,
+    cmd->st = st;
+    VkCommandBufferAllocateInfo ai = {VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO, NULL, st->pool,
                                       VK_COMMAND_BUFFER_LEVEL_PRIMARY, 1};
     if (c->vkAllocateCommandBuffers(c->dev, &ai, &cmd->cb) != VK_SUCCESS) return AM_E_BACKEND;
     VkCommandBufferBeginInfo bi = {VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO, NULL, 0, NULL};
@@ -511,13 +532,17 @@ int vk_cmd_end(vk_ctx *c, vk_cmd *cmd) { return c->vkEndCommandBuffer(cmd->cb) =
 int vk_cmd_run(vk_ctx *c, const vk_cmd *cmd, char *err, size_t err_size) {
     if (c->lost) return am_fail(err, err_size, AM_E_BACKEND, "vulkan: the device was lost");
     VkSubmitInfo si = {VK_STRUCTURE_TYPE_SUBMIT_INFO, NULL, 0, NULL, NULL, 1, &cmd->cb, 0, NULL};
-    VkResult r = c->vkQueueSubmit(c->queue, 1, &si, c->fence);
-    if (r == VK_SUCCESS) r = c->vkWaitForFences(c->dev, 1, &c->fence, VK_TRUE, UINT64_MAX);
-    c->vkResetFences(c->dev, 1, &c->fence);
+    VkFence fence = cmd->st->fence;
+    pthread_mutex_lock(&c->queue_lock);
+    VkResult r = c->vkQueueSubmit(c->queue, 1, &si, fence);
+    pthread_mutex_unlock(&c->queue_lock);
+    cmd->st->submissions++;
+    if (r == VK_SUCCESS) r = c->vkWaitForFences(c->dev, 1, &fence, VK_TRUE, UINT64_MAX);
+    c->vkResetFences(c->dev, 1, &fence);
     if (r == VK_ERROR_DEVICE_LOST) c->lost = 1;
     if (r != VK_SUCCESS)
         return am_fail(err, err_size, vk_status(r), "vulkan: %s: %s", c->props.deviceName, vk_result_name(r));
-    if (c->profile && cmd->prof_pipe) { /* dispatch i took stamp[i+1] − stamp[i] */
+    if (c->profile && cmd->prof_pipe) { /* dispatch i took stamp[i+1] − stamp[i] (one session at a time) */
         uint32_t n = (uint32_t)(cmd->n_dispatches < VK_PROFILE_MAX ? cmd->n_dispatches : VK_PROFILE_MAX);
         uint64_t *stamp = calloc(n + 1, sizeof *stamp);
         if (stamp && c->vkGetQueryPoolResults(c->dev, c->queries, 0, n + 1, (n + 1) * 8, stamp, 8,
@@ -533,7 +558,7 @@ int vk_cmd_run(vk_ctx *c, const vk_cmd *cmd, char *err, size_t err_size) {
 }
 
 void vk_cmd_free(vk_ctx *c, vk_cmd *cmd) {
-    if (cmd->cb) c->vkFreeCommandBuffers(c->dev, c->pool, 1, &cmd->cb);
+    if (cmd->cb) c->vkFreeCommandBuffers(c->dev, cmd->st->pool, 1, &cmd->cb);
     cmd->cb = VK_NULL_HANDLE;
     free(cmd->prof_pipe);
     cmd->prof_pipe = NULL;

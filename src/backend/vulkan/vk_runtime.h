@@ -11,6 +11,7 @@
 #define VK_NO_PROTOTYPES
 #include <vulkan/vulkan.h>
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -32,6 +33,14 @@
     X(vkDestroyFence) X(vkWaitForFences) X(vkResetFences) X(vkDeviceWaitIdle) X(vkCreateQueryPool)            \
     X(vkDestroyQueryPool) X(vkCmdResetQueryPool) X(vkCmdWriteTimestamp) X(vkGetQueryPoolResults)
 
+/* Where commands are recorded and waited for: one per thread of work (a session), since a command
+ * pool is used by one thread at a time.  Counts its queue submissions. */
+typedef struct vk_stream {
+    VkCommandPool pool;
+    VkFence fence;
+    uint64_t submissions;
+} vk_stream;
+
 typedef struct vk_ctx {
     void *lib; /* dlopen handle of the loader */
     PFN_vkGetInstanceProcAddr vkGetInstanceProcAddr;
@@ -48,8 +57,9 @@ typedef struct vk_ctx {
     VkDevice dev;
     VkQueue queue;
     uint32_t queue_family;
-    VkCommandPool pool;
-    VkFence fence;
+    pthread_mutex_t queue_lock; /* the queue is shared by every session's stream */
+    pthread_mutex_t copy_lock;  /* the staging stream below */
+    vk_stream copies;           /* staged uploads and downloads */
     uint32_t subgroup_size; /* the workgroup size of the subgroup shaders (specialisation constant 0) */
     int has_int_dot;   /* VK_KHR_shader_integer_dot_product: shaderIntegerDotProduct */
     int int_dot_fast;  /* ... and the device says 4x8-bit packed signed dot products are accelerated */
@@ -122,12 +132,16 @@ typedef struct vk_range {
 /* A command buffer being recorded, or recorded and replayed. */
 #define VK_PROFILE_MAX 4096 /* dispatches timed per command */
 typedef struct vk_cmd {
+    vk_stream *st;
     VkCommandBuffer cb;
     int n_dispatches;
     unsigned char *prof_pipe; /* [VK_PROFILE_MAX] the profile slot of each dispatch (profiling only) */
 } vk_cmd;
 
-int vk_cmd_begin(vk_ctx *c, vk_cmd *cmd);
+int vk_stream_create(vk_ctx *c, vk_stream *st, char *err, size_t err_size);
+void vk_stream_destroy(vk_ctx *c, vk_stream *st);
+
+int vk_cmd_begin(vk_ctx *c, vk_stream *st, vk_cmd *cmd);
 /* One dispatch: bind p, its buffers, push constants, then a barrier so the next dispatch sees
  * every write of this one. */
 void vk_cmd_dispatch(vk_ctx *c, vk_cmd *cmd, const vk_pipe *p, const vk_range *bind, const void *push,
