@@ -74,6 +74,10 @@ typedef struct am_backend_ops {
      * to out (tools and tests). */
     int (*encoder_output)(am_session *s, int window, float *out);
     void (*destroy)(am_backend *b);
+    /* The float front end's log-mel (frontend/mel.h: mel_log_spectrogram, same arguments) computed
+     * by the backend; NULL: the host computes it. */
+    int (*log_mel)(am_backend *b, const float *samples, size_t n_samples, int n_mels, const float *filters,
+                   float **out, int *n_frames, char *err, size_t err_size);
 } am_backend_ops;
 
 struct am_backend {

@@ -169,9 +169,10 @@ static int info_model(const char *model_arg, const am_load_options *load_opts) {
     am_model_info mi;
     am_model_get_info(model, &mi);
     printf("format %s\nsize %s\nmultilingual %d\nn_vocab %d\nn_mels %d\nd_model %d\nheads %d\nencoder_layers %d\n"
-           "decoder_layers %d\nbackend %s\nprecision %s\n",
+           "decoder_layers %d\nbackend %s\nprecision %s\nweight_bytes %llu\n",
            mi.format, mi.size_name, mi.multilingual, mi.n_vocab, mi.n_mels, mi.n_audio_state, mi.n_audio_head,
-           mi.n_audio_layer, mi.n_text_layer, am_model_backend(model), am_model_precision(model));
+           mi.n_audio_layer, mi.n_text_layer, am_model_backend(model), am_model_precision(model),
+           (unsigned long long)mi.weight_bytes);
     am_model_free(model);
     return 0;
 }

@@ -520,8 +520,17 @@ static int stream_start(longform *lf, int i, char *err, size_t err_size) {
     }
     const am_params *p = &lf->p;
     const double t0 = am_now();
-    int rc = (p->frontend == AM_FRONTEND_F32 ? mel_log_spectrogram : mel_q15_log_spectrogram)(
-        x, n, lf->m->hp.n_mels, lf->filters, p->n_threads > 0 ? p->n_threads : am_cpu_count(), &k->mel, &k->n_frames);
+    const am_backend *be = lf->m->backend;
+    int rc;
+    if (p->frontend == AM_FRONTEND_F32 && be->ops->log_mel) { /* the float front end on the device */
+        rc = be->ops->log_mel((am_backend *)be, x, n, lf->m->hp.n_mels, lf->filters, &k->mel, &k->n_frames, err,
+                              err_size);
+        if (rc != AM_OK) return rc;
+    } else {
+        rc = (p->frontend == AM_FRONTEND_F32 ? mel_log_spectrogram : mel_q15_log_spectrogram)(
+            x, n, lf->m->hp.n_mels, lf->filters, p->n_threads > 0 ? p->n_threads : am_cpu_count(), &k->mel,
+            &k->n_frames);
+    }
     lf->mel_seconds += am_now() - t0;
     if (rc != AM_OK) return am_fail(err, err_size, rc, "log-mel failed: %s", am_status_string(rc));
     k->content_frames = k->n_frames - 1;

@@ -134,7 +134,7 @@ static void fake_destroy(am_backend *b) { (void)b; }
 
 static const am_backend_ops fake_ops = {fake_session_create, fake_session_destroy, fake_encode,       NULL,
                                         fake_logits,         fake_cross_scores,    fake_copy_cache, fake_encoder_output,
-                                        fake_destroy};
+                                        fake_destroy,        NULL};
 
 /* An English-only model on the fake backend (NULL if the tokenizer cannot be built). */
 static am_model *fake_model(fake *f) {

@@ -743,7 +743,7 @@ static void cpu_destroy(am_backend *base) {
 
 static const am_backend_ops cpu_ops = {cpu_session_create, cpu_session_destroy, cpu_encode,       cpu_decode_step,
                                        cpu_decode_logits,  cpu_cross_scores,    cpu_copy_cache, cpu_encoder_output,
-                                       cpu_destroy};
+                                       cpu_destroy,        NULL /* log_mel: on the host */};
 
 const char *backend_cpu_kernels(void) { return gemm_i8_path_name(gemm_i8_best_path()); }
 

@@ -24,6 +24,7 @@
 #include "backend/vulkan/vk_runtime.h"
 #include "backend/vulkan/vk_shaders.h"
 #include "common/util.h"
+#include "frontend/mel.h"
 #include "model/model.h"
 
 enum { FMT_F32 = 0, FMT_F16 = 1, FMT_I8 = 2 };
@@ -50,7 +51,7 @@ typedef struct vk_dec_layer {
 } vk_dec_layer;
 
 enum { P_MATMUL, P_MATMUL_F16, P_MATMUL_I8, P_LAYERNORM, P_ATTENTION, P_IM2COL, P_ADD, P_EMBED, P_KV_STORE, P_CACHE_COPY, P_GATHER, P_STEP,
-       P_PROB, P_TRANSPOSE, P_SOFTMAX, N_PIPES };
+       P_PROB, P_TRANSPOSE, P_SOFTMAX, P_MEL_FRAMES, P_MEL_POWER, P_MEL_LOG, N_PIPES };
 
 typedef struct vk_backend {
     am_backend base;
@@ -265,8 +266,7 @@ typedef struct mm_args {
     uint32_t x_batch, w_batch, y_batch, batch;
 } mm_args;
 
-static void rec_matmul(vk_session *s, vk_cmd *cmd, const vk_buf *X, const vk_buf *Y, const mm_args *a) {
-    vk_backend *be = s->be;
+static void rec_matmul(vk_backend *be, vk_cmd *cmd, const vk_buf *X, const vk_buf *Y, const mm_args *a) {
     vk_range bind[5] = {whole(X), a->w, a->bias, whole(Y), a->scale};
     struct {
         uint32_t M, N, K, ldx, ldw, ldy, x_off, w_off, y_off, fmt, flags;
@@ -289,7 +289,7 @@ static void rec_linear(vk_session *s, vk_cmd *cmd, const vk_linear *L, const vk_
     mm_args a = {part(W, L->w, L->w_bytes), part(W, L->b, (size_t)L->n_out * 4), part(W, L->s, (size_t)L->n_out * 4),
                  M, (uint32_t)L->n_out, (uint32_t)L->n_in, ldx, (uint32_t)L->n_in, ldy, (uint32_t)xo, 0, (uint32_t)yo,
                  (uint32_t)L->fmt, flags, 1.0f, 0, 0, 0, 1};
-    rec_matmul(s, cmd, X, Y, &a);
+    rec_matmul(s->be, cmd, X, Y, &a);
 }
 
 static void rec_layernorm(vk_session *s, vk_cmd *cmd, const vk_buf *X, size_t x_off, size_t g, size_t b,
@@ -350,7 +350,7 @@ static void rec_encoder_attention(vk_session *s, vk_cmd *cmd, uint32_t T, uint32
         /* scores[j][t][u] = q_t · k_u / 8 for heads h0 + j */
         mm_args qk = {whole(&s->qkv), none, none, T, T, HEAD, 3 * d, 3 * d, T, h0 * HEAD, d + h0 * HEAD, 0, FMT_F32, 0,
                       1.0f / sqrtf((float)HEAD), HEAD, HEAD, T * T, g};
-        rec_matmul(s, cmd, &s->qkv, &s->scores, &qk);
+        rec_matmul(s->be, cmd, &s->qkv, &s->scores, &qk);
         uint32_t ps[2] = {g * T, T};
         vk_range sb[1] = {whole(&s->scores)};
         vk_cmd_dispatch(be->ctx, cmd, &be->pipes[P_SOFTMAX], sb, ps, sizeof ps, g * T < 65535 ? g * T : 65535,
@@ -358,7 +358,7 @@ static void rec_encoder_attention(vk_session *s, vk_cmd *cmd, uint32_t T, uint32
         /* attn[t][(h0 + j)·64 + e] = Σ_u p[j][t][u] v_u[e] */
         mm_args pv = {whole(&s->kt), none, none, T, HEAD, T, T, T, d, 0, h0 * HEAD * T, h0 * HEAD, FMT_F32, 0,
                       1.0f, T * T, HEAD * T, HEAD, g};
-        rec_matmul(s, cmd, &s->scores, &s->attn, &pv);
+        rec_matmul(s->be, cmd, &s->scores, &s->attn, &pv);
     }
 }
 
@@ -748,6 +748,89 @@ static int vk_copy_cache(am_session *base, int dst, int src, int n_pos) {
     return AM_OK;
 }
 
+/* ---- the log-mel ----------------------------------------------------------------------------------- */
+
+#define MEL_CHUNK 3000                       /* frames per pass through the STFT buffers */
+#define MEL_MAX_FRAMES (100u * 60 * 60 * 2)   /* 2 hours; longer signals go to the host front end */
+
+/* The float front end's log-mel (frontend/mel.h) on the device, in one submission: frames, their
+ * 400-point DFT as a product with a cos/sin basis, powers, the filters (a product), log10, the
+ * global maximum and the final scaling, transposed to [n_mels][n_frames]. */
+static int vk_log_mel(am_backend *b, const float *x, size_t n, int n_mels, const float *filters, float **out,
+                      int *n_frames, char *err, size_t err_size) {
+    vk_backend *be = (vk_backend *)b;
+    vk_ctx *c = be->ctx;
+    const size_t L = n + AM_HOP, F = L / AM_HOP;
+    *out = NULL;
+    if (n == 0) return am_fail(err, err_size, AM_E_INVALID_ARG, "log-mel of an empty signal");
+    if (F > MEL_MAX_FRAMES) return mel_log_spectrogram(x, n, n_mels, filters, 0, out, n_frames);
+    const size_t C = F < MEL_CHUNK ? F : MEL_CHUNK, nm = (size_t)n_mels;
+    vk_stream st = {0};
+    vk_buf sig = {0}, frames = {0}, spec = {0}, power = {0}, basis = {0}, filt = {0}, mel = {0}, top = {0}, res = {0};
+    int rc = vk_stream_create(c, &st, err, err_size);
+    struct { vk_buf *b; size_t bytes; vk_buf_kind kind; } plan[] = {
+        {&sig, L * 4, VK_BUF_HOST}, {&frames, C * 400 * 4, VK_BUF_DEVICE}, {&spec, C * 402 * 4, VK_BUF_DEVICE},
+        {&power, C * 204 * 4, VK_BUF_DEVICE}, {&basis, 402 * 400 * 4, VK_BUF_HOST}, {&filt, nm * 204 * 4, VK_BUF_HOST},
+        {&mel, F * nm * 4, VK_BUF_DEVICE}, {&top, 16, VK_BUF_DEVICE}, {&res, F * nm * 4, VK_BUF_HOST}};
+    for (size_t i = 0; i < sizeof plan / sizeof plan[0] && rc == AM_OK; i++) {
+        rc = vk_buf_create(c, plan[i].bytes, plan[i].kind, plan[i].b, err, err_size);
+        if (rc == AM_OK && plan[i].kind == VK_BUF_HOST && !plan[i].b->map)
+            rc = am_fail(err, err_size, AM_E_BACKEND, "vulkan: no host-visible memory");
+    }
+    if (rc == AM_OK) {
+        float *sp = sig.map, *bp = basis.map, *fp = filt.map;
+        memcpy(sp, x, n * 4);
+        memset(sp + n, 0, AM_HOP * 4);
+        for (int f = 0; f < 201; f++) /* rows (cos, −sin) of each bin: the DFT as a product */
+            for (int j = 0; j < 400; j++) {
+                double a = 6.283185307179586 * (double)((f * j) % 400) / 400.0;
+                bp[(2 * f) * 400 + j] = (float)cos(a);
+                bp[(2 * f + 1) * 400 + j] = (float)-sin(a);
+            }
+        for (size_t m = 0; m < nm; m++) {
+            memcpy(fp + m * 204, filters + m * AM_N_FREQ, AM_N_FREQ * 4);
+            memset(fp + m * 204 + AM_N_FREQ, 0, 3 * 4);
+        }
+    }
+    vk_cmd cmd = {0};
+    if (rc == AM_OK && (rc = vk_cmd_begin(c, &st, &cmd)) == AM_OK) {
+        vk_cmd_fill(c, &cmd, &top, 0, 16, 0);
+        const vk_range none = whole(&basis);
+        for (size_t t0 = 0; t0 < F; t0 += C) {
+            uint32_t cn = (uint32_t)(F - t0 < C ? F - t0 : C), gx, gy;
+            uint32_t pf[3] = {(uint32_t)t0, cn, (uint32_t)L};
+            vk_range fb[2] = {whole(&sig), whole(&frames)};
+            grid_1d((size_t)cn * 400, &gx, &gy);
+            vk_cmd_dispatch(c, &cmd, &be->pipes[P_MEL_FRAMES], fb, pf, sizeof pf, gx, gy, 1);
+            mm_args dft = {whole(&basis), none, none, cn, 402, 400, 400, 400, 402, 0, 0, 0, FMT_F32, 0, 1.0f, 0, 0, 0, 1};
+            rec_matmul(be, &cmd, &frames, &spec, &dft);
+            vk_range pb[2] = {whole(&spec), whole(&power)};
+            grid_1d((size_t)cn * 204, &gx, &gy);
+            vk_cmd_dispatch(c, &cmd, &be->pipes[P_MEL_POWER], pb, &cn, sizeof cn, gx, gy, 1);
+            mm_args fm = {whole(&filt), none, none, cn, (uint32_t)nm, 204, 204, 204, (uint32_t)nm, 0, 0,
+                          (uint32_t)(t0 * nm), FMT_F32, 0, 1.0f, 0, 0, 0, 1};
+            rec_matmul(be, &cmd, &power, &mel, &fm);
+        }
+        for (uint32_t pass = 0; pass < 2; pass++) {
+            uint32_t pl[3] = {(uint32_t)F, (uint32_t)nm, pass}, gx, gy;
+            vk_range lb[3] = {whole(&mel), whole(&top), whole(&res)};
+            grid_1d(F * nm, &gx, &gy);
+            vk_cmd_dispatch(c, &cmd, &be->pipes[P_MEL_LOG], lb, pl, sizeof pl, gx, gy, 1);
+        }
+        rc = vk_cmd_end(c, &cmd);
+        if (rc == AM_OK) rc = vk_cmd_run(c, &cmd, err, err_size);
+        vk_cmd_free(c, &cmd);
+    }
+    if (rc == AM_OK) {
+        if (!(*out = malloc(F * nm * 4))) rc = am_fail(err, err_size, AM_E_NOMEM, "out of memory");
+        else memcpy(*out, res.map, F * nm * 4);
+        *n_frames = (int)F;
+    }
+    for (size_t i = 0; i < sizeof plan / sizeof plan[0]; i++) vk_buf_destroy(c, plan[i].b);
+    vk_stream_destroy(c, &st);
+    return rc;
+}
+
 /* ---- sessions ---------------------------------------------------------------------------------- */
 
 static void vk_session_destroy(am_session *base) {
@@ -858,7 +941,37 @@ static void vk_destroy(am_backend *b) {
 
 static const am_backend_ops vk_ops = {vk_session_create, vk_session_destroy, vk_encode,        vk_decode_step,
                                       vk_decode_logits,  vk_cross_scores,    vk_copy_cache,    vk_encoder_output,
-                                      vk_destroy};
+                                      vk_destroy,        vk_log_mel};
+
+/* The device holds the weights now: the model's copies of the large ones go back to the system
+ * (norms, biases and positions are small and stay). */
+static void release_linear(am_model *m, am_linear *l) {
+    model_release(m, l->w);
+    model_release(m, l->q);
+    model_release(m, l->scale);
+    l->w = NULL;
+    l->q = NULL;
+    l->scale = NULL;
+}
+
+static void release_host_weights(am_model *m) {
+    am_weights *w = &m->w;
+    for (int l = 0; l < m->hp.n_audio_layer; l++) {
+        am_encoder_layer *L = &w->enc[l];
+        am_linear *ls[] = {&L->attn_qkv, &L->attn_out, &L->fc1, &L->fc2};
+        for (size_t i = 0; i < sizeof ls / sizeof ls[0]; i++) release_linear(m, ls[i]);
+    }
+    for (int l = 0; l < m->hp.n_text_layer; l++) {
+        am_decoder_layer *L = &w->dec[l];
+        am_linear *ls[] = {&L->attn_qkv, &L->attn_out, &L->cross_q, &L->cross_kv, &L->cross_out, &L->fc1, &L->fc2};
+        for (size_t i = 0; i < sizeof ls / sizeof ls[0]; i++) release_linear(m, ls[i]);
+    }
+    release_linear(m, &w->out_proj);
+    model_release(m, w->tok_emb);
+    model_release(m, w->tok_emb_f16);
+    w->tok_emb = NULL;
+    w->tok_emb_f16 = NULL;
+}
 
 static int create_pipes(vk_backend *be, char *err, size_t err_size) {
     static const struct { int id, n_bindings; const char *name; uint32_t variant; } list[] = {
@@ -866,7 +979,8 @@ static int create_pipes(vk_backend *be, char *err, size_t err_size) {
         {P_LAYERNORM, 4, "layernorm", 0}, {P_ATTENTION, 6, "attention", 0},
         {P_IM2COL, 2, "im2col", 0}, {P_ADD, 2, "add", 0}, {P_EMBED, 4, "embed", 0}, {P_KV_STORE, 4, "kv_store", 0},
         {P_CACHE_COPY, 3, "cache_copy", 0}, {P_GATHER, 3, "gather", 0}, {P_STEP, 6, "step", 0},
-        {P_PROB, 3, "prob_within", 0}, {P_TRANSPOSE, 2, "transpose", 0}, {P_SOFTMAX, 1, "softmax", 0}};
+        {P_PROB, 3, "prob_within", 0}, {P_TRANSPOSE, 2, "transpose", 0}, {P_SOFTMAX, 1, "softmax", 0},
+        {P_MEL_FRAMES, 2, "mel_frames", 0}, {P_MEL_POWER, 2, "mel_power", 0}, {P_MEL_LOG, 3, "mel_log", 0}};
     for (size_t i = 0; i < sizeof list / sizeof list[0]; i++) {
         const vk_shader *sh = vk_shader_find(list[i].name);
         if (!sh) return am_fail(err, err_size, AM_E_BACKEND, "vulkan: shader %s is not built in", list[i].name);
@@ -915,6 +1029,7 @@ am_backend *backend_vulkan_create(am_model *m, int device, int *status, char *er
     if ((rc = vk_buf_create(be->ctx, sizing.off, VK_BUF_DEVICE, &be->weights, err, err_size)) != AM_OK) goto fail;
     if ((rc = vk_buf_upload(be->ctx, &be->weights, 0, img, sizing.off, err, err_size)) != AM_OK) goto fail;
     free(img);
+    release_host_weights(m);
     be->base.weight_bytes = sizing.off;
     *status = AM_OK;
     return &be->base;
