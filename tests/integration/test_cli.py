@@ -147,7 +147,8 @@ def test_usage_errors(args, binary):
 
 def test_info_lists_backends(binary, model_dir):
     r = run_am(binary, ["info"], check=True)
-    assert r.stdout.startswith("backends:\n  cpu: 1 device\n    0: ")
+    assert r.stdout.startswith("backends:\n")
+    assert re.search(r"^  cpu: 1 device\n    0: \d+ threads, int8 kernels ", r.stdout, re.M), r.stdout
     r = run_am(binary, ["info", "-m", model_dir, "--backend", "cpu"], check=True)
     assert "\nbackend cpu\n" in r.stdout and "\nprecision int8\n" in r.stdout
 
