@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "amanuensis.h"
 #include "common/util.h"
@@ -106,9 +107,26 @@ int vk_device_count(int include_cpu) {
     return count;
 }
 
+/* Whether a GPU can be there at all: on Linux a DRM render node, NVIDIA's or WSL's device node.
+ * Probing Vulkan loads every installed driver (Mesa's pull in LLVM: tens of MB that stay
+ * resident), which a machine without any such node should not pay for on every model load. */
+static int gpu_node_present(void) {
+#ifdef __linux__
+    const char *nodes[] = {"/dev/dri/renderD128", "/dev/dri/renderD129", "/dev/dri/renderD130", "/dev/nvidia0",
+                           "/dev/dxg"};
+    for (size_t i = 0; i < sizeof nodes / sizeof nodes[0]; i++)
+        if (access(nodes[i], F_OK) == 0) return 1;
+    return 0;
+#else
+    return 1;
+#endif
+}
+
 int vk_first_gpu(char *why, size_t why_size) {
     vk_ctx c;
     if (why_size) why[0] = 0;
+    /* no GPU node and no driver list named in the environment: nothing to probe, nothing to say */
+    if (!gpu_node_present() && !getenv("VK_ICD_FILENAMES") && !getenv("VK_DRIVER_FILES")) return -1;
     int stage = open_instance(&c, why, why_size);
     if (stage == -1) { /* no loader: nothing to say */
         if (why_size) why[0] = 0;

@@ -77,7 +77,8 @@ typedef struct vk_ctx {
  * implementations (lavapipe); without it only real GPUs count (what `auto` considers). */
 int vk_device_count(int include_cpu);
 /* The index of the first real GPU, or -1; *why is a one-line reason when a loader is present but
- * reports no device at all ("" otherwise). */
+ * reports no device at all ("" otherwise).  Without a GPU device node (Linux) and without
+ * VK_ICD_FILENAMES / VK_DRIVER_FILES in the environment it does not probe: -1, "". */
 int vk_first_gpu(char *why, size_t why_size);
 /* "name (type, Vulkan x.y)" of device `index` among all devices. */
 void vk_device_describe(int index, char *out, size_t size);
