@@ -22,14 +22,16 @@ job *job_new(void) {
     j->params.abort_callback = job_abort_cb;
     j->params.abort_user_data = j;
     j->refs = 1;
+    j->fd = -1;
     j->state = JOB_QUEUED;
     atomic_init(&j->cancel, 0);
     return j;
 }
 
 static void job_free(job *j) {
+    if (j->fd >= 0) close(j->fd);
     if (j->path) {
-        unlink(j->path);
+        if (j->unlink_path) unlink(j->path);
         free(j->path);
     }
     free(j->prompt);

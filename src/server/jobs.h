@@ -17,7 +17,9 @@ enum { JOB_QUEUED, JOB_RUNNING, JOB_DONE };
 
 typedef struct job {
     /* inputs (owned) */
-    char *path;                  /* temporary upload file, unlinked on free                   */
+    char *path;                  /* the upload: /proc/self/fd/N of fd, or a temporary file name */
+    int fd;                      /* the upload's descriptor (-1: none), closed on free           */
+    int unlink_path;             /* 1: path is a name in TMPDIR, unlinked on free                */
     am_model *model;             /* shared, read-only                                          */
     am_params params;            /* language/initial_prompt point into the fields below        */
     char language[16];

@@ -9,6 +9,9 @@ static const char *const ep_names[EP_COUNT] = {
     "/v1/audio/transcriptions", "/v1/audio/translations", "/v1/models", "/health", "/ready",
     "/metrics", "/", "other"};
 
+static const char *const rej_names[REJ_COUNT] = {"queue_full", "too_large", "storage", "model_loading",
+                                                 "shutting_down"};
+
 const char *metrics_endpoint_name(int ep) { return ep >= 0 && ep < EP_COUNT ? ep_names[ep] : "other"; }
 
 int metrics_init(metrics *m) {
@@ -38,6 +41,14 @@ void metrics_add(metrics *m, unsigned long *counter, unsigned long n) {
     pthread_mutex_unlock(&m->mu);
 }
 
+void metrics_reject(metrics *m, int reason) {
+    if (reason < 0 || reason >= REJ_COUNT) return;
+    pthread_mutex_lock(&m->mu);
+    m->rejected[reason]++;
+    if (reason == REJ_QUEUE_FULL) m->rejected_queue_full++;
+    pthread_mutex_unlock(&m->mu);
+}
+
 void metrics_render(metrics *m, sbuf *o) {
     pthread_mutex_lock(&m->mu);
     sb_puts(o, "# HELP amanuensis_http_requests_total HTTP requests served, by endpoint and status code.\n"
@@ -60,6 +71,11 @@ void metrics_render(metrics *m, sbuf *o) {
                  "# TYPE amanuensis_upload_bytes_total counter\namanuensis_upload_bytes_total %lu\n", m->upload_bytes);
     sb_printf(o, "# HELP amanuensis_rejected_total Requests refused with 429 because the queue was full.\n"
                  "# TYPE amanuensis_rejected_total counter\namanuensis_rejected_total %lu\n", m->rejected_queue_full);
+    sb_puts(o, "# HELP amanuensis_requests_rejected_total Audio requests refused before they became a job, by reason "
+               "(queue_full 429, too_large 413, storage 507: the upload did not fit in TMPDIR, model_loading 503, "
+               "shutting_down 503).\n# TYPE amanuensis_requests_rejected_total counter\n");
+    for (int i = 0; i < REJ_COUNT; i++)
+        sb_printf(o, "amanuensis_requests_rejected_total{reason=\"%s\"} %lu\n", rej_names[i], m->rejected[i]);
     sb_printf(o, "# HELP amanuensis_timeouts_total Requests that ran past --timeout.\n"
                  "# TYPE amanuensis_timeouts_total counter\namanuensis_timeouts_total %lu\n", m->timeouts);
     sb_printf(o, "# HELP amanuensis_client_disconnects_total Jobs cancelled because the client went away.\n"

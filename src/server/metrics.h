@@ -13,6 +13,9 @@ enum {
 
 #define METRICS_N_BUCKETS 14
 
+/* why a request was refused before it became a job (amanuensis_requests_rejected_total{reason}) */
+enum { REJ_QUEUE_FULL, REJ_TOO_LARGE, REJ_STORAGE, REJ_MODEL_LOADING, REJ_SHUTTING_DOWN, REJ_COUNT };
+
 typedef struct metrics {
     pthread_mutex_t mu;
     unsigned long requests[EP_COUNT][600];     /* by endpoint and HTTP status               */
@@ -21,6 +24,7 @@ typedef struct metrics {
     double latency_sum;
     unsigned long upload_bytes;
     unsigned long rejected_queue_full, timeouts, disconnects;
+    unsigned long rejected[REJ_COUNT];
 } metrics;
 
 const char *metrics_endpoint_name(int ep);
@@ -29,6 +33,7 @@ void metrics_destroy(metrics *m);
 /* Count a finished request (status 100..599); latency is observed for the audio endpoints. */
 void metrics_request(metrics *m, int ep, int status, double seconds);
 void metrics_add(metrics *m, unsigned long *counter, unsigned long n);
+void metrics_reject(metrics *m, int reason);        /* one REJ_* refusal                          */
 /* Append the counters (not the gauges, which the server adds) to out. */
 void metrics_render(metrics *m, sbuf *out);
 

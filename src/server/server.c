@@ -86,7 +86,8 @@ typedef struct req {
     sbuf value;
     int n_parts;
     int fd;
-    char *path;
+    char *path;                  /* the upload: /proc/self/fd/N (unlinked) or a TMPDIR name       */
+    int path_is_fd;              /* 1: path names fd, there is nothing to unlink                 */
     unsigned long long file_bytes;
     int got_file;
     char filename[MP_MAX_NAME + 1];
@@ -189,6 +190,8 @@ static void req_fail(req *r, int status, const char *code, const char *param, co
     va_start(ap, fmt);
     vsnprintf(r->err_msg, sizeof r->err_msg, fmt, ap);
     va_end(ap);
+    if (status == 413) metrics_reject(&r->srv->met, REJ_TOO_LARGE);
+    else if (status == 507 || (code && !strcmp(code, "temp_file"))) metrics_reject(&r->srv->met, REJ_STORAGE);
 }
 
 static void close_upload_file(req *r) {
@@ -198,12 +201,59 @@ static void close_upload_file(req *r) {
     }
 }
 
-static void req_free(server *s, req *r) {
+/* forget the upload: its descriptor and, when it has one, its name */
+static void drop_upload(req *r) {
     close_upload_file(r);
     if (r->path) {
-        unlink(r->path);
+        if (!r->path_is_fd) unlink(r->path);
         free(r->path);
+        r->path = NULL;
     }
+}
+
+/* The upload goes to a private (0600) file in TMPDIR that is unlinked as soon as it is created and
+ * read back by the job through /proc/self/fd/N: no name is left in TMPDIR whatever happens to the
+ * process, SIGKILL included.  Without /proc the file keeps its name until the job ends. */
+static int open_upload_file(req *r) {
+    const char *dir = getenv("TMPDIR");
+    if (!dir || !*dir) dir = "/tmp";
+    size_t n = strlen(dir) + 40;
+    char *tmpl = malloc(n);
+    if (!tmpl) {
+        errno = ENOMEM;
+        return -1;
+    }
+    snprintf(tmpl, n, "%s/amanuensis-upload-XXXXXX", dir);
+    int fd = mkstemp(tmpl);
+    if (fd < 0) {
+        int e = errno;
+        free(tmpl);
+        errno = e;
+        return -1;
+    }
+    char proc[64];
+    struct stat a, b;
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+    char *pp = NULL;
+    if (fstat(fd, &a) == 0 && stat(proc, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino &&
+        (pp = am_strndup(proc, strlen(proc))) != NULL) {
+        unlink(tmpl);
+        free(tmpl);
+        r->path = pp;
+        r->path_is_fd = 1;
+    } else {
+        r->path = tmpl;
+        r->path_is_fd = 0;
+    }
+    r->fd = fd;
+    return 0;
+}
+
+/* a full disk (or a file size limit) is the server's storage, not the client's request */
+static int storage_full(int e) { return e == ENOSPC || e == EDQUOT || e == EFBIG; }
+
+static void req_free(server *s, req *r) {
+    drop_upload(r);
     free(r->mp);
     sb_free(&r->value);
     free(r->prompt);
@@ -248,20 +298,12 @@ static int on_part_begin(void *user, const mp_part *part) {
         }
         r->got_file = 1;
         snprintf(r->filename, sizeof r->filename, "%s", part->filename);
-        const char *dir = getenv("TMPDIR");
-        if (!dir || !*dir) dir = "/tmp";
-        size_t n = strlen(dir) + 40;
-        r->path = malloc(n);
-        if (!r->path) {
-            req_fail(r, 500, NULL, NULL, "out of memory");
-            return 1;
-        }
-        snprintf(r->path, n, "%s/amanuensis-upload-XXXXXX", dir);
-        r->fd = mkstemp(r->path);
-        if (r->fd < 0) {
-            free(r->path);
-            r->path = NULL;
-            req_fail(r, 500, NULL, NULL, "cannot create a temporary file: %s", strerror(errno));
+        if (open_upload_file(r) != 0) {
+            int e = errno;
+            if (storage_full(e))
+                req_fail(r, 507, "insufficient_storage", NULL, "cannot create a temporary file: %s", strerror(e));
+            else
+                req_fail(r, 500, "temp_file", NULL, "cannot create a temporary file: %s", strerror(e));
             return 1;
         }
     }
@@ -275,8 +317,13 @@ static int on_part_data(void *user, const char *data, size_t size) {
             ssize_t w = write(r->fd, data, size);
             if (w < 0 && errno == EINTR) continue;
             if (w <= 0) {
-                req_fail(r, 500, NULL, NULL, "cannot write the upload to a temporary file: %s",
-                         w < 0 ? strerror(errno) : "short write");
+                int e = w < 0 ? errno : ENOSPC;
+                if (storage_full(e))
+                    req_fail(r, 507, "insufficient_storage", NULL,
+                             "cannot write the upload to a temporary file: %s", strerror(e));
+                else
+                    req_fail(r, 500, "temp_file", NULL, "cannot write the upload to a temporary file: %s",
+                             strerror(e));
                 return 1;
             }
             data += w;
@@ -316,7 +363,7 @@ static int on_part_end(void *user) {
     }
     switch (r->field) {
     case F_FILE:
-        close_upload_file(r);
+        if (!r->path_is_fd) close_upload_file(r);    /* else the descriptor keeps the file alive */
         break;
     case F_MODEL:
         if (n == 0 || n >= sizeof r->model) {
@@ -625,7 +672,7 @@ static MHD_RESULT send_429(server *s, req *r) {
     pool_counts(&s->pool, &waiting, &running);
     char ra[16];
     snprintf(ra, sizeof ra, "%d", 1 + waiting / (s->cfg->workers > 0 ? s->cfg->workers : 1));
-    metrics_add(&s->met, &s->met.rejected_queue_full, 1);
+    metrics_reject(&s->met, REJ_QUEUE_FULL);
     return send_error_h(r, 429, "rate_limit_error", "queue_full", NULL,
                         "the server is busy: the transcription queue is full; retry later", "Retry-After", ra);
 }
@@ -651,15 +698,20 @@ static MHD_RESULT finish_upload(server *s, req *r) {
         snprintf(msg, sizeof msg, "The model '%s' does not exist (see GET /v1/models)", r->model);
         return send_error(r, 404, "invalid_request_error", "model_not_found", "model", msg);
     }
-    if (atomic_load(&s->loaded) != 1)
+    if (atomic_load(&s->loaded) != 1) {
+        metrics_reject(&s->met, REJ_MODEL_LOADING);
         return send_error_h(r, 503, "server_error", "model_loading", NULL, "the model is still loading",
                             "Retry-After", "1");
+    }
 
     job *j = job_new();
     if (!j) return send_error(r, 500, "server_error", NULL, NULL, "out of memory");
     r->job = j;
-    j->path = r->path;               /* the job unlinks the file now */
+    j->path = r->path;               /* the job owns the file now (and unlinks it if it has a name) */
+    j->unlink_path = !r->path_is_fd;
+    j->fd = r->fd;
     r->path = NULL;
+    r->fd = -1;
     j->model = s->models[mi];
     j->params.n_threads = s->threads_per_job;
     j->params.translate = r->translate;
@@ -715,8 +767,10 @@ static MHD_RESULT finish_upload(server *s, req *r) {
 
 /* first call of an audio request: everything that can be refused before the body is read */
 static MHD_RESULT begin_upload(server *s, req *r, struct MHD_Connection *c) {
-    if (atomic_load(&s->draining))
+    if (atomic_load(&s->draining)) {
+        metrics_reject(&s->met, REJ_SHUTTING_DOWN);
         return send_error(r, 503, "server_error", "shutting_down", NULL, "the server is shutting down");
+    }
     const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
     char boundary[MP_MAX_BOUNDARY + 1];
     if (!ct || mp_boundary_from_content_type(ct, boundary, sizeof boundary) != 0)
@@ -735,15 +789,18 @@ static MHD_RESULT begin_upload(server *s, req *r, struct MHD_Connection *c) {
                 char msg[160];
                 snprintf(msg, sizeof msg, "the request body is larger than the server's limit of %ld MB",
                          s->cfg->max_upload_mb);
+                metrics_reject(&s->met, REJ_TOO_LARGE);
                 return send_error(r, 413, "invalid_request_error", "request_too_large", "file", msg);
             }
             req_fail(r, 413, "request_too_large", "file", "the request body is larger than the server's limit of %ld MB",
                      s->cfg->max_upload_mb);
         }
     }
-    if (atomic_load(&s->loaded) != 1)
+    if (atomic_load(&s->loaded) != 1) {
+        metrics_reject(&s->met, REJ_MODEL_LOADING);
         return send_error_h(r, 503, "server_error", "model_loading", NULL, "the model is still loading",
                             "Retry-After", "1");
+    }
     if (pool_full(&s->pool)) return send_429(s, r);
     r->mp = malloc(sizeof *r->mp);
     if (!r->mp) return send_error(r, 500, "server_error", NULL, NULL, "out of memory");
@@ -847,8 +904,7 @@ static MHD_RESULT on_request(void *cls, struct MHD_Connection *c, const char *ur
         }
         if (r->err_status) {
             /* nothing more is kept: the temporary file goes now */
-            close_upload_file(r);
-            if (r->path) { unlink(r->path); free(r->path); r->path = NULL; }
+            drop_upload(r);
         }
         return MHD_YES;
     }
@@ -949,6 +1005,7 @@ int server_run(const server_config *cfg) {
     sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
+    signal(SIGXFSZ, SIG_IGN);    /* past a file size limit, writing the upload fails (EFBIG): a 507 */
 
     if (metrics_init(&s->met) != 0) {
         free(s);
