@@ -140,7 +140,7 @@ def _rel(a, b):
 @pytest.fixture(scope="module")
 def encoder_outputs(vulkan, model_dir, jfk_mel, session_tmp):
     return {(b, p): _encode(model_dir, jfk_mel, session_tmp / f"vk-enc-{b}-{p}.f32", b, p)
-            for b, p in [("cpu", "f32"), ("vulkan", "f32"), ("vulkan", "f16"), ("vulkan", "int8")]}
+            for b, p in [("cpu", "f32"), ("cpu", "int8"), ("vulkan", "f32"), ("vulkan", "f16"), ("vulkan", "int8")]}
 
 
 def test_encoder_f32_matches_cpu(encoder_outputs):
@@ -157,9 +157,12 @@ def _weight_bytes(binary, model_dir, precision):
 def test_encoder_half_and_int8_weights_near_f32_shaders(encoder_outputs, binary, model_dir):
     ref = encoder_outputs["vulkan", "f32"]
     f16, i8 = _rel(encoder_outputs["vulkan", "f16"], ref), _rel(encoder_outputs["vulkan", "int8"], ref)
-    print(f"vulkan encoder vs its float32 shaders: f16 {f16:.2e}, int8 {i8:.2e}")
+    cpu_i8 = _rel(encoder_outputs["cpu", "int8"], encoder_outputs["cpu", "f32"])
+    print(f"vulkan encoder vs its float32 shaders: f16 {f16:.2e}, int8 (W8A8) {i8:.2e}; cpu int8 vs cpu f32 {cpu_i8:.2e}")
     assert f16 <= 5e-3  # half weights (0 when the file's weights are half already, as tiny.en's are)
-    assert 0 < i8 <= 5e-2  # int8 weights, one scale per output channel
+    # W8A8 as on the CPU (int8 activations per row, exact int32 sums): as far from float32 as the
+    # CPU's int8 is (the int8 encoder is chaotic: a 1e-6 change of its input moves it by ~1.6 %)
+    assert 0 < i8 <= 1.5 * cpu_i8
     # the half and int8 placements are what ran: their weights take less room (the int8 model keeps
     # its embeddings in half precision beside the int8 vocabulary projection)
     b32, b16, b8 = (_weight_bytes(binary, model_dir, p) for p in ("f32", "f16", "int8"))

@@ -28,7 +28,7 @@
 #include "model/model.h"
 
 enum { FMT_F32 = 0, FMT_F16 = 1, FMT_I8 = 2 };
-enum { MM_BIAS = 1, MM_GELU = 2, MM_ACC = 4, MM_SCALE = 8 };
+enum { MM_BIAS = 1, MM_GELU = 2, MM_ACC = 4 };
 enum { ATT_CROSS = 1, ATT_SELF = 2 }; /* attention.comp's modes */
 #define HEAD 64
 #define ALIGN 256
@@ -51,7 +51,7 @@ typedef struct vk_dec_layer {
 } vk_dec_layer;
 
 enum { P_MATMUL, P_MATMUL_F16, P_MATMUL_I8, P_LAYERNORM, P_ATTENTION, P_IM2COL, P_ADD, P_EMBED, P_KV_STORE, P_CACHE_COPY, P_GATHER, P_STEP,
-       P_PROB, P_TRANSPOSE, P_SOFTMAX, P_MEL_FRAMES, P_MEL_POWER, P_MEL_LOG, N_PIPES };
+       P_PROB, P_TRANSPOSE, P_SOFTMAX, P_MEL_FRAMES, P_MEL_POWER, P_MEL_LOG, P_QUANTIZE, N_PIPES };
 
 typedef struct vk_backend {
     am_backend base;
@@ -85,6 +85,8 @@ typedef struct vk_session {
     /* device buffers */
     vk_buf x, h, qkv, attn, mlp;            /* encoder scratch */
     vk_buf kt, scores;                      /* Vᵀ [H][64][T]; scores of score_heads heads [G][T][T] */
+    vk_buf xq_enc, xs_enc, xq_dec, xs_dec;  /* int8 activations and row scales (W8A8), encoder / decoder */
+    const vk_buf *xq, *xs;                  /* the pair the commands being recorded use */
     int score_heads;
     vk_buf enc_out;                         /* [W][T][d] */
     vk_buf *cross;                          /* [n_text_layer] × [W][T][2d] */
@@ -260,14 +262,14 @@ static vk_range part(const vk_buf *b, size_t off, size_t size) { vk_range r = {b
 
 /* One product of matmul.comp: Y[M][N] (+)= α · X[M][K] · W[K][N] (+ bias), `batch` of them. */
 typedef struct mm_args {
-    vk_range w, bias, scale;
+    vk_range w, bias, scale, x_scale; /* x_scale: the int8 activations' row scales (FMT_I8) */
     uint32_t M, N, K, ldx, ldw, ldy, x_off, w_off, y_off, fmt, flags;
     float alpha;
     uint32_t x_batch, w_batch, y_batch, batch;
 } mm_args;
 
 static void rec_matmul(vk_backend *be, vk_cmd *cmd, const vk_buf *X, const vk_buf *Y, const mm_args *a) {
-    vk_range bind[5] = {whole(X), a->w, a->bias, whole(Y), a->scale};
+    vk_range bind[6] = {whole(X), a->w, a->bias, whole(Y), a->scale, a->x_scale.b ? a->x_scale : a->scale};
     struct {
         uint32_t M, N, K, ldx, ldw, ldy, x_off, w_off, y_off, fmt, flags;
         float alpha;
@@ -285,10 +287,19 @@ static void rec_linear(vk_session *s, vk_cmd *cmd, const vk_linear *L, const vk_
                        const vk_buf *Y, size_t yo, uint32_t ldy, uint32_t M, uint32_t flags) {
     const vk_buf *W = &s->be->weights;
     if (L->has_bias) flags |= MM_BIAS;
-    if (L->fmt == FMT_I8) flags |= MM_SCALE;
     mm_args a = {part(W, L->w, L->w_bytes), part(W, L->b, (size_t)L->n_out * 4), part(W, L->s, (size_t)L->n_out * 4),
-                 M, (uint32_t)L->n_out, (uint32_t)L->n_in, ldx, (uint32_t)L->n_in, ldy, (uint32_t)xo, 0, (uint32_t)yo,
-                 (uint32_t)L->fmt, flags, 1.0f, 0, 0, 0, 1};
+                 {NULL, 0, 0}, M, (uint32_t)L->n_out, (uint32_t)L->n_in, ldx, (uint32_t)L->n_in, ldy, (uint32_t)xo, 0,
+                 (uint32_t)yo, (uint32_t)L->fmt, flags, 1.0f, 0, 0, 0, 1};
+    if (L->fmt == FMT_I8) { /* W8A8: the rows quantised first (rows of n_in int8 in xq, scales in xs) */
+        uint32_t pq[4] = {M, (uint32_t)L->n_in, ldx, (uint32_t)xo};
+        vk_range qb[3] = {whole(X), whole(s->xq), whole(s->xs)};
+        vk_cmd_dispatch(s->be->ctx, cmd, &s->be->pipes[P_QUANTIZE], qb, pq, sizeof pq, M < 65535 ? M : 65535,
+                        (M + 65534) / 65535, 1);
+        a.x_scale = whole(s->xs);
+        a.ldx = (uint32_t)L->n_in;
+        a.x_off = 0;
+        X = s->xq;
+    }
     rec_matmul(s->be, cmd, X, Y, &a);
 }
 
@@ -348,7 +359,7 @@ static void rec_encoder_attention(vk_session *s, vk_cmd *cmd, uint32_t T, uint32
     for (uint32_t h0 = 0; h0 < H; h0 += (uint32_t)s->score_heads) {
         uint32_t g = H - h0 < (uint32_t)s->score_heads ? H - h0 : (uint32_t)s->score_heads;
         /* scores[j][t][u] = q_t · k_u / 8 for heads h0 + j */
-        mm_args qk = {whole(&s->qkv), none, none, T, T, HEAD, 3 * d, 3 * d, T, h0 * HEAD, d + h0 * HEAD, 0, FMT_F32, 0,
+        mm_args qk = {whole(&s->qkv), none, none, {NULL, 0, 0}, T, T, HEAD, 3 * d, 3 * d, T, h0 * HEAD, d + h0 * HEAD, 0, FMT_F32, 0,
                       1.0f / sqrtf((float)HEAD), HEAD, HEAD, T * T, g};
         rec_matmul(s->be, cmd, &s->qkv, &s->scores, &qk);
         uint32_t ps[2] = {g * T, T};
@@ -356,7 +367,7 @@ static void rec_encoder_attention(vk_session *s, vk_cmd *cmd, uint32_t T, uint32
         vk_cmd_dispatch(be->ctx, cmd, &be->pipes[P_SOFTMAX], sb, ps, sizeof ps, g * T < 65535 ? g * T : 65535,
                         (g * T + 65534) / 65535, 1);
         /* attn[t][(h0 + j)·64 + e] = Σ_u p[j][t][u] v_u[e] */
-        mm_args pv = {whole(&s->kt), none, none, T, HEAD, T, T, T, d, 0, h0 * HEAD * T, h0 * HEAD, FMT_F32, 0,
+        mm_args pv = {whole(&s->kt), none, none, {NULL, 0, 0}, T, HEAD, T, T, T, d, 0, h0 * HEAD * T, h0 * HEAD, FMT_F32, 0,
                       1.0f, T * T, HEAD * T, HEAD, g};
         rec_matmul(s->be, cmd, &s->scores, &s->attn, &pv);
     }
@@ -364,6 +375,8 @@ static void rec_encoder_attention(vk_session *s, vk_cmd *cmd, uint32_t T, uint32
 
 static void rec_encode_window(vk_session *s, vk_cmd *cmd, int w) {
     vk_backend *be = s->be;
+    s->xq = &s->xq_enc;
+    s->xs = &s->xs_enc;
     const am_hparams *hp = s->hp;
     const uint32_t T = (uint32_t)hp->n_audio_ctx, F = 2 * T, d = (uint32_t)hp->n_audio_state, nm = (uint32_t)hp->n_mels;
     const uint32_t H = (uint32_t)hp->n_audio_head;
@@ -428,6 +441,8 @@ static int vk_encoder_output(am_session *base, int window, float *out) {
 /* The decoder over R rows (the row table), leaving the residual stream in dx [R][d]. */
 static void rec_decoder(vk_session *s, vk_cmd *cmd, uint32_t R, int capture) {
     vk_backend *be = s->be;
+    s->xq = &s->xq_dec;
+    s->xs = &s->xs_dec;
     const am_hparams *hp = s->hp;
     const uint32_t d = (uint32_t)hp->n_text_state, H = (uint32_t)hp->n_text_head, C = (uint32_t)hp->n_text_ctx;
     const uint32_t T = (uint32_t)hp->n_audio_ctx;
@@ -469,6 +484,8 @@ static void rec_decoder(vk_session *s, vk_cmd *cmd, uint32_t R, int capture) {
 /* logits [n][V] = LN(dx[gather_idx[i]]) · Eᵀ */
 static void rec_logits(vk_session *s, vk_cmd *cmd, uint32_t n) {
     vk_backend *be = s->be;
+    s->xq = &s->xq_dec;
+    s->xs = &s->xs_dec;
     const uint32_t d = (uint32_t)s->hp->n_text_state, V = (uint32_t)s->hp->n_vocab;
     uint32_t pg[2] = {n, d};
     vk_range gb[3] = {whole(&s->dx), whole(&s->gather_idx), whole(&s->last)};
@@ -525,7 +542,15 @@ static int ensure_capacity(vk_session *s, int R, int n) {
         if (rc != AM_OK) return rc;
         s->cap_logit_rows = cap;
     }
-    return AM_OK;
+    const size_t rows = (size_t)(s->cap_rows > s->cap_logit_rows ? s->cap_rows : s->cap_logit_rows);
+    if (s->xs_dec.size < rows * 4) { /* the decoder's int8 activations: its widest input is 4d */
+        destroy_dec_cmds(s);
+        vk_buf_destroy(c, &s->xq_dec);
+        vk_buf_destroy(c, &s->xs_dec);
+        rc = vk_buf_create(c, rows * 4 * d, VK_BUF_DEVICE, &s->xq_dec, s->err, sizeof s->err);
+        if (rc == AM_OK) rc = vk_buf_create(c, rows * 4, VK_BUF_DEVICE, &s->xs_dec, s->err, sizeof s->err);
+    }
+    return rc;
 }
 
 /* Check the sequences and write the row table, the gather index and the counts.  *R_out rows. */
@@ -802,12 +827,12 @@ static int vk_log_mel(am_backend *b, const float *x, size_t n, int n_mels, const
             vk_range fb[2] = {whole(&sig), whole(&frames)};
             grid_1d((size_t)cn * 400, &gx, &gy);
             vk_cmd_dispatch(c, &cmd, &be->pipes[P_MEL_FRAMES], fb, pf, sizeof pf, gx, gy, 1);
-            mm_args dft = {whole(&basis), none, none, cn, 402, 400, 400, 400, 402, 0, 0, 0, FMT_F32, 0, 1.0f, 0, 0, 0, 1};
+            mm_args dft = {whole(&basis), none, none, {NULL, 0, 0}, cn, 402, 400, 400, 400, 402, 0, 0, 0, FMT_F32, 0, 1.0f, 0, 0, 0, 1};
             rec_matmul(be, &cmd, &frames, &spec, &dft);
             vk_range pb[2] = {whole(&spec), whole(&power)};
             grid_1d((size_t)cn * 204, &gx, &gy);
             vk_cmd_dispatch(c, &cmd, &be->pipes[P_MEL_POWER], pb, &cn, sizeof cn, gx, gy, 1);
-            mm_args fm = {whole(&filt), none, none, cn, (uint32_t)nm, 204, 204, 204, (uint32_t)nm, 0, 0,
+            mm_args fm = {whole(&filt), none, none, {NULL, 0, 0}, cn, (uint32_t)nm, 204, 204, 204, (uint32_t)nm, 0, 0,
                           (uint32_t)(t0 * nm), FMT_F32, 0, 1.0f, 0, 0, 0, 1};
             rec_matmul(be, &cmd, &power, &mel, &fm);
         }
@@ -847,7 +872,8 @@ static void vk_session_destroy(am_session *base) {
     }
     free(s->cross);
     free(s->cache);
-    vk_buf *bufs[] = {&s->x, &s->h, &s->qkv, &s->attn, &s->mlp, &s->kt, &s->scores, &s->enc_out, &s->dx, &s->dn, &s->dqkv, &s->dq,
+    vk_buf *bufs[] = {&s->x, &s->h, &s->qkv, &s->attn, &s->mlp, &s->kt, &s->scores, &s->xq_enc, &s->xs_enc,
+                      &s->xq_dec, &s->xs_dec, &s->enc_out, &s->dx, &s->dn, &s->dqkv, &s->dq,
                       &s->dattn, &s->dmlp, &s->last, &s->logits, &s->mel, &s->rows, &s->counts, &s->copies,
                       &s->gather_idx, &s->step_seq, &s->step_u, &s->mask, &s->rules, &s->out, &s->cap_map,
                       &s->capture, &s->next_tok, &s->next_p};
@@ -892,6 +918,8 @@ static am_session *vk_session_create(am_backend *b, const am_session_config *cfg
         {&s->enc_out, W * T * d * 4, VK_BUF_DEVICE},
         {&s->kt, T * d * 4, VK_BUF_DEVICE},
         {&s->scores, (size_t)s->score_heads * T * T * 4, VK_BUF_DEVICE},
+        {&s->xq_enc, T * 4 * d, VK_BUF_DEVICE},
+        {&s->xs_enc, T * 4, VK_BUF_DEVICE},
         {&s->mel, W * hp->n_mels * F * 4, VK_BUF_HOST},
         {&s->counts, 16, VK_BUF_HOST},
         {&s->copies, S * 16, VK_BUF_HOST},
@@ -975,7 +1003,8 @@ static void release_host_weights(am_model *m) {
 
 static int create_pipes(vk_backend *be, char *err, size_t err_size) {
     static const struct { int id, n_bindings; const char *name; uint32_t variant; } list[] = {
-        {P_MATMUL, 5, "matmul", FMT_F32}, {P_MATMUL_F16, 5, "matmul", FMT_F16}, {P_MATMUL_I8, 5, "matmul", FMT_I8},
+        {P_MATMUL, 6, "matmul", FMT_F32}, {P_MATMUL_F16, 6, "matmul", FMT_F16}, {P_MATMUL_I8, 6, "matmul", FMT_I8},
+        {P_QUANTIZE, 3, "quantize", 0},
         {P_LAYERNORM, 4, "layernorm", 0}, {P_ATTENTION, 6, "attention", 0},
         {P_IM2COL, 2, "im2col", 0}, {P_ADD, 2, "add", 0}, {P_EMBED, 4, "embed", 0}, {P_KV_STORE, 4, "kv_store", 0},
         {P_CACHE_COPY, 3, "cache_copy", 0}, {P_GATHER, 3, "gather", 0}, {P_STEP, 6, "step", 0},

@@ -1,8 +1,10 @@
 #version 450
 // matmul.comp — Y[M][N] (+)= α · X[M][K] · Wᵀ (+ bias), optional GELU: every linear layer, and the
-// encoder's attention products.  W is [N][K] (row stride ldw) in float32, half or int8 (with a
-// scale per row n, i.e. per output channel); X and Y are float32 with row strides ldx, ldy; K,
-// ldx, ldw and the offsets are multiples of 4.
+// encoder's attention products.  W is [N][K] (row stride ldw) in float32 or half (FMT 0, 1), or
+// int8 with a scale per row n (FMT 2: W8A8, X then holds int8 activations four to a word, with
+// one scale per row in XS; the sums are exact int32, scaled as the CPU does: float(Σ) · (xs · ws)).
+// X (float) and Y are float32 with row strides ldx, ldy; K, ldx, ldw and the offsets are multiples
+// of 4 (elements: for int8 X too).
 // One subgroup (the workgroup: its size is the device's subgroup size, specialisation constant 0)
 // computes a 4×4 block of Y: its lanes split K four at a time (contiguous across lanes), each
 // keeps 16 partial sums in float32, and a subgroup sum finishes them.  No shared memory and no
@@ -15,8 +17,10 @@ layout(std430, binding = 1) readonly buffer WB { uint W[]; };
 layout(std430, binding = 2) readonly buffer BB { float B[]; };
 layout(std430, binding = 3) buffer YB { float Y[]; };
 layout(std430, binding = 4) readonly buffer SB { float S[]; };
+layout(std430, binding = 0) readonly buffer XQB { uint XQ[]; }; // FMT 2: the same binding as int8
+layout(std430, binding = 5) readonly buffer XSB { float XS[]; };
 layout(push_constant) uniform P {
-    uint M, N, K, ldx, ldw, ldy, x_off, w_off, y_off, unused, flags; // flags: 1 bias, 2 GELU, 4 accumulate, 8 scale
+    uint M, N, K, ldx, ldw, ldy, x_off, w_off, y_off, unused, flags; // flags: 1 bias, 2 GELU, 4 accumulate
     float alpha;
     uint x_batch, w_batch, y_batch; // offsets between the products of a batch (workgroup z)
     uint n_blocks;                  // column blocks per workgroup
@@ -25,9 +29,16 @@ layout(push_constant) uniform P {
 // the four weights at element idx (a multiple of 4) of W
 vec4 weights4(uint idx) {
     if (FMT == 0u) return uintBitsToFloat(uvec4(W[idx], W[idx + 1u], W[idx + 2u], W[idx + 3u]));
-    if (FMT == 1u) return vec4(unpackHalf2x16(W[idx >> 1]), unpackHalf2x16(W[(idx >> 1) + 1u]));
-    int w = int(W[idx >> 2]);
-    return vec4(bitfieldExtract(w, 0, 8), bitfieldExtract(w, 8, 8), bitfieldExtract(w, 16, 8), bitfieldExtract(w, 24, 8));
+    return vec4(unpackHalf2x16(W[idx >> 1]), unpackHalf2x16(W[(idx >> 1) + 1u]));
+}
+
+// Σ of the products of the four int8 pairs packed in a and b
+int dot4(uint a, uint b) {
+    ivec4 x = ivec4(bitfieldExtract(int(a), 0, 8), bitfieldExtract(int(a), 8, 8), bitfieldExtract(int(a), 16, 8),
+                    bitfieldExtract(int(a), 24, 8));
+    ivec4 y = ivec4(bitfieldExtract(int(b), 0, 8), bitfieldExtract(int(b), 8, 8), bitfieldExtract(int(b), 16, 8),
+                    bitfieldExtract(int(b), 24, 8));
+    return x.x * y.x + x.y * y.y + x.z * y.z + x.w * y.w;
 }
 
 // GELU(x) = x/2 · (1 + erf(x/√2)); erfc by its Chebyshev fit (|relative error| < 1.2e-7)
@@ -51,6 +62,28 @@ void block(uint m0, uint n0) {
     const uint w0 = wb + min(n0, ln) * p.ldw, w1 = wb + min(n0 + 1u, ln) * p.ldw;
     const uint w2 = wb + min(n0 + 2u, ln) * p.ldw, w3 = wb + min(n0 + 3u, ln) * p.ldw;
     vec4 c0 = vec4(0.0), c1 = vec4(0.0), c2 = vec4(0.0), c3 = vec4(0.0); // column j, rows 0..3
+    if (FMT == 2u) { // int8 × int8 → int32, exact
+        ivec4 i0 = ivec4(0), i1 = ivec4(0), i2 = ivec4(0), i3 = ivec4(0);
+        for (uint k = lane * 4u; k < p.K; k += width * 4u) {
+            uint a0 = XQ[(x0 + k) >> 2], a1 = XQ[(x1 + k) >> 2], a2 = XQ[(x2 + k) >> 2], a3 = XQ[(x3 + k) >> 2];
+            uint b0 = W[(w0 + k) >> 2], b1 = W[(w1 + k) >> 2], b2 = W[(w2 + k) >> 2], b3 = W[(w3 + k) >> 2];
+            i0 += ivec4(dot4(a0, b0), dot4(a1, b0), dot4(a2, b0), dot4(a3, b0));
+            i1 += ivec4(dot4(a0, b1), dot4(a1, b1), dot4(a2, b1), dot4(a3, b1));
+            i2 += ivec4(dot4(a0, b2), dot4(a1, b2), dot4(a2, b2), dot4(a3, b2));
+            i3 += ivec4(dot4(a0, b3), dot4(a1, b3), dot4(a2, b3), dot4(a3, b3));
+        }
+        i0 = subgroupAdd(i0);
+        i1 = subgroupAdd(i1);
+        i2 = subgroupAdd(i2);
+        i3 = subgroupAdd(i3);
+        const uint xr = p.x_off / p.ldx; // the activation scales' row of m0 (x_off is rows · ldx)
+        const vec4 xs = vec4(XS[xr + min(m0, lm)], XS[xr + min(m0 + 1u, lm)], XS[xr + min(m0 + 2u, lm)],
+                             XS[xr + min(m0 + 3u, lm)]);
+        c0 = vec4(i0) * (xs * S[min(n0, ln)]);
+        c1 = vec4(i1) * (xs * S[min(n0 + 1u, ln)]);
+        c2 = vec4(i2) * (xs * S[min(n0 + 2u, ln)]);
+        c3 = vec4(i3) * (xs * S[min(n0 + 3u, ln)]);
+    } else {
     for (uint k = lane * 4u; k < p.K; k += width * 4u) {
         vec4 a0 = X4[(x0 + k) >> 2], a1 = X4[(x1 + k) >> 2], a2 = X4[(x2 + k) >> 2], a3 = X4[(x3 + k) >> 2];
         vec4 b0 = weights4(w0 + k), b1 = weights4(w1 + k), b2 = weights4(w2 + k), b3 = weights4(w3 + k);
@@ -63,6 +96,7 @@ void block(uint m0, uint n0) {
     c1 = subgroupAdd(c1);
     c2 = subgroupAdd(c2);
     c3 = subgroupAdd(c3);
+    }
     if (lane != 0u) return;
     for (uint j = 0; j < 4u; j++) {
         vec4 c = j == 0u ? c0 : j == 1u ? c1 : j == 2u ? c2 : c3;
@@ -72,7 +106,6 @@ void block(uint m0, uint n0) {
             uint m = m0 + i;
             if (m >= p.M) break;
             float v = c[i] * p.alpha;
-            if ((p.flags & 8u) != 0u) v *= S[n];
             if ((p.flags & 1u) != 0u) v += B[n];
             if ((p.flags & 2u) != 0u) v = 0.5 * v * (1.0 + erf_approx(v * 0.70710678118654752));
             uint o = p.y_off + z * p.y_batch + m * p.ldy + n;
