@@ -93,6 +93,7 @@ struct am_session {
     int max_seqs, max_windows;
     uint64_t bytes;               /* memory the session holds (caches, scratch)             */
     am_session_stats stats;
+    char error[256];              /* why the last op failed, when the backend says ("" else) */
 };
 
 /* Create the backend `name` ("cpu", "vulkan", or "auto"/NULL: the first GPU this build can reach,

@@ -898,8 +898,10 @@ am_status am_transcribe(const am_model *m, const float *samples, size_t n_sample
     if (rc == AM_OK) report_progress(&lf, 1.0);
 
 done:
-    if (rc != AM_OK && err && err_size && !err[0])
-        am_fail(err, err_size, rc, "transcription failed: %s", am_status_string(rc));
+    if (rc != AM_OK && err && err_size && !err[0]) {
+        if (lf.s && lf.s->error[0]) am_fail(err, err_size, rc, "%s", lf.s->error); /* the backend's own words */
+        else am_fail(err, err_size, rc, "transcription failed: %s", am_status_string(rc));
+    }
     if (rc != AM_OK) {
         am_result_free(lf.out);
         lf.out = NULL;

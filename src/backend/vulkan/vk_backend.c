@@ -113,7 +113,6 @@ typedef struct vk_session {
     vk_cmd *enc_cmds;                       /* [W] by window count (cb NULL until recorded) */
     dec_cmd dec_cmds[MAX_DEC_CMDS];
     int n_dec_cmds;
-    char err[256];
 } vk_session;
 
 static size_t align_up(size_t n) { return (n + ALIGN - 1) / ALIGN * ALIGN; }
@@ -419,7 +418,7 @@ static int vk_encode(am_session *base, const float *mel, int n_windows) {
         for (int w = 0; w < n_windows; w++) rec_encode_window(s, cmd, w);
         if (vk_cmd_end(s->be->ctx, cmd) != AM_OK) return AM_E_BACKEND;
     }
-    int rc = vk_cmd_run(s->be->ctx, cmd, s->err, sizeof s->err);
+    int rc = vk_cmd_run(s->be->ctx, cmd, s->base.error, sizeof s->base.error);
     if (rc != AM_OK) return rc;
     s->n_encoded = n_windows;
     base->stats.encode_calls++;
@@ -433,7 +432,7 @@ static int vk_encoder_output(am_session *base, int window, float *out) {
     vk_session *s = (vk_session *)base;
     if (window < 0 || window >= s->n_encoded || !out) return AM_E_INVALID_ARG;
     const size_t n = (size_t)s->hp->n_audio_ctx * s->hp->n_audio_state;
-    return vk_buf_download(s->be->ctx, &s->enc_out, (size_t)window * n * 4, out, n * 4, s->err, sizeof s->err);
+    return vk_buf_download(s->be->ctx, &s->enc_out, (size_t)window * n * 4, out, n * 4, s->base.error, sizeof s->base.error);
 }
 
 /* ---- the decoder ----------------------------------------------------------------------------- */
@@ -518,8 +517,8 @@ static int ensure_capacity(vk_session *s, int R, int n) {
         size_t widths[] = {d * 4, d * 4, d * 4, d * 4, 3 * d * 4, 4 * d * 4, 16};
         for (size_t i = 0; i < sizeof bufs / sizeof bufs[0] && rc == AM_OK; i++) {
             vk_buf_destroy(c, bufs[i]);
-            rc = vk_buf_create(c, (size_t)cap * widths[i], i == 6 ? VK_BUF_HOST : VK_BUF_DEVICE, bufs[i], s->err,
-                               sizeof s->err);
+            rc = vk_buf_create(c, (size_t)cap * widths[i], i == 6 ? VK_BUF_HOST : VK_BUF_DEVICE, bufs[i],
+                               s->base.error, sizeof s->base.error);
         }
         if (rc != AM_OK) return rc;
         s->cap_rows = cap;
@@ -532,13 +531,13 @@ static int ensure_capacity(vk_session *s, int R, int n) {
         vk_buf_destroy(c, &s->gather_idx);
         vk_buf_destroy(c, &s->step_seq);
         vk_buf_destroy(c, &s->out);
-        rc = vk_buf_create(c, (size_t)cap * d * 4, VK_BUF_DEVICE, &s->last, s->err, sizeof s->err);
-        if (rc == AM_OK) rc = vk_buf_create(c, (size_t)cap * V * 4, VK_BUF_DEVICE, &s->logits, s->err, sizeof s->err);
-        if (rc == AM_OK) rc = vk_buf_create(c, (size_t)cap * 4, VK_BUF_HOST, &s->gather_idx, s->err, sizeof s->err);
-        if (rc == AM_OK) rc = vk_buf_create(c, (size_t)cap * 32, VK_BUF_HOST, &s->step_seq, s->err, sizeof s->err);
+        rc = vk_buf_create(c, (size_t)cap * d * 4, VK_BUF_DEVICE, &s->last, s->base.error, sizeof s->base.error);
+        if (rc == AM_OK) rc = vk_buf_create(c, (size_t)cap * V * 4, VK_BUF_DEVICE, &s->logits, s->base.error, sizeof s->base.error);
+        if (rc == AM_OK) rc = vk_buf_create(c, (size_t)cap * 4, VK_BUF_HOST, &s->gather_idx, s->base.error, sizeof s->base.error);
+        if (rc == AM_OK) rc = vk_buf_create(c, (size_t)cap * 32, VK_BUF_HOST, &s->step_seq, s->base.error, sizeof s->base.error);
         s->cap_out_words = cap * (2 * AM_STEP_MAX_K + 1) + 2 * s->cap_draws;
         if (rc == AM_OK)
-            rc = vk_buf_create(c, (size_t)s->cap_out_words * 4, VK_BUF_HOST, &s->out, s->err, sizeof s->err);
+            rc = vk_buf_create(c, (size_t)s->cap_out_words * 4, VK_BUF_HOST, &s->out, s->base.error, sizeof s->base.error);
         if (rc != AM_OK) return rc;
         s->cap_logit_rows = cap;
     }
@@ -547,8 +546,8 @@ static int ensure_capacity(vk_session *s, int R, int n) {
         destroy_dec_cmds(s);
         vk_buf_destroy(c, &s->xq_dec);
         vk_buf_destroy(c, &s->xs_dec);
-        rc = vk_buf_create(c, rows * 4 * d, VK_BUF_DEVICE, &s->xq_dec, s->err, sizeof s->err);
-        if (rc == AM_OK) rc = vk_buf_create(c, rows * 4, VK_BUF_DEVICE, &s->xs_dec, s->err, sizeof s->err);
+        rc = vk_buf_create(c, rows * 4 * d, VK_BUF_DEVICE, &s->xq_dec, s->base.error, sizeof s->base.error);
+        if (rc == AM_OK) rc = vk_buf_create(c, rows * 4, VK_BUF_DEVICE, &s->xs_dec, s->base.error, sizeof s->base.error);
     }
     return rc;
 }
@@ -619,8 +618,8 @@ static int run_decoder(vk_session *s, cmd_kind kind, const am_decode_seq *seqs, 
     int R, rc = write_rows(s, seqs, n_seqs, &R);
     if (rc != AM_OK) return rc;
     vk_cmd *cmd = dec_command(s, kind, R, n_seqs);
-    if (!cmd) return am_fail(s->err, sizeof s->err, AM_E_BACKEND, "vulkan: cannot record a decoder step");
-    rc = vk_cmd_run(s->be->ctx, cmd, s->err, sizeof s->err);
+    if (!cmd) return am_fail(s->base.error, sizeof s->base.error, AM_E_BACKEND, "vulkan: cannot record a decoder step");
+    rc = vk_cmd_run(s->be->ctx, cmd, s->base.error, sizeof s->base.error);
     s->n_pending = 0;
     s->base.stats.decode_calls++;
     s->base.stats.submissions = s->st.submissions;
@@ -634,7 +633,7 @@ static int vk_decode_logits(am_session *base, const am_decode_seq *seqs, int n_s
     if (rc != AM_OK) return rc;
     size_t bytes = (size_t)n_seqs * s->hp->n_vocab * 4;
     base->stats.bytes_from_device += bytes;
-    return vk_buf_download(s->be->ctx, &s->logits, 0, logits, bytes, s->err, sizeof s->err);
+    return vk_buf_download(s->be->ctx, &s->logits, 0, logits, bytes, s->base.error, sizeof s->base.error);
 }
 
 /* The step's rules and state into the host tables the step shader reads. */
@@ -721,9 +720,9 @@ static int vk_cross_scores(am_session *base, const am_decode_seq *seq, const int
     vk_buf_destroy(c, &s->capture);
     vk_buf_destroy(c, &s->next_tok);
     vk_buf_destroy(c, &s->next_p);
-    rc = vk_buf_create(c, (size_t)(n_heads ? n_heads : 1) * R * T * 4, VK_BUF_HOST, &s->capture, s->err, sizeof s->err);
-    if (rc == AM_OK) rc = vk_buf_create(c, (size_t)R * 4, VK_BUF_HOST, &s->next_tok, s->err, sizeof s->err);
-    if (rc == AM_OK) rc = vk_buf_create(c, (size_t)R * 4, VK_BUF_HOST, &s->next_p, s->err, sizeof s->err);
+    rc = vk_buf_create(c, (size_t)(n_heads ? n_heads : 1) * R * T * 4, VK_BUF_HOST, &s->capture, s->base.error, sizeof s->base.error);
+    if (rc == AM_OK) rc = vk_buf_create(c, (size_t)R * 4, VK_BUF_HOST, &s->next_tok, s->base.error, sizeof s->base.error);
+    if (rc == AM_OK) rc = vk_buf_create(c, (size_t)R * 4, VK_BUF_HOST, &s->next_p, s->base.error, sizeof s->base.error);
     if (rc != AM_OK) return rc;
     int32_t *map = s->cap_map.map;
     for (int i = 0; i < L * H; i++) map[i] = -1;
@@ -746,7 +745,7 @@ static int vk_cross_scores(am_session *base, const am_decode_seq *seq, const int
         vk_cmd_dispatch(c, &cmd, &s->be->pipes[P_PROB], bind, pc, sizeof pc, (uint32_t)n_next, 1, 1);
     }
     rc = vk_cmd_end(c, &cmd);
-    if (rc == AM_OK) rc = vk_cmd_run(c, &cmd, s->err, sizeof s->err);
+    if (rc == AM_OK) rc = vk_cmd_run(c, &cmd, s->base.error, sizeof s->base.error);
     vk_cmd_free(c, &cmd);
     s->n_pending = 0;
     base->stats.decode_calls++;
@@ -941,7 +940,7 @@ static am_session *vk_session_create(am_backend *b, const am_session_config *cfg
         if (rc == AM_OK) rc = vk_buf_create(c, S * C * 2 * dt * 4, VK_BUF_DEVICE, &s->cache[l], err, err_size);
         bytes += W * T * 2 * dt * 4 + S * C * 2 * dt * 4;
     }
-    if (rc == AM_OK && (rc = ensure_capacity(s, (int)C, 8)) != AM_OK) am_fail(err, err_size, rc, "%s", s->err);
+    if (rc == AM_OK && (rc = ensure_capacity(s, (int)C, 8)) != AM_OK) am_fail(err, err_size, rc, "%s", s->base.error);
     if (rc != AM_OK) {
         *status = rc;
         vk_session_destroy(&s->base);
