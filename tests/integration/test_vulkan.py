@@ -8,8 +8,9 @@ bench/vulkan.py runs the whole set and the timings.
   weight shaders against the float32 shaders;
 - both forms of a decoder step (the step shader, and the raw logits with the reference rules of
   src/backend/step.c) choose the same tokens (tests/tools/step_forms.c);
-- greedy transcripts identical to `--backend cpu --precision f32`; beam 5 WER within 0.3 points
-  of the CPU's; word timestamps within 20 ms;
+- greedy transcripts identical to `--backend cpu --precision f32` (both with the float front end,
+  which the Vulkan backend computes on the device); beam 5 WER within 0.3 points of the CPU's;
+  word timestamps within 20 ms;
 - --stats: one queue submission per encoder batch and per decoder step, at most 4 KiB read back
   per decoder step at beam 5;
 - without a driver (VK_ICD_FILENAMES pointing at nothing): `--backend vulkan` fails with one line
@@ -195,7 +196,7 @@ def parity_subset(test_data):
 
 @pytest.mark.slow
 def test_greedy_transcripts_match_cpu_f32(vulkan, binary, model_dir, parity_subset, session_tmp):
-    extra = ["--precision", "f32", "--beam-size", "1", "--no-fallback", "--temperature", "0"]
+    extra = ["--precision", "f32", "--frontend", "f32", "--beam-size", "1", "--no-fallback", "--temperature", "0"]
     cpu, _ = _transcribe(binary, model_dir, parity_subset, session_tmp / "vk-greedy-cpu", extra + ["--backend", "cpu"])
     vk, _ = _transcribe(binary, model_dir, parity_subset, session_tmp / "vk-greedy-vk", extra + ["--backend", "vulkan"])
     same = [f.name for f in parity_subset if cpu[f.stem]["text"] == vk[f.stem]["text"]]
@@ -207,7 +208,7 @@ def test_greedy_transcripts_match_cpu_f32(vulkan, binary, model_dir, parity_subs
 @pytest.fixture(scope="module")
 def beam5(vulkan, binary, model_dir, parity_subset, session_tmp):
     """Beam 5 with word timestamps, both backends; the Vulkan run with --stats."""
-    extra = ["--precision", "f32", "--beam-size", "5", "--word-timestamps"]
+    extra = ["--precision", "f32", "--frontend", "f32", "--beam-size", "5", "--word-timestamps"]
     cpu, _ = _transcribe(binary, model_dir, parity_subset, session_tmp / "vk-beam-cpu", extra + ["--backend", "cpu"])
     vk, stderr = _transcribe(binary, model_dir, parity_subset, session_tmp / "vk-beam-vk",
                              extra + ["--backend", "vulkan", "--stats"])
