@@ -55,6 +55,8 @@ typedef struct server {
     atomic_int loaded;           /* 0 loading, 1 loaded, -1 failed                             */
     atomic_int draining;
     atomic_long in_flight;       /* requests with a context (not idle keep-alive connections)  */
+    atomic_long conn_open;       /* TCP connections held now                                   */
+    atomic_ulong conn_total, conn_refused;   /* accepted; closed at once past --max-connections */
     char load_err[512];
     int threads_per_job;
     unsigned long long max_body;
@@ -493,6 +495,15 @@ static MHD_RESULT handle_metrics(server *s, req *r) {
               "amanuensis_model_loaded %d\n",
               (long)atomic_load(&s->in_flight), atomic_load(&s->loaded) == 1);
     sb_printf(&b,
+              "# HELP amanuensis_connections_open TCP connections open now.\n"
+              "# TYPE amanuensis_connections_open gauge\namanuensis_connections_open %ld\n"
+              "# HELP amanuensis_connections_total TCP connections accepted.\n"
+              "# TYPE amanuensis_connections_total counter\namanuensis_connections_total %lu\n"
+              "# HELP amanuensis_connections_refused_total Connections closed on arrival (--max-connections reached).\n"
+              "# TYPE amanuensis_connections_refused_total counter\namanuensis_connections_refused_total %lu\n",
+              (long)atomic_load(&s->conn_open), (unsigned long)atomic_load(&s->conn_total),
+              (unsigned long)atomic_load(&s->conn_refused));
+    sb_printf(&b,
               "# HELP amanuensis_audio_seconds_total Seconds of audio transcribed.\n"
               "# TYPE amanuensis_audio_seconds_total counter\namanuensis_audio_seconds_total %.3f\n"
               "# HELP amanuensis_processing_seconds_total Seconds workers spent decoding and transcribing.\n"
@@ -924,6 +935,27 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
     atomic_fetch_sub(&s->in_flight, 1);
 }
 
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe) {
+    server *s = cls;
+    (void)c;
+    (void)socket_context;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        atomic_fetch_add(&s->conn_open, 1);
+        atomic_fetch_add(&s->conn_total, 1);
+    } else {
+        atomic_fetch_sub(&s->conn_open, 1);
+    }
+}
+
+/* libmicrohttpd's messages, on stderr as its own logger writes them; the connections it closes
+ * because --max-connections is reached are counted (it has no other hook for them) */
+static void mhd_log(void *cls, const char *fmt, va_list ap) {
+    server *s = cls;
+    if (strstr(fmt, "connection limit")) atomic_fetch_add(&s->conn_refused, 1);
+    vfprintf(stderr, fmt, ap);
+}
+
 /* ---- lifecycle -------------------------------------------------------------------------------- */
 
 static void *loader_main(void *arg) {
@@ -976,6 +1008,9 @@ int server_run(const server_config *cfg) {
     atomic_init(&s->loaded, 0);
     atomic_init(&s->draining, 0);
     atomic_init(&s->in_flight, 0);
+    atomic_init(&s->conn_open, 0);
+    atomic_init(&s->conn_total, 0);
+    atomic_init(&s->conn_refused, 0);
     s->max_body = (unsigned long long)cfg->max_upload_mb << 20;
     s->threads_per_job = cfg->threads > 0 ? cfg->threads : am_cpu_count() / cfg->workers;
     if (s->threads_per_job < 1) s->threads_per_job = 1;
@@ -1038,6 +1073,8 @@ int server_run(const server_config *cfg) {
                                  MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
                                  MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
                                  MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                                 MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+                                 MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
                                  MHD_OPTION_END);
     freeaddrinfo(ai);
     if (!s->daemon) {
