@@ -9,8 +9,8 @@ of jfk.wav under different names).  Each row: wall seconds, real-time factor (au
 share of wall time the process spent on CPUs (user + sys over wall: what is left of the host's
 work when the device computes), and the backend counters of --stats (submissions, bytes read
 back per decoder call).  With --parity: the parity set of tests/integration/test_parity.py
-greedy in float32 on both backends, how many transcripts are identical, and the beam-5 WER of
-each.  Prints markdown tables for BENCHMARKS.md; `vulkaninfo --summary` names the device.
+greedy in float32 (float front end) on both backends, how many transcripts are identical, and
+the WER of each (beam 5 too with --parity-beam5).  Prints markdown tables for BENCHMARKS.md; `vulkaninfo --summary` names the device.
 """
 import argparse
 import json
@@ -57,17 +57,18 @@ def row(model, backend, what, wall, cpu, st):
 
 
 def wer(ref, hyp):
-    r, h = normalize(ref).split(), normalize(hyp).split()
-    d = list(range(len(h) + 1))
-    for i in range(1, len(r) + 1):
-        prev, d[0] = d[0], i
-        for j in range(1, len(h) + 1):
-            cur = min(d[j] + 1, d[j - 1] + 1, prev + (r[i - 1] != h[j - 1]))
-            prev, d[j] = d[j], cur
-    return d[len(h)], len(r)
+    """(word errors, reference words) after normalisation (jiwer's alignment)."""
+    import jiwer
+    ref, hyp = normalize(ref), normalize(hyp)
+    if not hyp:
+        return len(ref.split()), len(ref.split())
+    o = jiwer.process_words(ref, hyp)
+    return o.substitutions + o.deletions + o.insertions, o.hits + o.substitutions + o.deletions
 
 
 def parity_files():
+    """The parity set of tests/integration/test_parity.py: pocketsphinx's LibriVox and cards
+    recordings, jfk.wav and the English recordings of tests/data/speech (FLAC converted by sox)."""
     files, refs = [], {}
     for sub, trans in (("librivox", "transcription"), ("cards", "cards.transcription")):
         for line in (PSPHINX / sub / trans).read_text().splitlines():
@@ -78,28 +79,48 @@ def parity_files():
     files.append(REPO / "samples" / "jfk.wav")
     refs["jfk"] = ("And so my fellow Americans, ask not what your country can do for you, "
                    "ask what you can do for your country.")
+    speech = REPO / "tests" / "data" / "speech"
+    lines = (speech / "MANIFEST.tsv").read_text(encoding="utf-8").splitlines()
+    header = lines[0].split("\t")
+    conv = Path(tempfile.mkdtemp(prefix="am-vk-parity-"))
+    for line in lines[1:]:
+        row = dict(zip(header, line.split("\t") + [""] * len(header)))
+        if not line.strip() or row["language"] != "en":
+            continue
+        src = speech / row["file"]
+        if src.suffix.lower() != ".wav":
+            dst = conv / (src.stem + ".wav")
+            subprocess.run(["sox", str(src), "-b", "16", "-e", "signed-integer", str(dst)], check=True)
+            src = dst
+        files.append(src)
+        refs[src.stem] = row["reference_transcript"].strip()
     return files, refs
 
 
-def parity(model, tmp, precision):
+def parity(model, tmp, precision, beams):
     files, refs = parity_files()
     out = {}
     for backend in ("cpu", "vulkan"):
-        for beam in (1, 5):
+        for beam in beams:
             d = tmp / f"parity-{backend}-{beam}"
             d.mkdir()
             run(["transcribe", "-m", model, "-l", "en", "--backend", backend, "--precision", precision,
-                 "--beam-size", beam, "-o", "json", "--output-dir", d] + files)
+                 "--frontend", "f32", "--beam-size", beam, "-o", "json", "--output-dir", d] + files)
             out[backend, beam] = {f.stem: json.loads((d / (f.stem + ".json")).read_text())["text"] for f in files}
     same = sum(out["cpu", 1][f.stem] == out["vulkan", 1][f.stem] for f in files)
     lines = [f"\nParity set ({len(files)} files, {model}, {precision}): greedy transcripts identical "
              f"on {same} of {len(files)}"]
-    for backend in ("cpu", "vulkan"):
-        e = n = 0
-        for f in files:
-            a, b = wer(refs[f.stem], out[backend, 5][f.stem])
-            e, n = e + a, n + b
-        lines.append(f"- beam 5 WER {backend}: {100 * e / n:.2f}% ({n} words)")
+    lines += [f"- DIFFERENT {f.name}: cpu {out['cpu', 1][f.stem]!r} vulkan {out['vulkan', 1][f.stem]!r}"
+              for f in files if out["cpu", 1][f.stem] != out["vulkan", 1][f.stem]]
+    for beam in beams:
+        for backend in ("cpu", "vulkan"):
+            e = n = 0
+            for f in files:
+                if not refs.get(f.stem):
+                    continue
+                a, b = wer(refs[f.stem], out[backend, beam][f.stem])
+                e, n = e + a, n + b
+            lines.append(f"- beam {beam} WER {backend}: {100 * e / n:.2f}% ({n} words)")
     return "\n".join(lines)
 
 
@@ -111,7 +132,9 @@ def main():
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--precision", default="f16", help="for the Vulkan rows (the CPU rows run int8)")
     ap.add_argument("--backends", default="cpu,vulkan")
-    ap.add_argument("--parity", action="store_true")
+    ap.add_argument("--parity", action="store_true", help="the parity set at beam 1 (and 5 with --parity-beam5)")
+    ap.add_argument("--parity-beam5", action="store_true")
+    ap.add_argument("--no-speed", action="store_true", help="skip the long-file and many-file rows")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="am-vk-bench-"))
     try:
@@ -132,7 +155,7 @@ def main():
         print(f"Machine: {cpu_name}, {os.cpu_count()} CPUs; Vulkan devices: {', '.join(dev) or 'none'}\n")
         print("| model | backend | input | audio s | wall s | speed | CPU share | submissions | bytes back per step |")
         print("|---|---|---|---|---|---|---|---|---|")
-        for model in args.models.split(","):
+        for model in [] if args.no_speed else args.models.split(","):
             for backend in args.backends.split(","):
                 prec = args.precision if backend != "cpu" else "int8"
                 common = ["-m", model, "--backend", backend, "--precision", prec, "-l", "en", "--stats"]
@@ -143,7 +166,7 @@ def main():
                 print(row(model, f"{backend} {prec}", f"{args.batch} files, --jobs {args.batch}", wall, cpu, stats(err)), flush=True)
         if args.parity:
             for model in args.models.split(","):
-                print(parity(model, tmp, "f32"))
+                print(parity(model, tmp, "f32", (1, 5) if args.parity_beam5 else (1,)), flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -68,14 +68,13 @@ JFK_REF = ("And so my fellow Americans, ask not what your country can do for you
 
 
 def _wer(ref, hyp):
-    r, h = normalize(ref).split(), normalize(hyp).split()
-    d = list(range(len(h) + 1))
-    for i in range(1, len(r) + 1):
-        prev, d[0] = d[0], i
-        for j in range(1, len(h) + 1):
-            cur = min(d[j] + 1, d[j - 1] + 1, prev + (r[i - 1] != h[j - 1]))
-            prev, d[j] = d[j], cur
-    return d[len(h)], len(r)
+    """(word errors, reference words) after normalisation (jiwer's alignment)."""
+    import jiwer
+    ref, hyp = normalize(ref), normalize(hyp)
+    if not hyp:
+        return len(ref.split()), len(ref.split())
+    o = jiwer.process_words(ref, hyp)
+    return o.substitutions + o.deletions + o.insertions, o.hits + o.substitutions + o.deletions
 
 
 def _transcribe(binary, model_dir, files, outdir, extra, env=None):
