@@ -251,6 +251,11 @@ static int write_output(batch *b, const am_result *res, am_format format, const 
     return 0;
 }
 
+/* --file-times: "time: SECONDS ok|failed PATH", the file's read to its last output written. */
+static void report_time(batch *b, const char *path, double t0, int ok) {
+    if (b->o->file_times) report_line(b, "time: %.3f %s %s\n", am_now() - t0, ok ? "ok" : "failed", path);
+}
+
 /* Read, transcribe, print and write the k-th file to transcribe on job s. */
 static void transcribe_one(job_slot *s, int k) {
     batch *b = s->b;
@@ -261,6 +266,7 @@ static void transcribe_one(job_slot *s, int k) {
     double t0 = am_now();
     if (am_audio_read_file(in->path, &pcm, &n, err, sizeof err) != AM_OK) {
         report_line(b, "amanuensis: %s\n", err); /* the reader's message starts with the path */
+        report_time(b, in->path, t0, 0);
         slot_end(s, NULL, 0, am_now() - t0);
         return;
     }
@@ -277,6 +283,7 @@ static void transcribe_one(job_slot *s, int k) {
     am_audio_free(pcm);
     if (rc != AM_OK) {
         report_line(b, "amanuensis: %s: %s\n", in->path, err);
+        report_time(b, in->path, t0, 0);
         slot_end(s, NULL, 0, read_seconds);
         return;
     }
@@ -284,6 +291,7 @@ static void transcribe_one(job_slot *s, int k) {
     int ok = 1;
     for (int f = 0; f < b->o->n_formats && !b->o->detect_only; f++)
         if (write_output(b, res, (am_format)b->o->formats[f], in->out_stem) != 0) ok = 0;
+    report_time(b, in->path, t0, ok);
     slot_end(s, res, ok, read_seconds);
     am_result_free(res);
 }

@@ -54,6 +54,7 @@ typedef struct cli_run_options {
     int summary;          /* print the summary line (a run over several files or a folder)       */
     int stats;            /* --stats: the timing breakdown                                       */
     double load_seconds;  /* model load, for --stats                                             */
+    int file_times;       /* --file-times: one "time:" line per file on stderr when it is over     */
 } cli_run_options;
 
 /* Transcribe every input on the one loaded model; each failure is reported as one line and the run

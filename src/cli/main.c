@@ -84,6 +84,7 @@ static void usage(FILE *f) {
             "                               them (default 1)\n"
             "      --progress               progress line on stderr even when it is not a terminal\n"
             "      --stats                  timing breakdown and backend counters on stderr at the end\n"
+            "      --file-times             a line per file on stderr when it is over: time: SECONDS ok|failed PATH\n"
             "  -q, --quiet                  do not print segments to stdout\n"
             "  -h, --help                   this help\n"
             "  -V, --version                print the version\n");
@@ -134,7 +135,7 @@ enum { /* numeric formats */
 };
 
 enum { /* many files */
-    OPT_JOBS = 1280, OPT_SKIP_EXISTING, OPT_PROGRESS, OPT_STATS
+    OPT_JOBS = 1280, OPT_SKIP_EXISTING, OPT_PROGRESS, OPT_STATS, OPT_FILE_TIMES
 };
 
 enum { /* voice activity detection options */
@@ -268,12 +269,13 @@ int main(int argc, char **argv) {
         {"backend", required_argument, 0, OPT_BACKEND}, {"device", required_argument, 0, OPT_DEVICE},
         {"jobs", required_argument, 0, OPT_JOBS}, {"skip-existing", no_argument, 0, OPT_SKIP_EXISTING},
         {"progress", no_argument, 0, OPT_PROGRESS}, {"stats", no_argument, 0, OPT_STATS},
+        {"file-times", no_argument, 0, OPT_FILE_TIMES},
         {0, 0, 0, 0}};
     am_params p = am_params_default();
     am_load_options load_opts = am_load_options_default();
     const char *model_arg = NULL, *out_dir = ".";
     int formats[MAX_FORMATS], n_formats = 0, quiet = 0, bad = 0, detect_only = 0;
-    int jobs = 1, skip_existing = 0, force_progress = 0, stats = 0, frontend_given = 0;
+    int jobs = 1, skip_existing = 0, force_progress = 0, stats = 0, frontend_given = 0, file_times = 0;
     am_writer_options wopts = {0, 0, 0, 0};
     optind = 2;
     int c;
@@ -420,6 +422,7 @@ int main(int argc, char **argv) {
         case OPT_SKIP_EXISTING: skip_existing = 1; break;
         case OPT_PROGRESS: force_progress = 1; break;
         case OPT_STATS: stats = 1; break;
+        case OPT_FILE_TIMES: file_times = 1; break;
         case 'h': usage(stdout); return 0;
         case 'V': printf("amanuensis %s\n", am_version()); return 0;
         default: return 2; /* getopt printed the problem */
@@ -449,7 +452,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     cli_run_options ro = {out_dir, formats, detect_only ? 0 : n_formats, &wopts, !quiet, detect_only, jobs,
-                          p.n_threads, force_progress || isatty(STDERR_FILENO), 0, stats, 0.0};
+                          p.n_threads, force_progress || isatty(STDERR_FILENO), 0, stats, 0.0, file_times};
     return transcribe_inputs(model_arg, &load_opts, &p, frontend_given, argv + optind, argc - optind, skip_existing,
                              &ro);
 }
