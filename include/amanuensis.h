@@ -252,6 +252,22 @@ AM_API am_params am_params_default(void);
 AM_API am_status am_transcribe(const am_model *model, const float *samples, size_t n_samples, const am_params *params,
                                am_result **out, char *err, size_t err_size);
 
+/* Long recordings without holding them.  am_audio_open decodes a file ("-": standard input; every
+ * format am_audio_read_file reads) into an unlinked temporary file in $TMPDIR (into memory when
+ * none can be made), and am_transcribe_audio computes the log-mel window by window from it, so
+ * memory does not grow with the length of the recording.  The result is am_transcribe's on the same
+ * samples (with the float front end on a device backend, the log-mel is then computed on the host).
+ * One am_audio may be transcribed by several threads at once.  am_transcribe_file is open,
+ * transcribe, close. */
+typedef struct am_audio am_audio;
+AM_API am_status am_audio_open(const char *path, am_audio **out, char *err, size_t err_size);
+AM_API size_t am_audio_n_samples(const am_audio *audio);  /* 16 kHz samples */
+AM_API void am_audio_close(am_audio *audio);
+AM_API am_status am_transcribe_audio(const am_model *model, const am_audio *audio, const am_params *params,
+                                     am_result **out, char *err, size_t err_size);
+AM_API am_status am_transcribe_file(const am_model *model, const char *path, const am_params *params, am_result **out,
+                                    char *err, size_t err_size);
+
 AM_API size_t am_result_n_segments(const am_result *result);
 AM_API const am_segment *am_result_segment(const am_result *result, size_t i);
 AM_API const char *am_result_text(const am_result *result);       /* all segments' text joined   */

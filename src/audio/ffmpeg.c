@@ -5,8 +5,8 @@
  * such as stdin, read forward only, with the bytes already peeked at served first) or over bytes in
  * memory.  Packets of the first audio stream are decoded one at a time and each decoded frame goes
  * through libswresample (all channels averaged to mono, resampled to 16 kHz, float) and is
- * appended to one growing output buffer: memory is the output (4 bytes per 16 kHz sample) plus
- * FFmpeg's bounded working buffers, whatever the length of the input.
+ * appended to the caller's sample store (audio/pcm.h): memory is FFmpeg's bounded working buffers
+ * plus what the store keeps (nothing more than a block when it spools to a file).
  *
  * The input is untrusted: secondary resources (playlists, concat lists, image sequences...) are
  * refused (io_open fails), FFmpeg's own logging is silenced, and every failure is one line:
@@ -32,6 +32,7 @@
 
 #include "amanuensis.h"
 #include "audio/audio.h"
+#include "audio/pcm.h"
 #include "common/util.h"
 
 #define FF_IO_BUFFER (64 * 1024)
@@ -99,7 +100,7 @@ static int ff_io_open_refuse(struct AVFormatContext *s, AVIOContext **pb, const 
     return AVERROR(EPERM);
 }
 
-/* The growing output. */
+/* The resampler's output block, handed to the store after each input frame. */
 typedef struct ff_out {
     float *v;
     size_t n, cap;
@@ -130,6 +131,9 @@ typedef struct ff_state {
     int stream;
     int swr_fmt, swr_rate, swr_channels; /* what swr was set up for */
     ff_out out;
+    pcm_store *dst;
+    size_t total;        /* samples handed to dst */
+    int store_rc;        /* AM_E_IO / AM_E_NOMEM from dst */
     size_t n_packets, n_bad;
 } ff_state;
 
@@ -158,8 +162,16 @@ static int ff_resample(ff_state *s, const uint8_t **in, int n_in) {
         int got = swr_convert(s->swr, &dst, room, in, n_in);
         if (got < 0) return AM_E_AUDIO;
         s->out.n += (size_t)got;
-        if (in || got == 0) return AM_OK; /* one call per input; flush until empty */
+        if (in || got == 0) break; /* one call per input; flush until empty */
     }
+    int rc = pcm_store_append(s->dst, s->out.v, s->out.n);
+    if (rc != AM_OK) {
+        s->store_rc = rc;
+        return rc;
+    }
+    s->total += s->out.n;
+    s->out.n = 0;
+    return AM_OK;
 }
 
 /* (Re)configure swr for this frame's format: all channels averaged to mono float at 16 kHz. */
@@ -218,11 +230,11 @@ static void ff_errstr(int ret, char *buf, size_t n) {
 }
 
 /* The whole decode; `who` ("" or "path: ") prefixes every message. */
-static int ff_decode(ff_source *src, const char *who, float **samples, size_t *n_samples, char *err,
-                     size_t err_size) {
+static int ff_decode(ff_source *src, const char *who, pcm_store *dst, char *err, size_t err_size) {
     ff_state s;
     memset(&s, 0, sizeof s);
     s.stream = -1;
+    s.dst = dst;
     char why[128] = "";
     int rc = AM_OK, ret;
 
@@ -318,22 +330,26 @@ static int ff_decode(ff_source *src, const char *who, float **samples, size_t *n
         rc = ff_drain(&s);
     }
     if (rc == AM_OK && s.swr) rc = ff_resample(&s, NULL, 0); /* flush the resampler */
+    if (rc == AM_E_IO && s.store_rc == AM_E_IO) {
+        rc = am_fail(err, err_size, AM_E_IO, "%s%s", who, pcm_store_error(dst));
+        goto done;
+    }
     if (rc == AM_E_NOMEM) {
-        rc = am_fail(err, err_size, AM_E_NOMEM, "%sout of memory (%zu samples decoded)", who, s.out.n);
+        rc = am_fail(err, err_size, AM_E_NOMEM, "%sout of memory (%zu samples decoded)", who, s.total);
         goto done;
     }
     if (rc != AM_OK) {
         rc = am_fail(err, err_size, AM_E_AUDIO, "%struncated or corrupt audio (unusable sample format or rate)", who);
         goto done;
     }
-    if (s.out.n == 0) {
+    if (s.total == 0) {
         rc = am_fail(err, err_size, AM_E_AUDIO, "%struncated or corrupt audio (no audio could be decoded)", who);
         goto done;
     }
     if (read_err && read_err != AVERROR(EIO)) {
         ff_errstr(read_err, why, sizeof why);
         rc = am_fail(err, err_size, AM_E_AUDIO, "%struncated or corrupt audio (%s after %.1f s)", who, why,
-                     (double)s.out.n / AM_SAMPLE_RATE);
+                     (double)s.total / AM_SAMPLE_RATE);
         goto done;
     }
     if (s.n_bad * 10 > s.n_packets) {
@@ -346,7 +362,7 @@ static int ff_decode(ff_source *src, const char *who, float **samples, size_t *n
     if (st->duration != AV_NOPTS_VALUE && st->duration > 0 &&
         s.fmt->duration_estimation_method != AVFMT_DURATION_FROM_BITRATE) {
         double expect = (double)st->duration * av_q2d(st->time_base);
-        double got = (double)s.out.n / AM_SAMPLE_RATE;
+        double got = (double)s.total / AM_SAMPLE_RATE;
         if (expect > 0 && got < 0.9 * expect - 0.5) {
             rc = am_fail(err, err_size, AM_E_AUDIO, "%struncated or corrupt audio (%.1f s decoded of %.1f s)", who, got,
                          expect);
@@ -354,16 +370,13 @@ static int ff_decode(ff_source *src, const char *who, float **samples, size_t *n
         }
     }
 
-    *samples = s.out.v;
-    *n_samples = s.out.n;
-    s.out.v = NULL;
 done:
     ff_state_free(&s);
     return rc;
 }
 
 int audio_ffmpeg_read_stream(FILE *f, int seekable, const void *prefix, size_t prefix_len, const char *who,
-                             float **samples, size_t *n_samples, char *err, size_t err_size) {
+                             pcm_store *dst, char *err, size_t err_size) {
     ff_source src;
     memset(&src, 0, sizeof src);
     src.f = f;
@@ -372,16 +385,16 @@ int audio_ffmpeg_read_stream(FILE *f, int seekable, const void *prefix, size_t p
     src.pre_len = seekable ? 0 : prefix_len;
     if (seekable && fseeko(f, 0, SEEK_SET) != 0)
         return am_fail(err, err_size, AM_E_IO, "%scannot seek: %s", who, strerror(errno));
-    return ff_decode(&src, who, samples, n_samples, err, err_size);
+    return ff_decode(&src, who, dst, err, err_size);
 }
 
-int audio_ffmpeg_read_memory(const void *data, size_t size, const char *who, float **samples, size_t *n_samples,
-                             char *err, size_t err_size) {
+int audio_ffmpeg_read_memory(const void *data, size_t size, const char *who, pcm_store *dst, char *err,
+                             size_t err_size) {
     ff_source src;
     memset(&src, 0, sizeof src);
     src.mem = data;
     src.mem_size = size;
-    return ff_decode(&src, who, samples, n_samples, err, err_size);
+    return ff_decode(&src, who, dst, err, err_size);
 }
 
 #else

@@ -18,6 +18,7 @@
 
 #include "amanuensis.h"
 #include "audio/audio.h"
+#include "audio/pcm.h"
 #include "common/util.h"
 
 #define WAV_FORMAT_PCM 0x0001
@@ -246,16 +247,17 @@ static void wav_map_release(wav_map *m, const uint8_t *upto) {
     }
 }
 
-static int wav_read_ex(const uint8_t *buf, size_t size, const char *who, float **samples, size_t *n_samples,
-                       char *err, size_t err_size, wav_map *map);
+static int wav_read_ex(const uint8_t *buf, size_t size, const char *who, pcm_store *dst, char *err, size_t err_size,
+                       wav_map *map);
 
-static int wav_read(const uint8_t *buf, size_t size, const char *who, float **samples, size_t *n_samples, char *err,
-                    size_t err_size) {
-    return wav_read_ex(buf, size, who, samples, n_samples, err, err_size, NULL);
+static int wav_read(const uint8_t *buf, size_t size, const char *who, pcm_store *dst, char *err, size_t err_size) {
+    return wav_read_ex(buf, size, who, dst, err, err_size, NULL);
 }
 
-static int wav_read_ex(const uint8_t *buf, size_t size, const char *who, float **samples, size_t *n_samples,
-                       char *err, size_t err_size, wav_map *map) {
+/* At 16 kHz the blocks go to `dst` as they are decoded; other rates are decoded whole, resampled
+ * (resample.c works on a whole signal) and then stored. */
+static int wav_read_ex(const uint8_t *buf, size_t size, const char *who, pcm_store *dst, char *err, size_t err_size,
+                       wav_map *map) {
     if (size == 0) return am_fail(err, err_size, AM_E_AUDIO, "%sempty file", who);
     if (size < 12 || (memcmp(buf, "RIFF", 4) != 0 && memcmp(buf, "RF64", 4) != 0) || memcmp(buf + 8, "WAVE", 4) != 0)
         return am_fail(err, err_size, AM_E_AUDIO, "%snot a WAV file (no RIFF/WAVE header)", who);
@@ -275,17 +277,20 @@ static int wav_read_ex(const uint8_t *buf, size_t size, const char *who, float *
         return am_fail(err, err_size, AM_E_AUDIO, "%scontains no audio samples", who);
     }
 
-    float *mono = malloc(n_frames * sizeof *mono);
+    const int direct = f.rate == AM_SAMPLE_RATE;
+    const size_t block = 65536;
+    float *mono = malloc((direct ? (n_frames < block ? n_frames : block) : n_frames) * sizeof *mono);
     if (!mono) return am_fail(err, err_size, AM_E_NOMEM, "%sout of memory (%zu samples)", who, n_frames);
-    for (size_t i = 0; i < n_frames; i += 65536) { /* in blocks, releasing mapped pages behind */
-        size_t nb = n_frames - i < 65536 ? n_frames - i : 65536;
-        wav_decode_mono(lay.data + i * f.frame_bytes, nb, &f, mono + i);
+    for (size_t i = 0; i < n_frames; i += block) { /* in blocks, releasing mapped pages behind */
+        size_t nb = n_frames - i < block ? n_frames - i : block;
+        wav_decode_mono(lay.data + i * f.frame_bytes, nb, &f, direct ? mono : mono + i);
         wav_map_release(map, lay.data + (i + nb) * f.frame_bytes);
+        if (direct && (rc = pcm_store_append(dst, mono, nb)) != AM_OK) break;
     }
-
-    if (f.rate == AM_SAMPLE_RATE) {
-        *samples = mono;
-        *n_samples = n_frames;
+    if (direct) {
+        free(mono);
+        if (rc == AM_E_IO) return am_fail(err, err_size, rc, "%s%s", who, pcm_store_error(dst));
+        if (rc != AM_OK) return am_fail(err, err_size, rc, "%sout of memory (%zu samples)", who, n_frames);
         return AM_OK;
     }
     float *out = NULL;
@@ -295,8 +300,10 @@ static int wav_read_ex(const uint8_t *buf, size_t size, const char *who, float *
     if (rc != AM_OK)
         return am_fail(err, err_size, rc, "%sresampling %d Hz to %d Hz failed: %s", who, f.rate, AM_SAMPLE_RATE,
                        am_status_string(rc));
-    *samples = out;
-    *n_samples = n_out;
+    rc = pcm_store_append(dst, out, n_out);
+    free(out);
+    if (rc == AM_E_IO) return am_fail(err, err_size, rc, "%s%s", who, pcm_store_error(dst));
+    if (rc != AM_OK) return am_fail(err, err_size, rc, "%sout of memory (%zu samples)", who, n_out);
     return AM_OK;
 }
 
@@ -308,16 +315,37 @@ static int is_riff_wave(const uint8_t *b, size_t n) {
 
 #ifndef AM_HAVE_FFMPEG
 /* wav_read, with a hint about FFmpeg when the bytes are not WAV at all. */
-static int wav_read_or_hint(const uint8_t *buf, size_t size, const char *who, float **samples, size_t *n_samples,
-                            char *err, size_t err_size) {
+static int wav_read_or_hint(const uint8_t *buf, size_t size, const char *who, pcm_store *dst, char *err,
+                            size_t err_size) {
     if (size > 0 && !is_riff_wave(buf, size) && !(size >= 4 && (memcmp(buf, "RIFF", 4) == 0 || memcmp(buf, "RF64", 4) == 0)))
         return am_fail(err, err_size, AM_E_AUDIO,
                        "%snot a WAV file (no RIFF/WAVE header); other formats need FFmpeg and this build is "
                        "without FFmpeg",
                        who);
-    return wav_read(buf, size, who, samples, n_samples, err, err_size);
+    return wav_read(buf, size, who, dst, err, err_size);
 }
 #endif
+
+int audio_read_memory(const void *data, size_t size, pcm_store *dst, char *err, size_t err_size) {
+#ifdef AM_HAVE_FFMPEG
+    /* anything that starts like a RIFF file stays with the WAV parser (its messages are precise) */
+    if (size > 0 && !(size >= 4 && (memcmp(data, "RIFF", 4) == 0 || memcmp(data, "RF64", 4) == 0)))
+        return audio_ffmpeg_read_memory(data, size, "", dst, err, err_size);
+    return wav_read(data, size, "", dst, err, err_size);
+#else
+    return wav_read_or_hint(data, size, "", dst, err, err_size);
+#endif
+}
+
+/* A memory store's samples handed to the caller of am_audio_read_file/_memory. */
+static am_status take_samples(int rc, pcm_store *st, float **samples, size_t *n_samples) {
+    if (rc == AM_OK) {
+        *n_samples = pcm_store_size(st);
+        *samples = pcm_store_take(st);
+    }
+    pcm_store_free(st);
+    return rc;
+}
 
 am_status am_audio_read_memory(const void *data, size_t size, float **samples, size_t *n_samples, char *err,
                                size_t err_size) {
@@ -325,14 +353,9 @@ am_status am_audio_read_memory(const void *data, size_t size, float **samples, s
         return am_fail(err, err_size, AM_E_INVALID_ARG, "am_audio_read_memory: NULL argument");
     *samples = NULL;
     *n_samples = 0;
-#ifdef AM_HAVE_FFMPEG
-    /* anything that starts like a RIFF file stays with the WAV parser (its messages are precise) */
-    if (size > 0 && !(size >= 4 && (memcmp(data, "RIFF", 4) == 0 || memcmp(data, "RF64", 4) == 0)))
-        return audio_ffmpeg_read_memory(data, size, "", samples, n_samples, err, err_size);
-    return wav_read(data, size, "", samples, n_samples, err, err_size);
-#else
-    return wav_read_or_hint(data, size, "", samples, n_samples, err, err_size);
-#endif
+    pcm_store *st = pcm_store_new(0);
+    if (!st) return am_fail(err, err_size, AM_E_NOMEM, "out of memory");
+    return take_samples(audio_read_memory(data, size, st, err, err_size), st, samples, n_samples);
 }
 
 /* Read all of a stream (stdin) into memory after the `have` bytes already in *buf. */
@@ -359,7 +382,7 @@ static int read_all(FILE *f, unsigned char **buf, size_t have, size_t *size) {
 }
 
 /* "-": standard input.  WAV is read whole into memory; anything else streams through FFmpeg. */
-static int read_stdin(float **samples, size_t *n_samples, char *err, size_t err_size) {
+static int read_stdin(pcm_store *dst, char *err, size_t err_size) {
     const char *who = "stdin: ";
     unsigned char *buf = malloc(12);
     if (!buf) return am_fail(err, err_size, AM_E_NOMEM, "%sout of memory", who);
@@ -371,7 +394,7 @@ static int read_stdin(float **samples, size_t *n_samples, char *err, size_t err_
     int rc;
 #ifdef AM_HAVE_FFMPEG
     if (have > 0 && !is_riff_wave(buf, have)) {
-        rc = audio_ffmpeg_read_stream(stdin, 0, buf, have, who, samples, n_samples, err, err_size);
+        rc = audio_ffmpeg_read_stream(stdin, 0, buf, have, who, dst, err, err_size);
         free(buf);
         return rc;
     }
@@ -382,9 +405,9 @@ static int read_stdin(float **samples, size_t *n_samples, char *err, size_t err_
         return am_fail(err, err_size, rc, "%s%s", who, rc == AM_E_NOMEM ? "out of memory" : "read error");
     }
 #ifdef AM_HAVE_FFMPEG
-    rc = wav_read(buf, size, who, samples, n_samples, err, err_size);
+    rc = wav_read(buf, size, who, dst, err, err_size);
 #else
-    rc = wav_read_or_hint(buf, size, who, samples, n_samples, err, err_size);
+    rc = wav_read_or_hint(buf, size, who, dst, err, err_size);
 #endif
     free(buf);
     return rc;
@@ -395,7 +418,14 @@ am_status am_audio_read_file(const char *path, float **samples, size_t *n_sample
         return am_fail(err, err_size, AM_E_INVALID_ARG, "am_audio_read_file: NULL argument");
     *samples = NULL;
     *n_samples = 0;
-    if (strcmp(path, "-") == 0) return read_stdin(samples, n_samples, err, err_size);
+    pcm_store *st = pcm_store_new(0);
+    if (!st) return am_fail(err, err_size, AM_E_NOMEM, "out of memory");
+    return take_samples(audio_read_file(path, st, err, err_size), st, samples, n_samples);
+}
+
+int audio_read_file(const char *path, pcm_store *dst, char *err, size_t err_size) {
+    if (!path || !dst) return am_fail(err, err_size, AM_E_INVALID_ARG, "audio_read_file: NULL argument");
+    if (strcmp(path, "-") == 0) return read_stdin(dst, err, err_size);
 
     /* "path: " prefix for the parsers' messages. */
     size_t plen = strlen(path);
@@ -413,7 +443,7 @@ am_status am_audio_read_file(const char *path, float **samples, size_t *n_sample
         size_t have = fread(head, 1, sizeof head, f);
         if (have > 0 && !ferror(f) && !is_riff_wave(head, have)) {
             int seekable = fseeko(f, 0, SEEK_SET) == 0; /* a FIFO given by path is read as a pipe */
-            rc = audio_ffmpeg_read_stream(f, seekable, head, have, who, samples, n_samples, err, err_size);
+            rc = audio_ffmpeg_read_stream(f, seekable, head, have, who, dst, err, err_size);
             fclose(f);
             free(who);
             return rc;
@@ -433,12 +463,12 @@ am_status am_audio_read_file(const char *path, float **samples, size_t *n_sample
         if (mp != MAP_FAILED) {
             wav_map map = {mp, (size_t)st.st_size, 0};
 #ifdef AM_HAVE_FFMPEG
-            rc = wav_read_ex(map.base, map.size, who, samples, n_samples, err, err_size, &map);
+            rc = wav_read_ex(map.base, map.size, who, dst, err, err_size, &map);
 #else
             rc = is_riff_wave(map.base, map.size) || (map.size >= 4 && (memcmp(map.base, "RIFF", 4) == 0 ||
                                                                      memcmp(map.base, "RF64", 4) == 0))
-                     ? wav_read_ex(map.base, map.size, who, samples, n_samples, err, err_size, &map)
-                     : wav_read_or_hint(map.base, map.size, who, samples, n_samples, err, err_size);
+                     ? wav_read_ex(map.base, map.size, who, dst, err, err_size, &map)
+                     : wav_read_or_hint(map.base, map.size, who, dst, err, err_size);
 #endif
             if (map.size > map.released) munmap(map.base + map.released, map.size - map.released);
             free(who);
@@ -454,9 +484,9 @@ am_status am_audio_read_file(const char *path, float **samples, size_t *n_sample
         return rc;
     }
 #ifdef AM_HAVE_FFMPEG
-    rc = wav_read(buf, size, who, samples, n_samples, err, err_size);
+    rc = wav_read(buf, size, who, dst, err, err_size);
 #else
-    rc = wav_read_or_hint(buf, size, who, samples, n_samples, err, err_size);
+    rc = wav_read_or_hint(buf, size, who, dst, err, err_size);
 #endif
     free(who);
     free(buf);

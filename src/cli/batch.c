@@ -261,17 +261,16 @@ static void transcribe_one(job_slot *s, int k) {
     batch *b = s->b;
     const cli_input *in = &b->in->v[b->todo[k]];
     char err[1024] = "";
-    float *pcm = NULL;
-    size_t n = 0;
+    am_audio *audio = NULL;
     double t0 = am_now();
-    if (am_audio_read_file(in->path, &pcm, &n, err, sizeof err) != AM_OK) {
+    if (am_audio_open(in->path, &audio, err, sizeof err) != AM_OK) {
         report_line(b, "amanuensis: %s\n", err); /* the reader's message starts with the path */
         report_time(b, in->path, t0, 0);
         slot_end(s, NULL, 0, am_now() - t0);
         return;
     }
     double read_seconds = am_now() - t0;
-    slot_begin(s, k + 1, in->path, (double)n / AM_SAMPLE_RATE);
+    slot_begin(s, k + 1, in->path, (double)am_audio_n_samples(audio) / AM_SAMPLE_RATE);
     am_params p = *b->params;
     if (b->o->jobs > 1) p.n_threads = s->n_threads;
     p.on_segment = b->o->print_segments && b->o->jobs == 1 && !b->o->detect_only ? print_segment_now : NULL;
@@ -279,8 +278,8 @@ static void transcribe_one(job_slot *s, int k) {
     p.progress_callback = b->o->progress ? on_progress : NULL;
     p.progress_user_data = s;
     am_result *res = NULL;
-    int rc = am_transcribe(b->model, pcm, n, &p, &res, err, sizeof err);
-    am_audio_free(pcm);
+    int rc = am_transcribe_audio(b->model, audio, &p, &res, err, sizeof err);
+    am_audio_close(audio);
     if (rc != AM_OK) {
         report_line(b, "amanuensis: %s: %s\n", in->path, err);
         report_time(b, in->path, t0, 0);

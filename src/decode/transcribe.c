@@ -35,6 +35,9 @@
 #include "text/tokenizer.h"
 #include "frontend/mel.h"
 #include "frontend/mel_q15.h"
+#include "frontend/mel_window.h"
+#include "audio/audio.h"
+#include "audio/pcm.h"
 #include "model/model.h"
 
 #define MAX_PROMPT_PREV 223 /* n_text_ctx / 2 − 1 tokens of previous text */
@@ -454,7 +457,9 @@ static am_status params_check(const am_model *m, const am_params *p, int *lang_i
 /* One piece of audio decoded with Whisper's long-form rules: the whole file or one VAD chunk. */
 typedef struct stream {
     const vad_chunk *chunk;   /* NULL: the whole file (times need no mapping) */
-    float *mel;               /* [n_mels][n_frames] while active */
+    float *mel;               /* [n_mels][n_frames] while active (a chunk, or the device front end) */
+    mel_reader reader;        /* else the whole file's log-mel, window by window */
+    int windowed;
     int n_frames, content_frames;
     int seek, prompt_reset_since, lang_index, active, done;
     double last_speech;
@@ -468,7 +473,7 @@ typedef struct longform {
     const am_model *m;
     am_params p;              /* the caller's, without on_segment (see flush_streams) */
     const am_params *user;
-    const float *samples;
+    const pcm_store *pcm;     /* the samples, in memory or spooled (audio/pcm.h) */
     size_t n_samples;
     const vad_plan *plan;     /* NULL without VAD */
     search_ctx c;
@@ -493,6 +498,10 @@ typedef struct longform {
  * of every length come and go through a long recording, and their holes would otherwise stay
  * resident for the whole run. */
 static void stream_release(stream *k) {
+    if (k->windowed) {
+        mel_reader_free(&k->reader);
+        k->windowed = 0;
+    }
     if (!k->mel) return;
     free(k->mel);
     k->mel = NULL;
@@ -501,12 +510,29 @@ static void stream_release(stream *k) {
 #endif
 }
 
-/* Make stream i active: its audio and log-mel (normalised per stream). */
+/* Make stream i active: its audio and log-mel (normalised per stream).  A chunk's speech is
+ * gathered into one buffer and its log-mel computed whole.  The whole file's log-mel is read
+ * window by window (frontend/mel_window.h: memory does not grow with the length of the recording),
+ * except with the float front end on a device, which takes the whole signal when it is in memory. */
 static int stream_start(longform *lf, int i, char *err, size_t err_size) {
     stream *k = &lf->st[i];
-    const float *x = lf->samples;
+    const float *x = pcm_store_memory(lf->pcm);
     size_t n = lf->n_samples;
-    if (k->chunk) { /* one buffer for every chunk (30 s of speech at most, as a rule) */
+    const am_params *p = &lf->p;
+    const am_backend *be = lf->m->backend;
+    const int threads = p->n_threads > 0 ? p->n_threads : am_cpu_count();
+    const int device_mel = p->frontend == AM_FRONTEND_F32 && be->ops->log_mel;
+    int rc;
+    if (!k->chunk && !(device_mel && x)) {
+        const double t0 = am_now();
+        rc = mel_reader_init(&k->reader, lf->pcm, p->frontend != AM_FRONTEND_F32, lf->m->hp.n_mels, lf->filters,
+                             threads);
+        lf->mel_seconds += am_now() - t0;
+        if (rc == AM_E_IO) return am_fail(err, err_size, rc, "%s", pcm_store_error(lf->pcm));
+        if (rc != AM_OK) return am_fail(err, err_size, rc, "log-mel failed: %s", am_status_string(rc));
+        k->windowed = 1;
+        k->n_frames = k->reader.n_frames;
+    } else if (k->chunk) { /* one buffer for every chunk (30 s of speech at most, as a rule) */
         if (k->chunk->n_samples > lf->chunk_cap) {
             size_t cap = k->chunk->n_samples > VAD_CHUNK_SAMPLES ? k->chunk->n_samples : VAD_CHUNK_SAMPLES;
             float *g = realloc(lf->chunk_audio, cap * sizeof *g);
@@ -514,25 +540,24 @@ static int stream_start(longform *lf, int i, char *err, size_t err_size) {
             lf->chunk_audio = g;
             lf->chunk_cap = cap;
         }
-        vad_chunk_audio(k->chunk, lf->plan->segs, lf->samples, lf->chunk_audio);
+        if ((rc = vad_chunk_audio(k->chunk, lf->plan->segs, lf->pcm, lf->chunk_audio)) != AM_OK)
+            return am_fail(err, err_size, rc, "%s", pcm_store_error(lf->pcm));
         x = lf->chunk_audio;
         n = k->chunk->n_samples;
     }
-    const am_params *p = &lf->p;
-    const double t0 = am_now();
-    const am_backend *be = lf->m->backend;
-    int rc;
-    if (p->frontend == AM_FRONTEND_F32 && be->ops->log_mel) { /* the float front end on the device */
-        rc = be->ops->log_mel((am_backend *)be, x, n, lf->m->hp.n_mels, lf->filters, &k->mel, &k->n_frames, err,
-                              err_size);
-        if (rc != AM_OK) return rc;
-    } else {
-        rc = (p->frontend == AM_FRONTEND_F32 ? mel_log_spectrogram : mel_q15_log_spectrogram)(
-            x, n, lf->m->hp.n_mels, lf->filters, p->n_threads > 0 ? p->n_threads : am_cpu_count(), &k->mel,
-            &k->n_frames);
+    if (!k->windowed) {
+        const double t0 = am_now();
+        if (device_mel) { /* the float front end on the device */
+            rc = be->ops->log_mel((am_backend *)be, x, n, lf->m->hp.n_mels, lf->filters, &k->mel, &k->n_frames, err,
+                                  err_size);
+            if (rc != AM_OK) return rc;
+        } else {
+            rc = (p->frontend == AM_FRONTEND_F32 ? mel_log_spectrogram : mel_q15_log_spectrogram)(
+                x, n, lf->m->hp.n_mels, lf->filters, threads, &k->mel, &k->n_frames);
+        }
+        lf->mel_seconds += am_now() - t0;
+        if (rc != AM_OK) return am_fail(err, err_size, rc, "log-mel failed: %s", am_status_string(rc));
     }
-    lf->mel_seconds += am_now() - t0;
-    if (rc != AM_OK) return am_fail(err, err_size, rc, "log-mel failed: %s", am_status_string(rc));
     k->content_frames = k->n_frames - 1;
     k->active = 1;
     k->done = k->content_frames <= 0;
@@ -771,8 +796,17 @@ static int longform_run(longform *lf, char *err, size_t err_size) {
             stream *k = &lf->st[act[a]];
             size[a] = k->content_frames - k->seek < N_FRAMES ? k->content_frames - k->seek : N_FRAMES;
             float *win = lf->windows + (size_t)a * n_mels * N_FRAMES;
+            if (k->windowed) {
+                double t0 = am_now();
+                rc = mel_reader_window(&k->reader, k->seek, size[a], win, N_FRAMES);
+                lf->mel_seconds += am_now() - t0;
+                if (rc == AM_E_IO) return am_fail(err, err_size, rc, "%s", pcm_store_error(lf->pcm));
+                if (rc != AM_OK) return am_fail(err, err_size, rc, "log-mel failed: %s", am_status_string(rc));
+            }
             for (int q = 0; q < n_mels; q++) {
-                memcpy(win + (size_t)q * N_FRAMES, k->mel + (size_t)q * k->n_frames + k->seek, (size_t)size[a] * sizeof(float));
+                if (!k->windowed)
+                    memcpy(win + (size_t)q * N_FRAMES, k->mel + (size_t)q * k->n_frames + k->seek,
+                           (size_t)size[a] * sizeof(float));
                 memset(win + (size_t)q * N_FRAMES + size[a], 0, (size_t)(N_FRAMES - size[a]) * sizeof(float));
             }
         }
@@ -813,16 +847,11 @@ static int longform_run(longform *lf, char *err, size_t err_size) {
 
 /* ---- the public entry point ----------------------------------------------------------------- */
 
-am_status am_transcribe(const am_model *m, const float *samples, size_t n_samples, const am_params *params,
-                        am_result **out, char *err, size_t err_size) {
-    if (!m || !out || (!samples && n_samples)) return am_fail(err, err_size, AM_E_INVALID_ARG, "am_transcribe: NULL argument");
-    *out = NULL;
-    if (err && err_size) err[0] = 0;
-    am_params defaults = am_params_default();
-    const am_params *user = params ? params : &defaults;
-    int lang_index;
-    int rc = params_check(m, user, &lang_index, err, err_size);
-    if (rc != AM_OK) return rc;
+/* The transcription of the samples in `pcm`, whichever entry point brought them. */
+static am_status transcribe_store(const am_model *m, const pcm_store *pcm, const am_params *user, int lang_index,
+                                  am_result **out, char *err, size_t err_size) {
+    const size_t n_samples = pcm_store_size(pcm);
+    int rc;
     if (n_samples == 0) return am_fail(err, err_size, AM_E_AUDIO, "the audio contains no samples");
 
     longform lf;
@@ -833,7 +862,7 @@ am_status am_transcribe(const am_model *m, const float *samples, size_t n_sample
     lf.p = *user;
     lf.p.on_segment = NULL;
     lf.user = user;
-    lf.samples = samples;
+    lf.pcm = pcm;
     lf.n_samples = n_samples;
     lf.multilingual = tokenizer_is_multilingual(m->tok);
     lf.max_prev = lf.p.max_context >= 0 && lf.p.max_context < MAX_PROMPT_PREV ? lf.p.max_context : MAX_PROMPT_PREV;
@@ -842,7 +871,7 @@ am_status am_transcribe(const am_model *m, const float *samples, size_t n_sample
 
     /* the streams: the whole file, or the chunks of speech VAD finds */
     if (p->vad) {
-        if ((rc = vad_plan_build(samples, n_samples, p, &plan, err, err_size)) != AM_OK) return rc;
+        if ((rc = vad_plan_build(pcm, p, &plan, err, err_size)) != AM_OK) return rc;
         lf.plan = &plan;
         lf.n_st = (int)plan.n_chunks;
     } else {
@@ -928,5 +957,76 @@ done:
     free(lf.initial);
     free(lf.prefix);
     *out = lf.out;
+    return rc;
+}
+
+am_status am_transcribe(const am_model *m, const float *samples, size_t n_samples, const am_params *params,
+                        am_result **out, char *err, size_t err_size) {
+    if (!m || !out || (!samples && n_samples)) return am_fail(err, err_size, AM_E_INVALID_ARG, "am_transcribe: NULL argument");
+    *out = NULL;
+    if (err && err_size) err[0] = 0;
+    am_params defaults = am_params_default();
+    const am_params *user = params ? params : &defaults;
+    int lang_index;
+    int rc = params_check(m, user, &lang_index, err, err_size);
+    if (rc != AM_OK) return rc;
+    if (n_samples == 0) return am_fail(err, err_size, AM_E_AUDIO, "the audio contains no samples");
+    pcm_store *pcm = pcm_store_view(samples, n_samples);
+    if (!pcm) return am_fail(err, err_size, AM_E_NOMEM, "out of memory");
+    rc = transcribe_store(m, pcm, user, lang_index, out, err, err_size);
+    pcm_store_free(pcm);
+    return rc;
+}
+
+struct am_audio {
+    pcm_store *pcm;
+};
+
+am_status am_audio_open(const char *path, am_audio **out, char *err, size_t err_size) {
+    if (!path || !out) return am_fail(err, err_size, AM_E_INVALID_ARG, "am_audio_open: NULL argument");
+    *out = NULL;
+    am_audio *a = calloc(1, sizeof *a);
+    if (!a || !(a->pcm = pcm_store_new(1))) { /* an unlinked temporary file (memory if none) */
+        free(a);
+        return am_fail(err, err_size, AM_E_NOMEM, "out of memory");
+    }
+    int rc = audio_read_file(path, a->pcm, err, err_size);
+    if (rc != AM_OK) {
+        am_audio_close(a);
+        return rc;
+    }
+    *out = a;
+    return AM_OK;
+}
+
+size_t am_audio_n_samples(const am_audio *a) { return a ? pcm_store_size(a->pcm) : 0; }
+
+void am_audio_close(am_audio *a) {
+    if (!a) return;
+    pcm_store_free(a->pcm);
+    free(a);
+}
+
+am_status am_transcribe_audio(const am_model *m, const am_audio *audio, const am_params *params, am_result **out,
+                              char *err, size_t err_size) {
+    if (!m || !audio || !out) return am_fail(err, err_size, AM_E_INVALID_ARG, "am_transcribe_audio: NULL argument");
+    *out = NULL;
+    if (err && err_size) err[0] = 0;
+    am_params defaults = am_params_default();
+    const am_params *user = params ? params : &defaults;
+    int lang_index;
+    int rc = params_check(m, user, &lang_index, err, err_size);
+    if (rc != AM_OK) return rc;
+    return transcribe_store(m, audio->pcm, user, lang_index, out, err, err_size);
+}
+
+am_status am_transcribe_file(const am_model *m, const char *path, const am_params *params, am_result **out, char *err,
+                             size_t err_size) {
+    if (!m || !path || !out) return am_fail(err, err_size, AM_E_INVALID_ARG, "am_transcribe_file: NULL argument");
+    *out = NULL;
+    am_audio *a = NULL;
+    int rc = am_audio_open(path, &a, err, err_size);
+    if (rc == AM_OK) rc = am_transcribe_audio(m, a, params, out, err, err_size);
+    am_audio_close(a);
     return rc;
 }

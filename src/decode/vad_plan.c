@@ -24,6 +24,7 @@
 #include "amanuensis.h"
 #include "common/util.h"
 #include "decode/vad_plan.h"
+#include "audio/pcm.h"
 
 #define VAD_MODEL_FILE "silero-vad-v6.2.0-ggml.bin"
 
@@ -70,8 +71,8 @@ static int vad_model_path(const am_params *p, char *out, size_t size, int *expli
     return 0;
 }
 
-int vad_plan_build(const float *samples, size_t n, const am_params *p, vad_plan *pl, char *err,
-                          size_t err_size) {
+int vad_plan_build(const pcm_store *pcm, const am_params *p, vad_plan *pl, char *err, size_t err_size) {
+    const size_t n = pcm_store_size(pcm);
     memset(pl, 0, sizeof *pl);
     float *probs = NULL;
     size_t n_frames = 0;
@@ -85,7 +86,7 @@ int vad_plan_build(const float *samples, size_t n, const am_params *p, vad_plan 
             rc = vad_silero_load(path, &v, err, err_size);
             if (rc != AM_OK) return rc; /* the message names the file */
             int threads = p->n_threads > 0 ? p->n_threads : am_cpu_count();
-            rc = vad_silero_probs(v, samples, n, threads, &probs, &n_frames);
+            rc = vad_silero_probs_store(v, pcm, threads, &probs, &n_frames);
             vad_silero_free(v);
             if (rc != AM_OK) return am_fail(err, err_size, rc, "voice activity detection failed: %s", am_status_string(rc));
         } else {
@@ -93,7 +94,7 @@ int vad_plan_build(const float *samples, size_t n, const am_params *p, vad_plan 
         }
     }
     if (pl->detector == 2) {
-        rc = vad_energy_probs(samples, n, &probs, &n_frames);
+        rc = vad_energy_probs_store(pcm, &probs, &n_frames);
         if (rc != AM_OK) return am_fail(err, err_size, rc, "voice activity detection failed: %s", am_status_string(rc));
     }
 

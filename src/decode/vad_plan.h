@@ -17,8 +17,9 @@ typedef struct vad_plan {
     int detector;        /* 1 Silero, 2 energy (what actually ran) */
 } vad_plan;
 
-/* Detect speech in samples[n] with the params' detector and options, and plan the chunks. */
-int vad_plan_build(const float *samples, size_t n, const am_params *p, vad_plan *pl, char *err, size_t err_size);
+/* Detect speech in the samples (read block by block) with the params' detector and options, and plan the chunks. */
+struct pcm_store;
+int vad_plan_build(const struct pcm_store *pcm, const am_params *p, vad_plan *pl, char *err, size_t err_size);
 void vad_plan_free(vad_plan *pl);
 
 #endif

@@ -385,6 +385,102 @@ static void *mel_worker(void *arg)
     return NULL;
 }
 
+/* Raw log10 values of n_frames frames whose centred samples start at padded[0] (frame t reads
+ * padded[t * HOP .. t * HOP + N_FFT)); see mel.h. */
+int mel_raw_frames(const float *padded, int n_frames, int n_mels, const float *filters, int n_threads,
+                   float *out, double *max_log)
+{
+    if (!padded || n_frames <= 0 || n_mels <= 0 || !filters || !out || !max_log)
+        return AM_E_INVALID_ARG;
+    mel_span *spans = malloc((size_t)n_mels * sizeof *spans);
+    mel_fft_plan plan;
+    int status = fft_plan_init(&plan, AM_N_FFT);
+    if (!spans || status != AM_OK) {
+        free(spans);
+        fft_plan_free(&plan);
+        return status == AM_OK ? AM_E_NOMEM : status;
+    }
+    double window[AM_N_FFT];
+    for (int j = 0; j < AM_N_FFT; j++)
+        window[j] = 0.5 - 0.5 * cos(2.0 * MEL_PI * (double)j / (double)AM_N_FFT);
+    for (int m = 0; m < n_mels; m++) {
+        const float *row = filters + (size_t)m * AM_N_FREQ;
+        int k0 = 0, k1 = AM_N_FREQ;
+        while (k0 < AM_N_FREQ && row[k0] == 0.0f)
+            k0++;
+        while (k1 > k0 && row[k1 - 1] == 0.0f)
+            k1--;
+        spans[m].k0 = k0;
+        spans[m].k1 = k1;
+    }
+
+    /* split frames across workers; each needs enough frames to be worth a thread */
+    const int nf = n_frames;
+    if (n_threads < 1)
+        n_threads = 1;
+    if (n_threads > 64)
+        n_threads = 64;
+    const int min_frames_per_thread = 200;
+    if (n_threads > 1 && nf / n_threads < min_frames_per_thread)
+        n_threads = nf / min_frames_per_thread > 1 ? nf / min_frames_per_thread : 1;
+
+    mel_job jobs[64];
+    pthread_t tids[64];
+    int started[64] = {0};
+    /* Frames go through the FFT in pairs (2i, 2i+1), and a frame's rounding depends on its partner,
+     * so every worker starts at an even frame: the result does not depend on the thread count. */
+    for (int i = 0; i < n_threads; i++) {
+        jobs[i] = (mel_job){
+            .padded = padded, .window = window, .plan = &plan, .filters = filters, .spans = spans,
+            .n_mels = n_mels, .n_frames = nf,
+            .frame_begin = (int)((long long)nf * i / n_threads) & ~1,
+            .frame_end = i + 1 < n_threads ? (int)((long long)nf * (i + 1) / n_threads) & ~1 : nf,
+            .out = out, .max_log = -INFINITY,
+        };
+    }
+    for (int i = 1; i < n_threads; i++)
+        started[i] = pthread_create(&tids[i], NULL, mel_worker, &jobs[i]) == 0;
+    mel_worker(&jobs[0]);
+    for (int i = 1; i < n_threads; i++) {
+        if (started[i])
+            pthread_join(tids[i], NULL);
+        else
+            mel_worker(&jobs[i]); /* thread creation failed: do the share here */
+    }
+    double global_max = -INFINITY;
+    for (int i = 0; i < n_threads; i++)
+        if (jobs[i].max_log > global_max)
+            global_max = jobs[i].max_log;
+    *max_log = global_max;
+    free(spans);
+    fft_plan_free(&plan);
+    return AM_OK;
+}
+
+/* x = max(x, max_log - 8); (x + 4) / 4 */
+void mel_normalise(const float *raw, size_t n, double max_log, float *out)
+{
+    const double floor_log = max_log - 8.0;
+    for (size_t i = 0; i < n; i++) {
+        double x = raw[i];
+        if (x < floor_log)
+            x = floor_log;
+        out[i] = (float)((x + 4.0) / 4.0);
+    }
+}
+
+void mel_pad_range(const float *samples, size_t n_samples, size_t first, size_t count, float *padded)
+{
+    const size_t len = n_samples + AM_HOP; /* signal plus 160 zeros */
+    const long long pad = AM_N_FFT / 2;
+    for (size_t i = 0; i < count; i++) {
+        const size_t j = reflect_index((long long)(first + i) - pad, len);
+        padded[i] = j < n_samples ? samples[j] : 0.0f;
+    }
+}
+
+size_t mel_reflect_index(long long i, size_t len) { return reflect_index(i, len); }
+
 int mel_log_spectrogram(const float *samples, size_t n_samples, int n_mels, const float *filters,
                         int n_threads, float **out, int *n_frames)
 {
@@ -399,93 +495,25 @@ int mel_log_spectrogram(const float *samples, size_t n_samples, int n_mels, cons
     if (frames > (size_t)0x7fffffff / (size_t)n_mels)
         return AM_E_INVALID_ARG;
     const int nf = (int)frames;
-    const int pad = AM_N_FFT / 2;
 
     /* padded: [len + 2 * pad], the centred signal; frame t reads padded[t * HOP .. t * HOP + N_FFT). */
-    const size_t padded_len = len + 2 * (size_t)pad;
+    const size_t padded_len = len + AM_N_FFT;
     float *padded = malloc(padded_len * sizeof *padded);
     float *result = malloc((size_t)n_mels * frames * sizeof *result);
-    mel_span *spans = malloc((size_t)n_mels * sizeof *spans);
-    mel_fft_plan plan;
-    int status = fft_plan_init(&plan, AM_N_FFT);
-    if (!padded || !result || !spans || status != AM_OK) {
+    if (!padded || !result) {
         free(padded);
         free(result);
-        free(spans);
-        fft_plan_free(&plan);
-        return status == AM_OK ? AM_E_NOMEM : status;
+        return AM_E_NOMEM;
     }
-
-    /* s = samples ++ zeros(160); padded[i] = s[reflect(i - pad)] */
-    for (size_t i = 0; i < padded_len; i++) {
-        const size_t j = reflect_index((long long)i - pad, len);
-        padded[i] = j < n_samples ? samples[j] : 0.0f;
-    }
-
-    double window[AM_N_FFT];
-    for (int j = 0; j < AM_N_FFT; j++)
-        window[j] = 0.5 - 0.5 * cos(2.0 * MEL_PI * (double)j / (double)AM_N_FFT);
-
-    for (int m = 0; m < n_mels; m++) {
-        const float *row = filters + (size_t)m * AM_N_FREQ;
-        int k0 = 0, k1 = AM_N_FREQ;
-        while (k0 < AM_N_FREQ && row[k0] == 0.0f)
-            k0++;
-        while (k1 > k0 && row[k1 - 1] == 0.0f)
-            k1--;
-        spans[m].k0 = k0;
-        spans[m].k1 = k1;
-    }
-
-    /* split frames across workers; each needs enough frames to be worth a thread */
-    if (n_threads < 1)
-        n_threads = 1;
-    if (n_threads > 64)
-        n_threads = 64;
-    const int min_frames_per_thread = 200;
-    if (n_threads > 1 && nf / n_threads < min_frames_per_thread)
-        n_threads = nf / min_frames_per_thread > 1 ? nf / min_frames_per_thread : 1;
-
-    mel_job jobs[64];
-    pthread_t tids[64];
-    int started[64] = {0};
-    for (int i = 0; i < n_threads; i++) {
-        jobs[i] = (mel_job){
-            .padded = padded, .window = window, .plan = &plan, .filters = filters, .spans = spans,
-            .n_mels = n_mels, .n_frames = nf,
-            .frame_begin = (int)((long long)nf * i / n_threads),
-            .frame_end = (int)((long long)nf * (i + 1) / n_threads),
-            .out = result, .max_log = -INFINITY,
-        };
-    }
-    for (int i = 1; i < n_threads; i++)
-        started[i] = pthread_create(&tids[i], NULL, mel_worker, &jobs[i]) == 0;
-    mel_worker(&jobs[0]);
-    for (int i = 1; i < n_threads; i++) {
-        if (started[i])
-            pthread_join(tids[i], NULL);
-        else
-            mel_worker(&jobs[i]); /* thread creation failed: do the share here */
-    }
-
+    mel_pad_range(samples, n_samples, 0, padded_len, padded);
     double global_max = -INFINITY;
-    for (int i = 0; i < n_threads; i++)
-        if (jobs[i].max_log > global_max)
-            global_max = jobs[i].max_log;
-
-    /* x = max(x, global_max - 8); (x + 4) / 4 */
-    const double floor_log = global_max - 8.0;
-    const size_t total = (size_t)n_mels * frames;
-    for (size_t i = 0; i < total; i++) {
-        double x = result[i];
-        if (x < floor_log)
-            x = floor_log;
-        result[i] = (float)((x + 4.0) / 4.0);
-    }
-
+    int status = mel_raw_frames(padded, nf, n_mels, filters, n_threads, result, &global_max);
     free(padded);
-    free(spans);
-    fft_plan_free(&plan);
+    if (status != AM_OK) {
+        free(result);
+        return status;
+    }
+    mel_normalise(result, (size_t)n_mels * frames, global_max, result);
     *out = result;
     *n_frames = nf;
     return AM_OK;

@@ -24,4 +24,18 @@ int mel_filterbank_slaney(int n_mels, int n_fft, int sample_rate, float *out);
 int mel_log_spectrogram(const float *samples, size_t n_samples, int n_mels, const float *filters,
                         int n_threads, float **out, int *n_frames);
 
+/* The two halves of mel_log_spectrogram, for a signal read window by window
+ * (frontend/mel_window.h).  mel_raw_frames: log10(max(M, 1e-10)) of n_frames frames whose centred
+ * samples start at padded[0] (frame t reads padded[t * HOP .. t * HOP + N_FFT)), into
+ * out[n_mels][n_frames], and their maximum (in double, before the cast to float).  Frames go through
+ * the FFT in pairs, so the first frame must be an even frame of the signal, and n_frames even unless
+ * the range ends the signal.  mel_normalise: max(x, max_log − 8), (x + 4) / 4 (in place allowed). */
+int mel_raw_frames(const float *padded, int n_frames, int n_mels, const float *filters, int n_threads,
+                   float *out, double *max_log);
+void mel_normalise(const float *raw, size_t n, double max_log, float *out);
+/* padded[i] for i in [first, first + count): the signal ++ 160 zeros, reflect-padded by 200 each side. */
+void mel_pad_range(const float *samples, size_t n_samples, size_t first, size_t count, float *padded);
+/* numpy's 'reflect' index of i into [0, len). */
+size_t mel_reflect_index(long long i, size_t len);
+
 #endif

@@ -267,28 +267,16 @@ static size_t reflect_index(long long i, size_t len) {
     return (size_t)j;
 }
 
-int mel_q15_log_spectrogram_i16(const int16_t *samples, size_t n_samples, int n_mels, const float *filters,
-                                int n_threads, float **out, int *n_frames) {
-    if (out) *out = NULL;
-    if (n_frames) *n_frames = 0;
-    if (!samples || n_samples == 0 || n_mels <= 0 || !filters || !out || !n_frames) return AM_E_INVALID_ARG;
-    const size_t len = n_samples + AM_HOP, frames = len / AM_HOP;
-    if (frames > (size_t)0x7fffffff / (size_t)n_mels) return AM_E_INVALID_ARG;
-    const int nf = (int)frames, pad = N / 2;
-    const size_t padded_len = len + 2 * (size_t)pad;
-    int16_t *padded = malloc(padded_len * sizeof *padded);
-    int32_t *logs = malloc((size_t)n_mels * frames * sizeof *logs);
-    float *result = malloc((size_t)n_mels * frames * sizeof *result);
+int mel_q15_raw_frames(const int16_t *padded, int n_frames, int n_mels, const float *filters, int n_threads,
+                       int32_t *out, int32_t *max_q24) {
+    if (!padded || n_frames <= 0 || n_mels <= 0 || !filters || !out || !max_q24) return AM_E_INVALID_ARG;
+    const int nf = n_frames;
     uint16_t *weights = malloc((size_t)n_mels * NF * sizeof *weights);
     q15_span *spans = malloc((size_t)n_mels * sizeof *spans);
     q15_plan *plan = malloc(sizeof *plan);
-    if (!padded || !logs || !result || !weights || !spans || !plan) {
-        free(padded); free(logs); free(result); free(weights); free(spans); free(plan);
+    if (!weights || !spans || !plan) {
+        free(weights); free(spans); free(plan);
         return AM_E_NOMEM;
-    }
-    for (size_t i = 0; i < padded_len; i++) {
-        const size_t j = reflect_index((long long)i - pad, len);
-        padded[i] = j < n_samples ? samples[j] : 0;
     }
     int16_t window[N];
     for (int j = 0; j < N; j++)
@@ -331,7 +319,7 @@ int mel_q15_log_spectrogram_i16(const int16_t *samples, size_t n_samples, int n_
     for (int i = 0; i < n_threads; i++)
         jobs[i] = (q15_job){padded, window, plan, weights, spans, const_q24, n_mels, nf,
                             (int)((long long)nf * i / n_threads) & ~1,
-                            i + 1 < n_threads ? (int)((long long)nf * (i + 1) / n_threads) & ~1 : nf, logs,
+                            i + 1 < n_threads ? (int)((long long)nf * (i + 1) / n_threads) & ~1 : nf, out,
                             (int32_t)FLOOR_Q24};
     for (int i = 1; i < n_threads; i++) started[i] = pthread_create(&tids[i], NULL, q15_worker, &jobs[i]) == 0;
     q15_worker(&jobs[0]);
@@ -341,13 +329,49 @@ int mel_q15_log_spectrogram_i16(const int16_t *samples, size_t n_samples, int n_
     }
     int32_t gmax = (int32_t)FLOOR_Q24;
     for (int i = 0; i < n_threads; i++) gmax = jobs[i].max_log > gmax ? jobs[i].max_log : gmax;
-    /* x = max(x, max - 8); (x + 4) / 4: Q24 -> float */
-    const int64_t floor_q24 = (int64_t)gmax - 8LL * Q24;
-    for (size_t i = 0; i < (size_t)n_mels * frames; i++) {
-        int64_t x = logs[i] < floor_q24 ? floor_q24 : logs[i];
-        result[i] = (float)(x + 4LL * Q24) * (1.0f / (float)(4 * Q24));
+    *max_q24 = gmax;
+    free(weights); free(spans); free(plan);
+    return AM_OK;
+}
+
+/* x = max(x, max - 8); (x + 4) / 4: Q24 -> float */
+void mel_q15_normalise(const int32_t *raw, size_t n, int32_t max_q24, float *out) {
+    const int64_t floor_q24 = (int64_t)max_q24 - 8LL * Q24;
+    for (size_t i = 0; i < n; i++) {
+        int64_t x = raw[i] < floor_q24 ? floor_q24 : raw[i];
+        out[i] = (float)(x + 4LL * Q24) * (1.0f / (float)(4 * Q24));
     }
-    free(padded); free(logs); free(weights); free(spans); free(plan);
+}
+
+int mel_q15_log_spectrogram_i16(const int16_t *samples, size_t n_samples, int n_mels, const float *filters,
+                                int n_threads, float **out, int *n_frames) {
+    if (out) *out = NULL;
+    if (n_frames) *n_frames = 0;
+    if (!samples || n_samples == 0 || n_mels <= 0 || !filters || !out || !n_frames) return AM_E_INVALID_ARG;
+    const size_t len = n_samples + AM_HOP, frames = len / AM_HOP;
+    if (frames > (size_t)0x7fffffff / (size_t)n_mels) return AM_E_INVALID_ARG;
+    const int nf = (int)frames, pad = N / 2;
+    const size_t padded_len = len + 2 * (size_t)pad;
+    int16_t *padded = malloc(padded_len * sizeof *padded);
+    int32_t *logs = malloc((size_t)n_mels * frames * sizeof *logs);
+    float *result = malloc((size_t)n_mels * frames * sizeof *result);
+    if (!padded || !logs || !result) {
+        free(padded); free(logs); free(result);
+        return AM_E_NOMEM;
+    }
+    for (size_t i = 0; i < padded_len; i++) {
+        const size_t j = reflect_index((long long)i - pad, len);
+        padded[i] = j < n_samples ? samples[j] : 0;
+    }
+    int32_t gmax = 0;
+    int rc = mel_q15_raw_frames(padded, nf, n_mels, filters, n_threads, logs, &gmax);
+    free(padded);
+    if (rc == AM_OK) mel_q15_normalise(logs, (size_t)n_mels * frames, gmax, result);
+    free(logs);
+    if (rc != AM_OK) {
+        free(result);
+        return rc;
+    }
     *out = result;
     *n_frames = nf;
     return AM_OK;

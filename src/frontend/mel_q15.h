@@ -38,6 +38,15 @@ int mel_q15_log_spectrogram(const float *samples, size_t n_samples, int n_mels, 
 int mel_q15_log_spectrogram_i16(const int16_t *samples, size_t n_samples, int n_mels, const float *filters,
                                 int n_threads, float **out, int *n_frames);
 
+/* The two halves of the above, for a signal read window by window (frontend/mel_window.h):
+ * raw log10 values in Q24 of n_frames frames whose centred Q15 samples start at padded[0] (frame t
+ * reads padded[t * 160 .. t * 160 + 400)), into out[n_mels][n_frames], and their maximum; the first
+ * frame must be an even frame of the signal (pairs), and n_frames even unless the range ends the
+ * signal.  Then the clamp at max − 8 and the scaling to float. */
+int mel_q15_raw_frames(const int16_t *padded, int n_frames, int n_mels, const float *filters, int n_threads,
+                       int32_t *out, int32_t *max_q24);
+void mel_q15_normalise(const int32_t *raw, size_t n, int32_t max_q24, float *out);
+
 /* Fixed-point helpers, exposed for the unit tests. */
 int16_t mel_q15_from_float(float x);             /* round(x · 32768), saturated            */
 int32_t mel_q15_log2_q24(uint64_t v);             /* log2(v) in Q24, v ≥ 1                    */

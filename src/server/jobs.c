@@ -54,7 +54,7 @@ void job_release(job_pool *p, job *j) {
 
 static void run_job(job *j) {
     double t0 = am_now();
-    float *pcm = NULL;
+    am_audio *audio = NULL;
     size_t n = 0;
     j->queued_seconds = t0 - j->submitted_at;
     if (atomic_load(&j->cancel)) {
@@ -62,14 +62,15 @@ static void run_job(job *j) {
         snprintf(j->err, sizeof j->err, "cancelled before it started");
         return;
     }
-    int rc = am_audio_read_file(j->path, &pcm, &n, j->err, sizeof j->err);
+    int rc = am_audio_open(j->path, &audio, j->err, sizeof j->err);
+    if (rc == AM_OK) n = am_audio_n_samples(audio);
     if (rc == AM_OK && n == 0) {
         rc = AM_E_AUDIO;
         snprintf(j->err, sizeof j->err, "the audio is empty");
     }
     if (rc == AM_OK) {
         j->audio_seconds = (double)n / AM_SAMPLE_RATE;
-        rc = am_transcribe(j->model, pcm, n, &j->params, &j->result, j->err, sizeof j->err);
+        rc = am_transcribe_audio(j->model, audio, &j->params, &j->result, j->err, sizeof j->err);
         /* until the decoder polls abort_callback, a cancelled job still runs to its end */
         if (rc == AM_OK && atomic_load(&j->cancel)) {
             am_result_free(j->result);
@@ -78,7 +79,7 @@ static void run_job(job *j) {
             snprintf(j->err, sizeof j->err, "cancelled");
         }
     }
-    am_audio_free(pcm);
+    am_audio_close(audio);
     j->status = rc;
     j->processing_seconds = am_now() - t0;
 }

@@ -12,6 +12,7 @@
 
 #include "amanuensis.h"
 #include "vad/vad.h"
+#include "audio/pcm.h"
 
 #define EN_MARGIN_DB 12.0f
 #define EN_ABS_FLOOR_DB (-50.0f)
@@ -25,24 +26,47 @@ static int cmp_float(const void *a, const void *b) {
 
 int vad_energy_probs(const float *pcm, size_t n, float **probs, size_t *n_frames) {
     if (!probs || !n_frames || (!pcm && n)) return AM_E_INVALID_ARG;
+    pcm_store *st = pcm_store_view(pcm, n);
+    if (!st) return AM_E_NOMEM;
+    int rc = vad_energy_probs_store(st, probs, n_frames);
+    pcm_store_free(st);
+    return rc;
+}
+
+#define EN_BLOCK 512 /* frames read at a time */
+
+int vad_energy_probs_store(const pcm_store *pcm, float **probs, size_t *n_frames) {
+    if (!probs || !n_frames || !pcm) return AM_E_INVALID_ARG;
     *probs = NULL;
     *n_frames = 0;
-    const size_t nf = n / VAD_WINDOW + 1;
+    const size_t nf = pcm_store_size(pcm) / VAD_WINDOW + 1;
     float *lv = malloc(nf * sizeof *lv), *sorted = malloc(nf * sizeof *sorted);
-    if (!lv || !sorted) {
+    float *blk = malloc((size_t)EN_BLOCK * VAD_WINDOW * sizeof *blk);
+    if (!lv || !sorted || !blk) {
         free(lv);
         free(sorted);
+        free(blk);
         return AM_E_NOMEM;
     }
-    for (size_t i = 0; i < nf; i++) {
-        double e = 0.0;
-        for (size_t j = 0; j < VAD_WINDOW; j++) {
-            size_t s = i * VAD_WINDOW + j;
-            double x = s < n && isfinite(pcm[s]) ? pcm[s] : 0.0;
-            e += x * x;
+    for (size_t b0 = 0; b0 < nf; b0 += EN_BLOCK) {
+        size_t nb = nf - b0 < EN_BLOCK ? nf - b0 : EN_BLOCK;
+        int rc = pcm_store_read(pcm, b0 * VAD_WINDOW, nb * VAD_WINDOW, blk); /* zeros past the end */
+        if (rc != AM_OK) {
+            free(lv);
+            free(sorted);
+            free(blk);
+            return rc;
         }
-        lv[i] = (float)(10.0 * log10(e / VAD_WINDOW + 1e-10));
+        for (size_t i = 0; i < nb; i++) {
+            double e = 0.0;
+            for (size_t j = 0; j < VAD_WINDOW; j++) {
+                double x = blk[i * VAD_WINDOW + j];
+                e += isfinite(x) ? x * x : 0.0;
+            }
+            lv[b0 + i] = (float)(10.0 * log10(e / VAD_WINDOW + 1e-10));
+        }
     }
+    free(blk);
     /* the last frame is mostly padding: leave it out of the floor estimate when there are others */
     size_t n_est = nf > 1 ? nf - 1 : nf;
     memcpy(sorted, lv, n_est * sizeof *sorted);

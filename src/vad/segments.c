@@ -10,6 +10,7 @@
 
 #include "amanuensis.h"
 #include "vad/vad.h"
+#include "audio/pcm.h"
 
 vad_options vad_options_default(void) {
     vad_options o;
@@ -173,13 +174,15 @@ int vad_collect_chunks(const vad_segment *segs, size_t n_segs, size_t max_sample
     return AM_OK;
 }
 
-void vad_chunk_audio(const vad_chunk *chunk, const vad_segment *segs, const float *pcm, float *out) {
+int vad_chunk_audio(const vad_chunk *chunk, const vad_segment *segs, const pcm_store *pcm, float *out) {
     size_t o = 0;
     for (size_t j = 0; j < chunk->count; j++) {
         const vad_segment *s = &segs[chunk->first + j];
-        memcpy(out + o, pcm + s->start, (s->end - s->start) * sizeof *out);
+        int rc = pcm_store_read(pcm, s->start, s->end - s->start, out + o);
+        if (rc != AM_OK) return rc;
         o += s->end - s->start;
     }
+    return AM_OK;
 }
 
 double vad_chunk_time_to_original(const vad_chunk *chunk, const vad_segment *segs, double t, int is_end) {

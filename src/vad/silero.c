@@ -32,6 +32,7 @@
 #include "amanuensis.h"
 #include "common/util.h"
 #include "vad/vad.h"
+#include "audio/pcm.h"
 
 #define SIL_MAGIC 0x67676d6cu
 #define SIL_PADDED 640         /* 64 context + 512 frame + 64 reflected                 */
@@ -296,12 +297,13 @@ static void front_end(const vad_silero *v, const float *x, float *feat) {
     conv3_relu(v->enc_w[3], v->enc_b[3], 64, 128, sil_stride[3], e2, 1, feat, 1, col);
 }
 
-/* Build frame i's padded input x[640] from the (virtually zero-padded) audio. */
-static void frame_input(const float *pcm, size_t n, size_t i, float *x) {
+/* Build frame i's padded input x[640] from the (virtually zero-padded) audio; blk holds the
+ * samples from (b0 * 512 − 64) on, zeros where they fall outside the signal. */
+static void frame_input(const float *blk, size_t b0, size_t n, size_t i, float *x) {
     const size_t start = i * VAD_WINDOW; /* the frame; the context is the 64 samples before */
     for (int j = 0; j < VAD_CONTEXT + VAD_WINDOW; j++) {
         size_t s = start + (size_t)j; /* sample index + 64 */
-        x[j] = (s >= VAD_CONTEXT && s - VAD_CONTEXT < n) ? pcm[s - VAD_CONTEXT] : 0.0f;
+        x[j] = (s >= VAD_CONTEXT && s - VAD_CONTEXT < n) ? blk[s - b0 * VAD_WINDOW] : 0.0f;
     }
     if (i == 0) memset(x, 0, VAD_CONTEXT * sizeof *x);
     const int L = VAD_CONTEXT + VAD_WINDOW; /* 576 */
@@ -310,8 +312,8 @@ static void frame_input(const float *pcm, size_t n, size_t i, float *x) {
 
 typedef struct fe_job {
     const vad_silero *v;
-    const float *pcm;
-    size_t n, first, count; /* frames [first, first + count) */
+    const float *blk;       /* the block's samples (frame_input) */
+    size_t b0, n, first, count; /* frames [first, first + count) of the block starting at frame b0 */
     float *feat;            /* [count][128] */
 } fe_job;
 
@@ -319,7 +321,7 @@ static void *fe_run(void *arg) {
     fe_job *j = arg;
     float x[SIL_PADDED];
     for (size_t i = 0; i < j->count; i++) {
-        frame_input(j->pcm, j->n, j->first + i, x);
+        frame_input(j->blk, j->b0, j->n, j->first + i, x);
         front_end(j->v, x, j->feat + i * SIL_H);
     }
     return NULL;
@@ -330,22 +332,48 @@ static float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
 int vad_silero_probs(const vad_silero *v, const float *pcm, size_t n, int n_threads, float **probs,
                      size_t *n_frames) {
     if (!v || !probs || !n_frames || (!pcm && n)) return AM_E_INVALID_ARG;
+    pcm_store *st = pcm_store_view(pcm, n);
+    if (!st) return AM_E_NOMEM;
+    int rc = vad_silero_probs_store(v, st, n_threads, probs, n_frames);
+    pcm_store_free(st);
+    return rc;
+}
+
+int vad_silero_probs_store(const vad_silero *v, const pcm_store *pcm, int n_threads, float **probs,
+                           size_t *n_frames) {
+    if (!v || !probs || !n_frames || !pcm) return AM_E_INVALID_ARG;
     *probs = NULL;
     *n_frames = 0;
-    const size_t nf = n / VAD_WINDOW + 1;
+    const size_t n = pcm_store_size(pcm), nf = n / VAD_WINDOW + 1;
     if (n_threads < 1) n_threads = 1;
     if (n_threads > SIL_MAX_THREADS) n_threads = SIL_MAX_THREADS;
     float *p = malloc(nf * sizeof *p);
     float *feat = malloc((size_t)SIL_BLOCK * SIL_H * sizeof *feat);
-    if (!p || !feat) {
+    float *blk = malloc(((size_t)SIL_BLOCK * VAD_WINDOW + VAD_CONTEXT) * sizeof *blk);
+    if (!p || !feat || !blk) {
         free(p);
         free(feat);
+        free(blk);
         return AM_E_NOMEM;
     }
     float hs[SIL_H] = {0}, cs[SIL_H] = {0}, gates[4 * SIL_H];
 
     for (size_t b0 = 0; b0 < nf; b0 += SIL_BLOCK) {
         size_t nb = nf - b0 < SIL_BLOCK ? nf - b0 : SIL_BLOCK;
+        /* the block's samples: from 64 before its first frame to the end of its last */
+        int rc;
+        if (b0 == 0) {
+            memset(blk, 0, VAD_CONTEXT * sizeof *blk);
+            rc = pcm_store_read(pcm, 0, nb * VAD_WINDOW, blk + VAD_CONTEXT);
+        } else {
+            rc = pcm_store_read(pcm, b0 * VAD_WINDOW - VAD_CONTEXT, nb * VAD_WINDOW + VAD_CONTEXT, blk);
+        }
+        if (rc != AM_OK) {
+            free(p);
+            free(feat);
+            free(blk);
+            return rc;
+        }
         /* front end of the block, split over threads (the calling thread takes the first share) */
         int nt = n_threads;
         if ((size_t)nt > nb / 16) nt = (int)(nb / 16) > 0 ? (int)(nb / 16) : 1;
@@ -355,7 +383,7 @@ int vad_silero_probs(const vad_silero *v, const float *pcm, size_t n, int n_thre
         size_t per = (nb + (size_t)nt - 1) / (size_t)nt;
         for (int t = 0; t < nt; t++) {
             size_t f0 = (size_t)t * per, c = f0 < nb ? (nb - f0 < per ? nb - f0 : per) : 0;
-            jobs[t] = (fe_job){v, pcm, n, b0 + f0, c, feat + f0 * SIL_H};
+            jobs[t] = (fe_job){v, blk, b0, n, b0 + f0, c, feat + f0 * SIL_H};
             if (t > 0 && c > 0) started[t] = pthread_create(&tid[t], NULL, fe_run, &jobs[t]) == 0;
         }
         fe_run(&jobs[0]);
@@ -381,6 +409,7 @@ int vad_silero_probs(const vad_silero *v, const float *pcm, size_t n, int n_thre
         }
     }
     free(feat);
+    free(blk);
     *probs = p;
     *n_frames = nf;
     return AM_OK;

@@ -34,6 +34,10 @@ void vad_silero_free(vad_silero *v);
  * AM_E_INVALID_ARG. */
 int vad_silero_probs(const vad_silero *v, const float *pcm, size_t n, int n_threads, float **probs,
                      size_t *n_frames);
+/* The same over a sample store (audio/pcm.h), read block by block (16 s at a time). */
+struct pcm_store;
+int vad_silero_probs_store(const vad_silero *v, const struct pcm_store *pcm, int n_threads, float **probs,
+                           size_t *n_frames);
 
 /* ---- energy detector (fallback) --------------------------------------------------------- */
 
@@ -42,6 +46,7 @@ int vad_silero_probs(const vad_silero *v, const float *pcm, size_t n, int n_thre
  * absolute floor, and mapped to [0, 1] so that vad_speech_segments applies unchanged.  Steady
  * noise and silence give ~0; anything well above the floor gives ~1 (music too: it is a fallback). */
 int vad_energy_probs(const float *pcm, size_t n, float **probs, size_t *n_frames);
+int vad_energy_probs_store(const struct pcm_store *pcm, float **probs, size_t *n_frames);
 
 /* ---- speech segments (faster-whisper's get_speech_timestamps) ---------------------------- */
 
@@ -80,8 +85,8 @@ typedef struct vad_chunk {
 int vad_collect_chunks(const vad_segment *segs, size_t n_segs, size_t max_samples, size_t max_gap, vad_chunk **chunks,
                        size_t *n_chunks);
 
-/* Copy a chunk's audio into out[chunk->n_samples]. */
-void vad_chunk_audio(const vad_chunk *chunk, const vad_segment *segs, const float *pcm, float *out);
+/* Copy a chunk's audio into out[chunk->n_samples].  Returns AM_OK or AM_E_IO (the store). */
+int vad_chunk_audio(const vad_chunk *chunk, const vad_segment *segs, const struct pcm_store *pcm, float *out);
 
 /* Map a time (seconds) inside a chunk's audio back to the original timeline (seconds).  As
  * SpeechTimestampsMap: the segment whose chunk-local end is the first past `t` is used (the last

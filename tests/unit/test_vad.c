@@ -16,6 +16,7 @@
 #include "amanuensis.h"
 #include "common/util.h"
 #include "vad/vad.h"
+#include "audio/pcm.h"
 
 #define MODEL "data/silero-vad-v6.2.0-ggml.bin"
 
@@ -221,7 +222,10 @@ static void test_chunks_and_map(void **state) {
     for (int i = 0; i < 64; i++) pcm[i] = (float)i;
     vad_segment small[2] = {{2, 5}, {10, 12}};
     vad_chunk ch = {0, 2, 5};
-    vad_chunk_audio(&ch, small, pcm, out);
+    pcm_store *view = pcm_store_view(pcm, 64);
+    assert_non_null(view);
+    assert_int_equal(vad_chunk_audio(&ch, small, view, out), AM_OK);
+    pcm_store_free(view);
     assert_true(out[0] == 2 && out[2] == 4 && out[3] == 10 && out[4] == 11);
     free(c);
     assert_int_equal(vad_collect_chunks(NULL, 0, 480000, SIZE_MAX, &c, &nc), AM_OK);
