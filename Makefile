@@ -112,7 +112,8 @@ $(BUILD)/obj/gen/web_assets.o: $(BUILD)/gen/web_assets.c src/server/web_assets.h
 # ---- fuzzing: every reader of untrusted bytes (tests/fuzz/) -----------------------------------------
 # `make fuzz-short` (run by `make test`): each target for FUZZ_SHORT_SECONDS with the standalone driver
 # (tests/fuzz/driver.c, gcc ASan/UBSan), then as long again with libFuzzer when clang has its runtime.
-# `make fuzz FUZZ_SECONDS=1800` is the long form (add -j4 to run targets side by side).  Each run first
+# `make fuzz FUZZ_SECONDS=1800` is the long form (add -j4 to run targets side by side; FUZZ_STANDALONE=0
+# spends the time in libFuzzer only, after the standalone driver has replayed regressions and seeds).  Each run first
 # replays tests/fuzz/regressions/<target>/, then the seeds (tests/fuzz/corpus/<target>/ and those
 # tests/fuzz/gen_seeds.c writes into build/fuzz/seeds/).  A failing input is saved as
 # build/fuzz/artifacts/<target>-crash-*; once fixed, it belongs in tests/fuzz/regressions/<target>/.
@@ -166,7 +167,7 @@ $(FUZZ_DIR)/seeds/.done: tests/fuzz/gen_seeds.c tests/fuzz/synth_models.h data/s
 # one target: regressions, seeds, then FUZZ_SECONDS of mutation per engine (libFuzzer's log: build/fuzz/lf-<target>.log)
 fuzz-run-%:
 	@echo "fuzz $*: $(FUZZ_SECONDS) s standalone$(if $(FUZZ_HAVE_LF), + $(FUZZ_SECONDS) s libFuzzer)"
-	$(FUZZ_DIR)/fuzz_$* -seconds=$(FUZZ_SECONDS) -max_len=$(FUZZ_MAXLEN_$*) -artifact_prefix=$(FUZZ_DIR)/artifacts/$*- \
+	$(FUZZ_DIR)/fuzz_$* -seconds=$(if $(filter 0,$(FUZZ_STANDALONE)),0,$(FUZZ_SECONDS)) -max_len=$(FUZZ_MAXLEN_$*) -artifact_prefix=$(FUZZ_DIR)/artifacts/$*- \
 	    $(call FUZZ_DICT,$*) $(call FUZZ_INPUTS,$*)
 	$(if $(FUZZ_HAVE_LF),@mkdir -p $(FUZZ_DIR)/lf-corpus/$* && \
 	  $(FUZZ_DIR)/fuzz_$*_lf -max_total_time=$(FUZZ_SECONDS) -max_len=$(FUZZ_MAXLEN_$*) -timeout=25 -rss_limit_mb=4096 \
