@@ -4,6 +4,7 @@
 #   make test       install test deps, build (normal + ASan/UBSan), run every test
 #   make asan       the sanitizer build into build/asan/
 #   make bench      real-time factor benchmark (bench/rtf.sh)
+#   make test-container  the container image built with podman and tested (as root; not part of make test)
 
 CC      ?= cc
 CFLAGS  ?= -O2 -g
@@ -221,6 +222,12 @@ test: test-deps
 
 bench: all
 	bench/rtf.sh
+
+# the container image of the Containerfile, built with podman, run, a transcription posted to it and its
+# HEALTHCHECK run (tests/container/test_container.sh; as root: installs podman with apt when missing)
+.PHONY: test-container
+test-container:
+	tests/container/test_container.sh
 
 
 # make install PREFIX=/usr/local DESTDIR=: the program, the static and the versioned shared library
