@@ -9,6 +9,7 @@
  * truncated to the whole frames present (an error only when not even one frame is there). */
 #include <fcntl.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -381,7 +382,42 @@ static int read_all(FILE *f, unsigned char **buf, size_t have, size_t *size) {
     return AM_OK;
 }
 
-/* "-": standard input.  WAV is read whole into memory; anything else streams through FFmpeg. */
+/* The bytes of stdin, after the `have` already read into head, copied to an unlinked temporary file
+ * and mapped: the WAV reader then releases the pages as it decodes them.  -1 when no temporary file
+ * can be made (or written): the caller reads into memory instead. */
+static int spool_stdin(const uint8_t *head, size_t have, wav_map *map) {
+    const char *dir = getenv("TMPDIR");
+    char path[4096];
+    if (!dir || !*dir) dir = "/tmp";
+    if ((size_t)snprintf(path, sizeof path, "%s/amanuensis-wav-XXXXXX", dir) >= sizeof path) return -1;
+    int fd = mkstemp(path);
+    if (fd < 0) return -1;
+    unlink(path);
+    FILE *f = fdopen(fd, "w+b");
+    if (!f) {
+        close(fd);
+        return -1;
+    }
+    uint8_t buf[65536];
+    size_t got = have, total = 0;
+    int ok = fwrite(head, 1, have, f) == have;
+    total += have;
+    while (ok && (got = fread(buf, 1, sizeof buf, stdin)) > 0) {
+        ok = fwrite(buf, 1, got, f) == got;
+        total += got;
+    }
+    ok = ok && !ferror(stdin) && fflush(f) == 0 && total > 0;
+    void *mp = ok ? mmap(NULL, total, PROT_READ, MAP_PRIVATE, fileno(f), 0) : MAP_FAILED;
+    fclose(f); /* the mapping keeps the file */
+    if (mp == MAP_FAILED) return -1;
+    map->base = mp;
+    map->size = total;
+    map->released = 0;
+    return 0;
+}
+
+/* "-": standard input.  WAV is spooled to a temporary file and mapped (into memory when no such
+ * file can be made); anything else streams through FFmpeg. */
 static int read_stdin(pcm_store *dst, char *err, size_t err_size) {
     const char *who = "stdin: ";
     unsigned char *buf = malloc(12);
@@ -399,6 +435,13 @@ static int read_stdin(pcm_store *dst, char *err, size_t err_size) {
         return rc;
     }
 #endif
+    wav_map map;
+    if (have == 12 && spool_stdin(buf, have, &map) == 0) {
+        free(buf);
+        rc = wav_read_ex(map.base, map.size, who, dst, err, err_size, &map);
+        if (map.size > map.released) munmap(map.base + map.released, map.size - map.released);
+        return rc;
+    }
     size_t size = have;
     if (have == 12 && (rc = read_all(stdin, &buf, have, &size)) != AM_OK) {
         free(buf);
