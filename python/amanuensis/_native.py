@@ -128,6 +128,10 @@ def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
     fn("am_audio_read_file", c_int, c_char_p, POINTER(POINTER(c_float)), POINTER(c_size_t), *err)
     fn("am_audio_read_memory", c_int, c_void_p, c_size_t, POINTER(POINTER(c_float)), POINTER(c_size_t), *err)
     fn("am_audio_free", None, POINTER(c_float))
+    fn("am_audio_open", c_int, c_char_p, POINTER(c_void_p), *err)
+    fn("am_audio_n_samples", c_size_t, c_void_p)
+    fn("am_audio_close", None, c_void_p)
+    fn("am_transcribe_audio", c_int, c_void_p, c_void_p, POINTER(AmParams), POINTER(c_void_p), *err)
     return lib
 
 

@@ -113,13 +113,24 @@ def available_backends() -> List[str]:
 
 class _Audio:
     """16 kHz mono float samples for am_transcribe: read by the C library (freed by close) or a
-    NumPy array's own memory (kept alive here)."""
+    NumPy array's own memory (kept alive here).  With spool, a path is opened with am_audio_open
+    instead (decoded to a temporary file, read window by window by am_transcribe_audio: memory does
+    not grow with the length of the recording); `pointer` is then None and `handle` is set."""
 
-    def __init__(self, audio: AudioInput):
+    def __init__(self, audio: AudioInput, spool: bool = False):
         self._c_samples = None
         self._array = None
+        self.handle = None
         lib = N.lib()
         samples, n, err = POINTER(c_float)(), c_size_t(0), N.err_buffer()
+        if spool and isinstance(audio, (str, os.PathLike)):
+            handle = c_void_p()
+            status = lib.am_audio_open(os.fsencode(audio), byref(handle), err, N.ERR_SIZE)
+            _raise(status, err, "cannot read the audio")
+            self.handle = handle
+            self.pointer = None
+            self.n_samples = int(lib.am_audio_n_samples(handle))
+            return
         if isinstance(audio, (str, os.PathLike)):
             status = lib.am_audio_read_file(os.fsencode(audio), byref(samples), byref(n), err, N.ERR_SIZE)
         elif isinstance(audio, (bytes, bytearray, memoryview)) or hasattr(audio, "read"):
@@ -144,6 +155,9 @@ class _Audio:
         return self.n_samples / N.SAMPLE_RATE
 
     def close(self) -> None:
+        if self.handle is not None:
+            N.lib().am_audio_close(self.handle)
+            self.handle = None
         if self._c_samples is not None:
             N.lib().am_audio_free(self._c_samples)
             self._c_samples = None
@@ -418,8 +432,12 @@ class WhisperModel:
         with self._workers:
             if not self._handle:
                 raise AmanuensisError("the model was closed", -1)
-            status = N.lib().am_transcribe(self._handle, audio.pointer, audio.n_samples, byref(params), byref(out),
-                                           err, N.ERR_SIZE)
+            if audio.handle is not None:
+                status = N.lib().am_transcribe_audio(self._handle, audio.handle, byref(params), byref(out), err,
+                                                     N.ERR_SIZE)
+            else:
+                status = N.lib().am_transcribe(self._handle, audio.pointer, audio.n_samples, byref(params),
+                                               byref(out), err, N.ERR_SIZE)
         _raise(status, err, "transcription failed")
         return _Result(out)
 
@@ -429,7 +447,7 @@ class WhisperModel:
         30 s window (of speech, with vad_filter); ("en", 1.0, [("en", 1.0)]) on .en models."""
         if not self.is_multilingual:
             return "en", 1.0, [("en", 1.0)]
-        source = _Audio(audio)
+        source = _Audio(audio, spool=True)
         try:
             return self._detect(source, dict(_DEFAULT_OPTIONS, vad_filter=vad_filter, vad_parameters=vad_parameters))
         finally:
@@ -510,7 +528,7 @@ class WhisperModel:
                        seed=seed, max_context=max_context)
         params, keep = self._params(**options)
         self._check(params)
-        source = _Audio(audio)
+        source = _Audio(audio, spool=True)
         try:
             all_probs = None
             if language is not None:
