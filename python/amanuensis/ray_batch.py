@@ -282,8 +282,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="a folder (walked as the CLI walks one) or a text file with one audio path per line")
     p.add_argument("--output-dir", required=True, metavar="DIR", help="where <name>.json go (created when missing)")
     p.add_argument("--address", default=None,
-                   help="the cluster: 'auto' (the one started on this machine with `ray start`), HOST:PORT, or "
-                        "ray://HOST:10001; default: $RAY_ADDRESS, else a Ray instance of this machine alone")
+                   help="the cluster: 'auto' (the one this machine joined with `ray start`) or the head's HOST:PORT; "
+                        "default: $RAY_ADDRESS, else a Ray instance of this machine alone")
     p.add_argument("--actors", type=int, default=None, metavar="N",
                    help="actors, each with its own model (default: the cluster's CPUs / --threads-per-actor)")
     p.add_argument("--threads-per-actor", type=int, default=1, metavar="T",
