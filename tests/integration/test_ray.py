@@ -15,8 +15,8 @@ byte the CLI's JSON.
 
 The nodes run the package from python/ of the checkout with the library of the build the tests
 use (PYTHONPATH, AMANUENSIS_LIBRARY): tests/integration/test_python.py tests the installed
-package.  Ray comes from scripts/install-deps test: without it the test is skipped, except in CI
-(CI=true), where it fails."""
+package.  Ray comes from scripts/install-deps test: without it the cluster test is skipped, except
+in CI (CI=true), where it fails."""
 import json
 import os
 import re
@@ -364,11 +364,11 @@ print(json.dumps(out))
 """
 
 
-def test_inputs_and_errors(ray_module, binary, tmp_path):
+def test_inputs_and_errors(binary, tmp_path):
     """Folders are walked as the CLI walks them (hidden names left out, subfolders mirrored, files
     in name order); a manifest takes comments, blank lines, relative and absolute paths; a repeated
     output name, a missing input, a manifest that is not text and a model that cannot be loaded each
-    give one line; bad arguments exit 2 before Ray is started."""
+    give one line; bad arguments exit 2 before Ray is started.  Ray itself is not needed here."""
     lib = Path(binary).resolve().parent / "libamanuensis.so"
     folder = tmp_path / "talks"
     (folder / "day2").mkdir(parents=True)
