@@ -44,9 +44,12 @@ cleanup() {
         echo "test_container: the server's log:" >&2
         timeout 30 podman logs "$name" 2>&1 | tail -n 30 >&2 || true
     fi
-    if command -v podman >/dev/null 2>&1; then
-        timeout 60 podman rm -f -t 5 "$name" "$idle" >/dev/null 2>&1 || true
-    fi
+    local c
+    for c in "$name" "$idle"; do   # one at a time: podman 4.3's `rm -f A B` removes nothing when B is absent
+        if command -v podman >/dev/null 2>&1 && podman container exists "$c" 2>/dev/null; then
+            timeout 60 podman rm -f -t 5 "$c" >/dev/null 2>&1 || true
+        fi
+    done
     rm -f "$cache/jfk.mp3"
 }
 trap cleanup EXIT
@@ -84,11 +87,19 @@ step_done "base images $BASE, $BASE_SLIM"
 
 # ---- 3. the image -------------------------------------------------------------------------------------
 old_id=$(podman image inspect --format '{{.Id}}' "$image" 2>/dev/null || true)
+build() {
+    timeout 2400 podman build --format docker --build-arg BASE="$BASE" --build-arg BASE_SLIM="$BASE_SLIM" \
+        -t "$image" -f "$context/Containerfile" "$context" >"$cache/build.log" 2>&1
+}
 say "podman build -t $image (log: $cache/build.log)"
-if ! timeout 2400 podman build --format docker --build-arg BASE="$BASE" --build-arg BASE_SLIM="$BASE_SLIM" \
-        -t "$image" -f "$context/Containerfile" "$context" >"$cache/build.log" 2>&1; then
-    tail -n 40 "$cache/build.log" >&2
-    fail "podman build failed (log: $cache/build.log)"
+if ! build; then
+    # once more (the layers that were built are reused): apt and the archive can fail for a moment
+    tail -n 10 "$cache/build.log" | sed 's/^/  /'
+    say "podman build failed; trying once more"
+    if ! build; then
+        tail -n 40 "$cache/build.log" >&2
+        fail "podman build failed (log: $cache/build.log)"
+    fi
 fi
 new_id=$(podman image inspect --format '{{.Id}}' "$image")
 # the previous build of this tag, now untagged (kept when a container still uses it)
