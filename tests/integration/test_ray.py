@@ -158,7 +158,8 @@ class Cluster:
         self.ray_tmp = Path(tempfile.mkdtemp(prefix="amray-", dir="/tmp"))
         self.port = _free_port()
         self.address = f"{NODE_IP}:{self.port}"
-        self.procs = []
+        self.procs = []    # the nodes
+        self.drivers = []  # the pipeline's runs
         self.n_workers = 0
 
     def _start(self, name, extra):
@@ -210,7 +211,7 @@ class Cluster:
         return _wait(joined, timeout, f"the nodes {ports} to join", step=1)
 
     def stop(self):
-        for proc in self.procs:
+        for proc in self.drivers + self.procs:
             _kill_tree(proc)
         subprocess.run([sys.executable, "-m", "ray.scripts.scripts", "stop", "--force"], env=self.env,
                        capture_output=True, timeout=120)
@@ -239,12 +240,14 @@ def _events(path):
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def _pipeline(cluster, inputs, out, log):
-    cmd = [sys.executable, "-m", "amanuensis.ray_batch", "--model", str(REPO / "models" / "tiny.en"), "--input",
-           str(inputs), "--output-dir", str(out), "--address", cluster.address, "--actors", "2",
-           "--threads-per-actor", "1"]
-    return subprocess.Popen(cmd, env=cluster.env, stdout=open(log, "w"), stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL, start_new_session=True)
+def _pipeline(cluster, model_dir, inputs, out, log):
+    cmd = [sys.executable, "-m", "amanuensis.ray_batch", "--model", str(model_dir), "--input", str(inputs),
+           "--output-dir", str(out), "--address", cluster.address, "--actors", "2", "--threads-per-actor", "1"]
+    with open(log, "w") as f:
+        proc = subprocess.Popen(cmd, env=cluster.env, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
+    cluster.drivers.append(proc)
+    return proc
 
 
 def _summary(log):
@@ -265,7 +268,7 @@ def test_kill_worker_node_and_resume(cluster, binary, model_dir, tmp_path):
     worker_node = nodes[worker_port]
 
     # first run: kill the worker node once it has finished a few files and 30 are done in all
-    run1 = _pipeline(cluster, tmp_path / "in", out, tmp_path / "run1.log")
+    run1 = _pipeline(cluster, model_dir, tmp_path / "in", out, tmp_path / "run1.log")
 
     def worker_progress():
         if run1.poll() is not None:
@@ -296,7 +299,7 @@ def test_kill_worker_node_and_resume(cluster, binary, model_dir, tmp_path):
     # second run on the head and a new worker node
     _new_worker, new_port = cluster.start_worker()
     cluster.wait_nodes([cluster.head_port, new_port])
-    run2 = _pipeline(cluster, tmp_path / "in", out, tmp_path / "run2.log")
+    run2 = _pipeline(cluster, model_dir, tmp_path / "in", out, tmp_path / "run2.log")
     rc2 = run2.wait(timeout=600)
     log2 = (tmp_path / "run2.log").read_text(encoding="utf-8", errors="replace")
     total, done, failed, skipped = _summary(tmp_path / "run2.log") or pytest.fail(f"no summary:\n{log2[-4000:]}")
