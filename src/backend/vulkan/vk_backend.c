@@ -32,7 +32,6 @@ enum { MM_BIAS = 1, MM_GELU = 2, MM_ACC = 4 };
 enum { ATT_CROSS = 1, ATT_SELF = 2 }; /* attention.comp's modes */
 #define HEAD 64
 #define ALIGN 256
-#define MAX_KEYS 1536
 
 /* A linear layer placed in the weight buffer: byte offsets of w, bias and (int8) scale. */
 typedef struct vk_linear {
@@ -1025,8 +1024,8 @@ static int check_model(const am_model *m, char *err, size_t err_size) {
         hp->n_text_state % hp->n_text_head || hp->n_text_state / hp->n_text_head != HEAD)
         return am_fail(err, err_size, AM_E_BACKEND, "vulkan: heads of %d are not supported (64 only)",
                        hp->n_audio_state / hp->n_audio_head);
-    if (hp->n_audio_ctx > MAX_KEYS || hp->n_text_ctx > MAX_KEYS || hp->n_audio_state > 2048)
-        return am_fail(err, err_size, AM_E_BACKEND, "vulkan: model too large for these shaders");
+    if (hp->n_audio_state > 2048 || hp->n_text_state > 2048) /* layernorm.comp: 8 values per lane, 256 lanes */
+        return am_fail(err, err_size, AM_E_BACKEND, "vulkan: model too wide for these shaders (state > 2048)");
     if (m->w.conv1.q || m->w.conv2.q || !m->w.conv1.w)
         return am_fail(err, err_size, AM_E_BACKEND, "vulkan: int8 convolutions are not supported");
     return AM_OK;
