@@ -26,7 +26,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "integration"))
-from textnorm import normalize  # noqa: E402
+from textnorm import word_errors  # noqa: E402
 
 BIN = REPO / "build" / "amanuensis"
 PSPHINX = Path("/usr/share/pocketsphinx/test/data")
@@ -54,16 +54,6 @@ def row(model, backend, what, wall, cpu, st):
     dec = st.get("decode_calls", 0) or 1
     return (f"| {model} | {backend} | {what} | {audio:.0f} | {wall:.2f} | {audio / wall:.1f}x | "
             f"{100 * cpu / wall:.0f}% | {st.get('submissions', 0):.0f} | {st.get('bytes_from_device', 0) / dec:.0f} |")
-
-
-def wer(ref, hyp):
-    """(word errors, reference words) after normalisation (jiwer's alignment)."""
-    import jiwer
-    ref, hyp = normalize(ref), normalize(hyp)
-    if not hyp:
-        return len(ref.split()), len(ref.split())
-    o = jiwer.process_words(ref, hyp)
-    return o.substitutions + o.deletions + o.insertions, o.hits + o.substitutions + o.deletions
 
 
 def parity_files():
@@ -118,7 +108,7 @@ def parity(model, tmp, precision, beams):
             for f in files:
                 if not refs.get(f.stem):
                     continue
-                a, b = wer(refs[f.stem], out[backend, beam][f.stem])
+                a, b = word_errors(refs[f.stem], out[backend, beam][f.stem])
                 e, n = e + a, n + b
             lines.append(f"- beam {beam} WER {backend}: {100 * e / n:.2f}% ({n} words)")
     return "\n".join(lines)

@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 
 from conftest import PSPHINX, REPO, run_am
-from textnorm import normalize
+from textnorm import word_errors
 
 TOOLS = REPO / "build" / "tools"
 
@@ -65,16 +65,6 @@ def _refs():
 
 JFK_REF = ("And so my fellow Americans, ask not what your country can do for you, "
            "ask what you can do for your country.")
-
-
-def _wer(ref, hyp):
-    """(word errors, reference words) after normalisation (jiwer's alignment)."""
-    import jiwer
-    ref, hyp = normalize(ref), normalize(hyp)
-    if not hyp:
-        return len(ref.split()), len(ref.split())
-    o = jiwer.process_words(ref, hyp)
-    return o.substitutions + o.deletions + o.insertions, o.hits + o.substitutions + o.deletions
 
 
 def _transcribe(binary, model_dir, files, outdir, extra, env=None):
@@ -221,8 +211,8 @@ def test_beam5_wer_within_0_3_points_of_cpu(beam5, parity_subset):
     e_cpu = e_vk = n = 0
     for f in parity_subset:
         ref = JFK_REF if f.stem == "jfk" else refs[f.stem]
-        ec, nr = _wer(ref, cpu[f.stem]["text"])
-        ev, _ = _wer(ref, vk[f.stem]["text"])
+        ec, nr = word_errors(ref, cpu[f.stem]["text"])
+        ev, _ = word_errors(ref, vk[f.stem]["text"])
         e_cpu, e_vk, n = e_cpu + ec, e_vk + ev, n + nr
     print(f"beam 5 WER: cpu {100 * e_cpu / n:.2f}%, vulkan {100 * e_vk / n:.2f}% ({n} words)")
     assert 100 * (e_vk - e_cpu) / n <= 0.3

@@ -31,3 +31,13 @@ if __name__ == "__main__":
     import sys
     for line in sys.stdin:
         print(normalize(line))
+
+
+def word_errors(ref, hyp):
+    """(word errors, reference words) after normalize(), by jiwer's alignment."""
+    import jiwer
+    ref, hyp = normalize(ref), normalize(hyp)
+    if not hyp:
+        return len(ref.split()), len(ref.split())
+    o = jiwer.process_words(ref, hyp)
+    return o.substitutions + o.deletions + o.insertions, o.hits + o.substitutions + o.deletions
