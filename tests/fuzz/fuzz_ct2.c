@@ -36,20 +36,6 @@ static void prepare_directory(void) {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (!model_dir[0]) prepare_directory();
     fuzz_write_file(model_bin, data, size);
-    am_load_options opts = am_load_options_default();
-    opts.backend = "cpu";
-    opts.precision = size & 1 ? AM_PRECISION_F32 : AM_PRECISION_INT8;
-    am_model *m = NULL;
-    char err[1024] = "";
-    int rc = am_model_load_ex(model_dir, &opts, &m, err, sizeof err);
-    if (rc == AM_OK) {
-        if (!m) abort();
-        am_model_info info;
-        am_model_get_info(m, &info);
-        if (info.n_vocab < 51864 || info.n_text_layer < 1) abort();
-        am_model_free(m);
-    } else if (m || err[0] == '\0' || strchr(err, '\n')) {
-        abort();
-    }
+    fuzz_load_model(model_dir, size);
     return 0;
 }

@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "amanuensis.h"
+
 
 static char fuzz_dir[256];
 
@@ -67,6 +69,26 @@ static void fuzz_write_file(const char *path, const void *data, size_t size) {
     FILE *f = fopen(path, "wb");
     if (!f || (size && fwrite(data, 1, size, f) != size) || fclose(f) != 0) {
         perror(path);
+        abort();
+    }
+}
+
+/* Load a model from `path` on the CPU (int8 or float32 by the input's length): it loads with a sane
+ * vocabulary and decoder, or fails with a non-empty one-line message and no model. */
+static void fuzz_load_model(const char *path, size_t size) {
+    am_load_options opts = am_load_options_default();
+    opts.backend = "cpu";
+    opts.precision = size & 1 ? AM_PRECISION_F32 : AM_PRECISION_INT8;
+    am_model *m = NULL;
+    char err[1024] = "";
+    int rc = am_model_load_ex(path, &opts, &m, err, sizeof err);
+    if (rc == AM_OK) {
+        if (!m) abort();
+        am_model_info info;
+        am_model_get_info(m, &info);
+        if (info.n_vocab < 51864 || info.n_text_layer < 1) abort();
+        am_model_free(m);
+    } else if (m || err[0] == '\0' || strchr(err, '\n')) {
         abort();
     }
 }
