@@ -53,6 +53,21 @@ void pcm_store_free(pcm_store *s) {
     free(s);
 }
 
+/* A spool that cannot be written (a full disk, a file size limit) moves to memory: what it holds is
+ * read back and the file dropped, so that a full temporary directory costs memory, not the work. */
+static int spool_to_memory(pcm_store *s) {
+    size_t cap = s->n > 16000 * 30 ? s->n : 16000 * 30;
+    float *v = malloc(cap * sizeof *v);
+    if (!v) return AM_E_NOMEM;
+    int fd = s->fd;
+    s->v = v;
+    s->cap = cap;
+    int rc = pcm_store_read(s, 0, s->n, v);
+    close(fd);
+    s->fd = -1;
+    return rc;
+}
+
 int pcm_store_append(pcm_store *s, const float *x, size_t n) {
     if (n == 0) return AM_OK;
     if (s->view) return AM_E_INVALID_ARG;
@@ -66,7 +81,8 @@ int pcm_store_append(pcm_store *s, const float *x, size_t n) {
             if (w <= 0) {
                 snprintf(s->error, sizeof s->error, "cannot write the temporary audio file: %s",
                          w < 0 ? strerror(errno) : "no space left");
-                return AM_E_IO;
+                int rc = spool_to_memory(s); /* the part of x written past s->n is simply written again */
+                return rc == AM_OK ? pcm_store_append(s, x, n) : rc;
             }
             p += w;
             at += w;

@@ -20,8 +20,9 @@ pcm_store *pcm_store_new(int spool);
 pcm_store *pcm_store_view(const float *samples, size_t n);
 void pcm_store_free(pcm_store *s);
 
-/* Append n samples.  Returns AM_OK, AM_E_NOMEM, or AM_E_IO (the temporary file could not be
- * written: pcm_store_error says why). */
+/* Append n samples.  A spool whose file cannot be written (full disk, file size limit) moves to
+ * memory and goes on.  Returns AM_OK, AM_E_NOMEM, or AM_E_IO (the file could not be read back:
+ * pcm_store_error says why). */
 int pcm_store_append(pcm_store *s, const float *x, size_t n);
 size_t pcm_store_size(const pcm_store *s);
 /* Samples [start, start + n) into dst; positions at or past the end read as zeros.

@@ -7,9 +7,14 @@ session_tmp (a session-scoped temporary directory), ggml_models (tiny.en convert
 AM_BINARY / AM_ASAN_BINARY override the binaries' paths (AM_ASAN_BINARY= disables the ASan one).
 Helpers: run_am(binary, args, ...) runs the CLI and returns the CompletedProcess; sanitizer_env().
 """
+import http.client
 import os
+import re
+import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -141,3 +146,86 @@ def run_am(binary, args, env=None, cwd=None, timeout=900, check=False):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: long-running test (still part of make test)")
+
+
+class Server:
+    """`amanuensis serve --port 0 ARGS` started from the repository root: waits for its port (and
+    /ready unless wait_ready=False), reads its log in the background; request/metrics/stop.
+    Shared by test_server.py and test_server_abuse.py."""
+
+    def __init__(self, binary, args, env=None, wait_ready=True, preexec=None):
+        cmd = [str(binary), "serve", "--port", "0"] + [str(a) for a in args]
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE, text=True, errors="replace",
+                                     env=sanitizer_env(env), cwd=REPO, preexec_fn=preexec)
+        self.log = []
+        self.port = None
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            line = self.proc.stderr.readline()
+            if not line:
+                break
+            self.log.append(line)
+            m = re.search(r"listening on http://127\.0\.0\.1:(\d+)", line)
+            if m:
+                self.port = int(m.group(1))
+                break
+        if self.port is None:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError("server did not start:\n" + self.logtext())
+        self._drain = threading.Thread(target=self._read_log, daemon=True)
+        self._drain.start()
+        if wait_ready:
+            self.wait_ready()
+
+    def _read_log(self):
+        for line in self.proc.stderr:
+            self.log.append(line)
+
+    def logtext(self):
+        return "".join(self.log)
+
+    @property
+    def base(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def wait_ready(self, timeout=60):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            status, _, _ = self.request("GET", "/ready")
+            if status == 200:
+                return
+            time.sleep(0.05)
+        raise AssertionError("server never became ready:\n" + self.logtext())
+
+    def request(self, method, path, body=None, headers=None, timeout=120):
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            c.request(method, path, body=body, headers=headers or {})
+            r = c.getresponse()
+            return r.status, dict(r.getheaders()), r.read()
+        finally:
+            c.close()
+
+    def metrics(self):
+        status, _, body = self.request("GET", "/metrics")
+        assert status == 200
+        out = {}
+        for line in body.decode().splitlines():
+            if line and not line.startswith("#"):
+                k, v = line.rsplit(" ", 1)
+                out[k] = float(v)
+        return out
+
+    def stop(self, sig=signal.SIGTERM, timeout=60):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError(f"server did not stop on {sig}:\n" + self.logtext())
+        self._drain.join(timeout=5)
+        return self.proc.returncode

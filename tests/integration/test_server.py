@@ -18,84 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import sanitizer_env
+from conftest import Server
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-class Server:
-    def __init__(self, binary, args, env=None, wait_ready=True):
-        cmd = [str(binary), "serve", "--port", "0"] + [str(a) for a in args]
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE, text=True, errors="replace",
-                                     env=sanitizer_env(env), cwd=REPO)
-        self.log = []
-        self.port = None
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            line = self.proc.stderr.readline()
-            if not line:
-                break
-            self.log.append(line)
-            m = re.search(r"listening on http://127\.0\.0\.1:(\d+)", line)
-            if m:
-                self.port = int(m.group(1))
-                break
-        if self.port is None:
-            self.proc.kill()
-            raise AssertionError("server did not start:\n" + "".join(self.log))
-        self._drain = threading.Thread(target=self._read_log, daemon=True)
-        self._drain.start()
-        if wait_ready:
-            self.wait_ready()
-
-    def _read_log(self):
-        for line in self.proc.stderr:
-            self.log.append(line)
-
-    @property
-    def base(self):
-        return f"http://127.0.0.1:{self.port}"
-
-    def wait_ready(self, timeout=60):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            status, _, _ = self.request("GET", "/ready")
-            if status == 200:
-                return
-            time.sleep(0.05)
-        raise AssertionError("server never became ready:\n" + "".join(self.log))
-
-    def request(self, method, path, body=None, headers=None, timeout=120):
-        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
-        try:
-            c.request(method, path, body=body, headers=headers or {})
-            r = c.getresponse()
-            return r.status, dict(r.getheaders()), r.read()
-        finally:
-            c.close()
-
-    def metrics(self):
-        status, _, body = self.request("GET", "/metrics")
-        assert status == 200
-        out = {}
-        for line in body.decode().splitlines():
-            if line and not line.startswith("#"):
-                k, v = line.rsplit(" ", 1)
-                out[k] = float(v)
-        return out
-
-    def stop(self, sig=signal.SIGTERM, timeout=60):
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                raise AssertionError("server did not stop on SIGTERM:\n" + "".join(self.log))
-        self._drain.join(timeout=5)
-        return self.proc.returncode
 
 
 def multipart(fields, files=(), boundary=None):
@@ -128,7 +53,7 @@ def start(binary, model_dir):
     yield _start
     for s in servers:
         rc = s.stop()
-        assert rc == 0, f"server exit status {rc}:\n" + "".join(s.log)
+        assert rc == 0, f"server exit status {rc}:\n" + s.logtext()
 
 
 def transcribe(srv, audio, fields=(), path="/v1/audio/transcriptions", headers=None, timeout=120):

@@ -6,7 +6,6 @@ correctly, and leave no upload file behind.  The slow upload and the half-sent b
 the idle timeout are in test_server.py (test_truncated_and_slow_clients) and are not repeated here.
 AM_BINARY selects the binary (the ASan build works too: timeouts are generous).
 """
-import http.client
 import io
 import json
 import os
@@ -14,7 +13,6 @@ import re
 import resource
 import signal
 import socket
-import subprocess
 import threading
 import time
 import wave
@@ -22,10 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import sanitizer_env
+from conftest import Server
 from test_server import assert_error, multipart
 
-REPO = Path(__file__).resolve().parents[2]
 
 
 def _wav(pcm, seconds=None):
@@ -51,64 +48,14 @@ def audio(test_data):
             "long": _wav(pcm * 3)}            # 33 s: keeps a worker busy for a while
 
 
-class Srv:
+class Srv(Server):
+    """A server on model_dir whose uploads go to its own TMPDIR (checked empty after every case)."""
+
     def __init__(self, binary, model_dir, args, tmpdir, preexec=None, env=None):
         self.tmpdir = Path(tmpdir)
         e = dict(os.environ if env is None else env)
         e["TMPDIR"] = str(tmpdir)
-        cmd = [str(binary), "serve", "--port", "0", "-m", str(model_dir)] + [str(a) for a in args]
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE, text=True, errors="replace",
-                                     env=sanitizer_env(e), cwd=REPO, preexec_fn=preexec)
-        self.log = []
-        self.port = None
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            line = self.proc.stderr.readline()
-            if not line:
-                break
-            self.log.append(line)
-            m = re.search(r"listening on http://127\.0\.0\.1:(\d+)", line)
-            if m:
-                self.port = int(m.group(1))
-                break
-        if self.port is None:
-            self.proc.kill()
-            self.proc.wait()
-            raise AssertionError("server did not start:\n" + "".join(self.log))
-        self._drain = threading.Thread(target=lambda: [self.log.append(l) for l in self.proc.stderr], daemon=True)
-        self._drain.start()
-        self.wait_ready()
-
-    def logtext(self):
-        return "".join(self.log)
-
-    def wait_ready(self, timeout=60):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if self.request("GET", "/ready")[0] == 200:
-                return
-            time.sleep(0.05)
-        raise AssertionError("server never became ready:\n" + self.logtext())
-
-    def request(self, method, path, body=None, headers=None, timeout=60):
-        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
-        try:
-            c.request(method, path, body=body, headers=headers or {})
-            r = c.getresponse()
-            return r.status, dict(r.getheaders()), r.read()
-        finally:
-            c.close()
-
-    def metrics(self):
-        status, _, body = self.request("GET", "/metrics")
-        assert status == 200
-        out = {}
-        for line in body.decode().splitlines():
-            if line and not line.startswith("#"):
-                k, v = line.rsplit(" ", 1)
-                out[k] = float(v)
-        return out
+        super().__init__(binary, ["-m", model_dir] + list(args), env=e, preexec=preexec)
 
     def transcribe(self, wav, fields=(("response_format", "text"),), timeout=120):
         body, ct = multipart(list(fields), [("file", "a.wav", wav)])
@@ -145,18 +92,6 @@ class Srv:
         assert "fellow americans" in b.decode().lower(), b
         self.settle()
         assert self.uploads_left() == [], "upload files left in TMPDIR"
-
-    def stop(self, sig=signal.SIGTERM, timeout=60):
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                raise AssertionError(f"server did not stop on {sig}:\n" + self.logtext())
-        self._drain.join(timeout=5)
-        return self.proc.returncode
 
 
 @pytest.fixture

@@ -2,7 +2,8 @@
  * whole-signal functions: every window equals the same columns bit for bit, for both front ends,
  * for signals of odd and even frame counts, shorter than one FFT (reflected many times), longer than
  * a scan block, quiet stretches that the global maximum clamps, windows at odd and even starts and
- * at both ends, any thread count, and samples spooled to a temporary file (audio/pcm.h). */
+ * at both ends, any thread count, and samples spooled to a temporary file (audio/pcm.h), which
+ * moves to memory when its file cannot grow. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -12,7 +13,11 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "amanuensis.h"
 #include "audio/pcm.h"
@@ -109,10 +114,39 @@ static void test_store_reads_zeros_past_end(void **state) {
     }
 }
 
+/* A spool whose file stops growing (RLIMIT_FSIZE, as a full disk) moves to memory and keeps every
+ * sample; in a child, so that the limit touches nothing else. */
+static void test_spool_full_moves_to_memory(void **state) {
+    (void)state;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        signal(SIGXFSZ, SIG_IGN);
+        struct rlimit rl = {64 << 10, 64 << 10};
+        if (setrlimit(RLIMIT_FSIZE, &rl) != 0) _exit(2);
+        pcm_store *st = pcm_store_new(1);
+        if (!st || pcm_store_memory(st)) _exit(3); /* a real spool to begin with */
+        enum { N = 100000 };                        /* 400 KB: past the limit */
+        static float x[N], y[N];
+        for (int i = 0; i < N; i++) x[i] = (float)i;
+        for (int i = 0; i < N; i += 10000)
+            if (pcm_store_append(st, x + i, 10000) != AM_OK) _exit(4);
+        if (!pcm_store_memory(st) || pcm_store_size(st) != N) _exit(5);
+        if (pcm_store_read(st, 0, N, y) != AM_OK || memcmp(x, y, sizeof x) != 0) _exit(6);
+        pcm_store_free(st);
+        _exit(0);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_windows_equal_whole),
         cmocka_unit_test(test_store_reads_zeros_past_end),
+        cmocka_unit_test(test_spool_full_moves_to_memory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
