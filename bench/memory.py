@@ -39,7 +39,7 @@ def clip_pcm(path, work):
 
 
 def make_recording(minutes, seed, work, flac):
-    name = work / f"speech-{minutes}min-seed{seed}.wav"
+    name = work / f"speech-{minutes:g}min-seed{seed}.wav"
     if not name.exists():
         clips = [clip_pcm(ROOT / "tests/data/speech" / c, work) for c in CLIPS]
         clips.append(clip_pcm(ROOT / "samples/jfk.wav", work))

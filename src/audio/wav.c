@@ -27,6 +27,7 @@
 #define WAV_FORMAT_EXTENSIBLE 0xFFFE
 
 #define WAV_MAX_CHANNELS 64
+#define WAV_OTHER_CODEC 1 /* wav_parse_format: a codec other than PCM or float (mu-law, ADPCM, ...) */
 #define WAV_MIN_RATE 1000
 #define WAV_MAX_RATE 384000
 
@@ -135,7 +136,8 @@ static int wav_parse_format(const uint8_t *fmt, size_t fmt_size, wav_format *f, 
                            who, fmt_size);
         const uint8_t *guid = fmt + 24;
         if (memcmp(guid + 2, wav_guid_tail, sizeof wav_guid_tail) != 0)
-            return am_fail(err, err_size, AM_E_AUDIO, "%sunsupported WAVE_FORMAT_EXTENSIBLE sub-format", who);
+            return am_fail(err, err_size, AM_E_AUDIO, "%sunsupported WAVE_FORMAT_EXTENSIBLE sub-format", who),
+                   WAV_OTHER_CODEC;
         tag = read_u16le(guid);
     }
 
@@ -167,7 +169,8 @@ static int wav_parse_format(const uint8_t *fmt, size_t fmt_size, wav_format *f, 
         }
     } else {
         return am_fail(err, err_size, AM_E_AUDIO, "%sunsupported WAV format code 0x%04X (PCM or IEEE float only)",
-                       who, tag);
+                       who, tag),
+               WAV_OTHER_CODEC;
     }
 
     f->channels = (int)channels;
@@ -268,6 +271,11 @@ static int wav_read_ex(const uint8_t *buf, size_t size, const char *who, pcm_sto
     if (rc != AM_OK) return rc;
     wav_format f = {WAV_U8, 0, 0, 0, 0};
     rc = wav_parse_format(lay.fmt, lay.fmt_size, &f, who, err, err_size);
+#ifdef AM_HAVE_FFMPEG
+    /* mu-law, A-law, ADPCM, GSM ... in a WAV file: FFmpeg's decoders (nothing was released yet) */
+    if (rc == WAV_OTHER_CODEC) return audio_ffmpeg_read_memory(buf, size, who, dst, err, err_size);
+#endif
+    if (rc == WAV_OTHER_CODEC) rc = AM_E_AUDIO;
     if (rc != AM_OK) return rc;
 
     size_t n_frames = lay.data_size / f.frame_bytes;

@@ -1,6 +1,7 @@
 """Every format through FFmpeg: the same recording as wav, mp3, flac, ogg/vorbis, opus, m4a/aac,
 mp4 (with a black H.264 video track) and webm gives the same greedy transcript as the WAV (after
-textnorm normalisation); "-" reads stdin; corrupt, truncated and non-audio files and a video
+textnorm normalisation); "-" reads stdin; WAV files of other codecs (mu-law, A-law, ADPCM) are
+decoded by FFmpeg; corrupt, truncated and non-audio files and a video
 without an audio stream end in one error line."""
 import shutil
 import subprocess
@@ -91,6 +92,25 @@ def test_stdin(binary, model_dir, converted, session_tmp):
         if ref is None:
             ref = got
         assert got and "ask not what your country can do for you" in got, f"{ext}: {got!r}"
+
+
+@pytest.mark.parametrize("codec", ["pcm_mulaw", "pcm_alaw", "adpcm_ima_wav"])
+def test_wav_codecs_other_than_pcm(binary, model_dir, session_tmp, codec):
+    """A RIFF/WAVE file holding mu-law, A-law or ADPCM (8 kHz telephone audio) is not for the
+    built-in PCM/float parser: FFmpeg decodes it, from a file and from stdin."""
+    p = session_tmp / f"codec-{codec}.wav"
+    _ffmpeg(["-i", SOURCES["jfk"], "-ar", "8000", "-c:a", codec, p])
+    for stdin in (False, True):
+        d = session_tmp / f"codec-{codec}-{int(stdin)}"
+        d.mkdir(exist_ok=True)
+        if stdin:
+            with open(p, "rb") as f:
+                got = _transcribe(binary, model_dir, d, stdin=f)
+        else:
+            q = d / p.name
+            shutil.copy(p, q)
+            got = _transcribe(binary, model_dir, q)
+        assert "ask not what your country can do for you" in got, f"{codec} (stdin {stdin}): {got!r}"
 
 
 @pytest.fixture(scope="session")
