@@ -256,7 +256,8 @@ AM_API am_status am_transcribe(const am_model *model, const float *samples, size
  * format am_audio_read_file reads) into an unlinked temporary file in $TMPDIR (into memory when
  * none can be made), and am_transcribe_audio computes the log-mel window by window from it, so
  * memory does not grow with the length of the recording.  The result is am_transcribe's on the same
- * samples (with the float front end on a device backend, the log-mel is then computed on the host).
+ * samples (with the float front end on a device backend, a recording longer than 10 minutes has its
+ * log-mel computed on the host).
  * One am_audio may be transcribed by several threads at once.  am_transcribe_file is open,
  * transcribe, close. */
 typedef struct am_audio am_audio;

@@ -44,6 +44,9 @@
 #define N_FRAMES 3000
 #define TIME_PRECISION 0.02
 #define FRAME_TIME 0.01
+/* A spooled file up to this long still goes whole to a device's log-mel (a bounded buffer); longer
+ * ones are computed on the host window by window. */
+#define DEVICE_MEL_MAX_SAMPLES ((size_t)AM_SAMPLE_RATE * 60 * 10)
 
 am_params am_params_default(void) {
     am_params p;
@@ -513,7 +516,8 @@ static void stream_release(stream *k) {
 /* Make stream i active: its audio and log-mel (normalised per stream).  A chunk's speech is
  * gathered into one buffer and its log-mel computed whole.  The whole file's log-mel is read
  * window by window (frontend/mel_window.h: memory does not grow with the length of the recording),
- * except with the float front end on a device, which takes the whole signal when it is in memory. */
+ * except with the float front end on a device, which takes the whole signal when it is in memory
+ * or spooled and at most DEVICE_MEL_MAX_SAMPLES long. */
 static int stream_start(longform *lf, int i, char *err, size_t err_size) {
     stream *k = &lf->st[i];
     const float *x = pcm_store_memory(lf->pcm);
@@ -522,8 +526,9 @@ static int stream_start(longform *lf, int i, char *err, size_t err_size) {
     const am_backend *be = lf->m->backend;
     const int threads = p->n_threads > 0 ? p->n_threads : am_cpu_count();
     const int device_mel = p->frontend == AM_FRONTEND_F32 && be->ops->log_mel;
+    const int whole_to_device = device_mel && (x || n <= DEVICE_MEL_MAX_SAMPLES);
     int rc;
-    if (!k->chunk && !(device_mel && x)) {
+    if (!k->chunk && !whole_to_device) {
         const double t0 = am_now();
         rc = mel_reader_init(&k->reader, lf->pcm, p->frontend != AM_FRONTEND_F32, lf->m->hp.n_mels, lf->filters,
                              threads);
@@ -532,18 +537,20 @@ static int stream_start(longform *lf, int i, char *err, size_t err_size) {
         if (rc != AM_OK) return am_fail(err, err_size, rc, "log-mel failed: %s", am_status_string(rc));
         k->windowed = 1;
         k->n_frames = k->reader.n_frames;
-    } else if (k->chunk) { /* one buffer for every chunk (30 s of speech at most, as a rule) */
-        if (k->chunk->n_samples > lf->chunk_cap) {
-            size_t cap = k->chunk->n_samples > VAD_CHUNK_SAMPLES ? k->chunk->n_samples : VAD_CHUNK_SAMPLES;
+    } else if (k->chunk || !x) { /* one buffer for every chunk (30 s of speech at most, as a rule) */
+        size_t want = k->chunk ? k->chunk->n_samples : n;
+        if (want > lf->chunk_cap) {
+            size_t cap = want > VAD_CHUNK_SAMPLES ? want : VAD_CHUNK_SAMPLES;
             float *g = realloc(lf->chunk_audio, cap * sizeof *g);
             if (!g) return am_fail(err, err_size, AM_E_NOMEM, "out of memory");
             lf->chunk_audio = g;
             lf->chunk_cap = cap;
         }
-        if ((rc = vad_chunk_audio(k->chunk, lf->plan->segs, lf->pcm, lf->chunk_audio)) != AM_OK)
-            return am_fail(err, err_size, rc, "%s", pcm_store_error(lf->pcm));
+        rc = k->chunk ? vad_chunk_audio(k->chunk, lf->plan->segs, lf->pcm, lf->chunk_audio)
+                      : pcm_store_read(lf->pcm, 0, n, lf->chunk_audio); /* a spooled file, whole */
+        if (rc != AM_OK) return am_fail(err, err_size, rc, "%s", pcm_store_error(lf->pcm));
         x = lf->chunk_audio;
-        n = k->chunk->n_samples;
+        n = want;
     }
     if (!k->windowed) {
         const double t0 = am_now();
@@ -556,6 +563,11 @@ static int stream_start(longform *lf, int i, char *err, size_t err_size) {
                 x, n, lf->m->hp.n_mels, lf->filters, threads, &k->mel, &k->n_frames);
         }
         lf->mel_seconds += am_now() - t0;
+        if (!k->chunk && x == lf->chunk_audio) { /* the spooled file's samples are no longer needed */
+            free(lf->chunk_audio);
+            lf->chunk_audio = NULL;
+            lf->chunk_cap = 0;
+        }
         if (rc != AM_OK) return am_fail(err, err_size, rc, "log-mel failed: %s", am_status_string(rc));
     }
     k->content_frames = k->n_frames - 1;
