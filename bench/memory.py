@@ -116,14 +116,14 @@ def main():
                 rss, wall, text = run(binary, a.model, path, vad, a.threads, work / f"out-{label}")
                 texts[label] = text
                 rows.append((minutes, vad, label, rss, wall))
-                print(f"{minutes:g} min {'--vad' if vad else 'no vad'} {label}: peak RSS {rss:.0f} MB, "
+                print(f"{minutes:g} min {'--vad' if vad else 'no vad'} {label}: peak RSS {rss:.0f} MiB, "
                       f"{wall:.0f} s, {len(text.split())} words", flush=True)
             if a.baseline:
                 same = texts["new"] == texts["baseline"]
                 print(f"    transcripts {'identical' if same else 'DIFFER'}", flush=True)
                 rows[-1] = rows[-1] + (same,)
     print()
-    print("| recording | VAD | build | peak RSS (MB) | wall (s) |")
+    print("| recording | VAD | build | peak RSS (MiB) | wall (s) |")
     print("|---|---|---|---:|---:|")
     for r in rows:
         print(f"| {r[0]:g} min | {'yes' if r[1] else 'no'} | {r[2]} | {r[3]:.0f} | {r[4]:.0f} |")
