@@ -272,8 +272,15 @@ static int wav_read_ex(const uint8_t *buf, size_t size, const char *who, pcm_sto
     wav_format f = {WAV_U8, 0, 0, 0, 0};
     rc = wav_parse_format(lay.fmt, lay.fmt_size, &f, who, err, err_size);
 #ifdef AM_HAVE_FFMPEG
-    /* mu-law, A-law, ADPCM, GSM ... in a WAV file: FFmpeg's decoders (nothing was released yet) */
-    if (rc == WAV_OTHER_CODEC) return audio_ffmpeg_read_memory(buf, size, who, dst, err, err_size);
+    /* mu-law, A-law, ADPCM, GSM ... in a WAV file: FFmpeg's decoders (nothing was released yet).
+     * When FFmpeg cannot decode it either, the WAV parser's message says more. */
+    if (rc == WAV_OTHER_CODEC) {
+        char why[256] = "";
+        if (err && err_size) snprintf(why, sizeof why, "%s", err);
+        rc = audio_ffmpeg_read_memory(buf, size, who, dst, err, err_size);
+        if (rc == AM_E_AUDIO && why[0]) snprintf(err, err_size, "%s", why);
+        return rc;
+    }
 #endif
     if (rc == WAV_OTHER_CODEC) rc = AM_E_AUDIO;
     if (rc != AM_OK) return rc;
