@@ -859,11 +859,18 @@ static int longform_run(longform *lf, char *err, size_t err_size) {
 
 /* ---- the public entry point ----------------------------------------------------------------- */
 
-/* The transcription of the samples in `pcm`, whichever entry point brought them. */
-static am_status transcribe_store(const am_model *m, const pcm_store *pcm, const am_params *user, int lang_index,
-                                  am_result **out, char *err, size_t err_size) {
+/* The transcription of the samples in `pcm`, whichever entry point brought them: the parameters
+ * are checked first (NULL: defaults), then the samples. */
+static am_status transcribe_store(const am_model *m, const pcm_store *pcm, const am_params *params, am_result **out,
+                                  char *err, size_t err_size) {
+    *out = NULL;
+    if (err && err_size) err[0] = 0;
+    am_params defaults = am_params_default();
+    const am_params *user = params ? params : &defaults;
+    int lang_index;
+    int rc = params_check(m, user, &lang_index, err, err_size);
+    if (rc != AM_OK) return rc;
     const size_t n_samples = pcm_store_size(pcm);
-    int rc;
     if (n_samples == 0) return am_fail(err, err_size, AM_E_AUDIO, "the audio contains no samples");
 
     longform lf;
@@ -976,16 +983,9 @@ am_status am_transcribe(const am_model *m, const float *samples, size_t n_sample
                         am_result **out, char *err, size_t err_size) {
     if (!m || !out || (!samples && n_samples)) return am_fail(err, err_size, AM_E_INVALID_ARG, "am_transcribe: NULL argument");
     *out = NULL;
-    if (err && err_size) err[0] = 0;
-    am_params defaults = am_params_default();
-    const am_params *user = params ? params : &defaults;
-    int lang_index;
-    int rc = params_check(m, user, &lang_index, err, err_size);
-    if (rc != AM_OK) return rc;
-    if (n_samples == 0) return am_fail(err, err_size, AM_E_AUDIO, "the audio contains no samples");
     pcm_store *pcm = pcm_store_view(samples, n_samples);
     if (!pcm) return am_fail(err, err_size, AM_E_NOMEM, "out of memory");
-    rc = transcribe_store(m, pcm, user, lang_index, out, err, err_size);
+    int rc = transcribe_store(m, pcm, params, out, err, err_size);
     pcm_store_free(pcm);
     return rc;
 }
@@ -1022,14 +1022,7 @@ void am_audio_close(am_audio *a) {
 am_status am_transcribe_audio(const am_model *m, const am_audio *audio, const am_params *params, am_result **out,
                               char *err, size_t err_size) {
     if (!m || !audio || !out) return am_fail(err, err_size, AM_E_INVALID_ARG, "am_transcribe_audio: NULL argument");
-    *out = NULL;
-    if (err && err_size) err[0] = 0;
-    am_params defaults = am_params_default();
-    const am_params *user = params ? params : &defaults;
-    int lang_index;
-    int rc = params_check(m, user, &lang_index, err, err_size);
-    if (rc != AM_OK) return rc;
-    return transcribe_store(m, audio->pcm, user, lang_index, out, err, err_size);
+    return transcribe_store(m, audio->pcm, params, out, err, err_size);
 }
 
 am_status am_transcribe_file(const am_model *m, const char *path, const am_params *params, am_result **out, char *err,
