@@ -22,7 +22,8 @@
  *   prob = sigmoid(w_out . relu(h) + b_out)
  *
  * The front end (STFT + encoder) of different frames is independent and runs on several threads
- * over blocks of frames; the LSTM then runs over the block in order. */
+ * over blocks of frames; the LSTM then runs over the block in order.  vad_silero_frame runs the
+ * same pass on one frame at a time for live audio, with the state carried in a vad_silero_state. */
 #include <math.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -297,6 +298,12 @@ static void front_end(const vad_silero *v, const float *x, float *feat) {
     conv3_relu(v->enc_w[3], v->enc_b[3], 64, 128, sil_stride[3], e2, 1, feat, 1, col);
 }
 
+/* x[576..640) = torch 'reflect' padding of x[0..576): x[576 + j] = x[574 - j]. */
+static void reflect_pad(float *x) {
+    const int L = VAD_CONTEXT + VAD_WINDOW; /* 576 */
+    for (int j = 0; j < SIL_PADDED - L; j++) x[L + j] = x[L - 2 - j];
+}
+
 /* Build frame i's padded input x[640] from the (virtually zero-padded) audio; blk holds the
  * samples from (b0 * 512 − 64) on, zeros where they fall outside the signal. */
 static void frame_input(const float *blk, size_t b0, size_t n, size_t i, float *x) {
@@ -306,8 +313,7 @@ static void frame_input(const float *blk, size_t b0, size_t n, size_t i, float *
         x[j] = (s >= VAD_CONTEXT && s - VAD_CONTEXT < n) ? blk[s - b0 * VAD_WINDOW] : 0.0f;
     }
     if (i == 0) memset(x, 0, VAD_CONTEXT * sizeof *x);
-    const int L = VAD_CONTEXT + VAD_WINDOW; /* 576 */
-    for (int j = 0; j < SIL_PADDED - L; j++) x[L + j] = x[L - 2 - j];
+    reflect_pad(x);
 }
 
 typedef struct fe_job {
@@ -328,6 +334,36 @@ static void *fe_run(void *arg) {
 }
 
 static float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+/* One LSTM step on a frame's features feat[128], state (hs, cs) updated in place; returns the
+ * frame's speech probability. */
+static float lstm_step(const vad_silero *v, const float *feat, float *hs, float *cs) {
+    float gates[4 * SIL_H];
+    for (int g = 0; g < 4 * SIL_H; g++)
+        gates[g] = v->b_ih[g] + v->b_hh[g] + dot(v->w_ih + (size_t)g * SIL_H, feat, SIL_H) +
+                   dot(v->w_hh + (size_t)g * SIL_H, hs, SIL_H);
+    float acc = v->b_out;
+    for (int k = 0; k < SIL_H; k++) {
+        float ig = sigmoidf(gates[k]), fg = sigmoidf(gates[SIL_H + k]);
+        float gg = tanhf(gates[2 * SIL_H + k]), og = sigmoidf(gates[3 * SIL_H + k]);
+        cs[k] = fg * cs[k] + ig * gg;
+        hs[k] = og * tanhf(cs[k]);
+    }
+    for (int k = 0; k < SIL_H; k++) acc += v->w_out[k] * (hs[k] > 0.0f ? hs[k] : 0.0f);
+    return sigmoidf(acc);
+}
+
+void vad_silero_state_reset(vad_silero_state *st) { memset(st, 0, sizeof *st); }
+
+float vad_silero_frame(const vad_silero *v, vad_silero_state *st, const float *frame) {
+    float x[SIL_PADDED], feat[SIL_H];
+    memcpy(x, st->context, VAD_CONTEXT * sizeof *x);
+    memcpy(x + VAD_CONTEXT, frame, VAD_WINDOW * sizeof *x);
+    reflect_pad(x);
+    memcpy(st->context, frame + VAD_WINDOW - VAD_CONTEXT, VAD_CONTEXT * sizeof *x);
+    front_end(v, x, feat);
+    return lstm_step(v, feat, st->h, st->c);
+}
 
 int vad_silero_probs(const vad_silero *v, const float *pcm, size_t n, int n_threads, float **probs,
                      size_t *n_frames) {
@@ -356,7 +392,7 @@ int vad_silero_probs_store(const vad_silero *v, const pcm_store *pcm, int n_thre
         free(blk);
         return AM_E_NOMEM;
     }
-    float hs[SIL_H] = {0}, cs[SIL_H] = {0}, gates[4 * SIL_H];
+    float hs[SIL_H] = {0}, cs[SIL_H] = {0};
 
     for (size_t b0 = 0; b0 < nf; b0 += SIL_BLOCK) {
         size_t nb = nf - b0 < SIL_BLOCK ? nf - b0 : SIL_BLOCK;
@@ -392,21 +428,7 @@ int vad_silero_probs_store(const vad_silero *v, const pcm_store *pcm, int n_thre
             else if (jobs[t].count) fe_run(&jobs[t]); /* thread creation failed: do it here */
         }
         /* LSTM over the block in order */
-        for (size_t i = 0; i < nb; i++) {
-            const float *xf = feat + i * SIL_H;
-            for (int g = 0; g < 4 * SIL_H; g++)
-                gates[g] = v->b_ih[g] + v->b_hh[g] + dot(v->w_ih + (size_t)g * SIL_H, xf, SIL_H) +
-                           dot(v->w_hh + (size_t)g * SIL_H, hs, SIL_H);
-            float acc = v->b_out;
-            for (int k = 0; k < SIL_H; k++) {
-                float ig = sigmoidf(gates[k]), fg = sigmoidf(gates[SIL_H + k]);
-                float gg = tanhf(gates[2 * SIL_H + k]), og = sigmoidf(gates[3 * SIL_H + k]);
-                cs[k] = fg * cs[k] + ig * gg;
-                hs[k] = og * tanhf(cs[k]);
-            }
-            for (int k = 0; k < SIL_H; k++) acc += v->w_out[k] * (hs[k] > 0.0f ? hs[k] : 0.0f);
-            p[b0 + i] = sigmoidf(acc);
-        }
+        for (size_t i = 0; i < nb; i++) p[b0 + i] = lstm_step(v, feat + i * SIL_H, hs, cs);
     }
     free(feat);
     free(blk);

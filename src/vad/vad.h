@@ -39,6 +39,17 @@ struct pcm_store;
 int vad_silero_probs_store(const vad_silero *v, const struct pcm_store *pcm, int n_threads, float **probs,
                            size_t *n_frames);
 
+/* Frame by frame, for audio that arrives over time: the LSTM state and the last 64 samples are
+ * carried in a vad_silero_state (zeroed by vad_silero_state_reset).  Feeding frames 0, 1, ... of a
+ * signal gives exactly vad_silero_probs' probabilities of those frames. */
+typedef struct vad_silero_state {
+    float h[128], c[128];          /* LSTM state                                   */
+    float context[VAD_CONTEXT];    /* the last 64 samples of the previous frame    */
+} vad_silero_state;
+void vad_silero_state_reset(vad_silero_state *st);
+/* The speech probability of frame[VAD_WINDOW], the next frame of the stream. */
+float vad_silero_frame(const vad_silero *v, vad_silero_state *st, const float *frame);
+
 /* ---- energy detector (fallback) --------------------------------------------------------- */
 
 /* Pseudo speech probabilities from frame energy with the same framing as Silero: a frame's

@@ -59,6 +59,33 @@ static void test_load_ok(void **state) {
     assert_null(v);
 }
 
+/* Frame by frame (live audio) gives exactly the whole-signal probabilities of the full frames. */
+static void test_frame_by_frame(void **state) {
+    (void)state;
+    size_t size;
+    unsigned char *buf = load_model_bytes(&size);
+    if (!buf) skip();
+    vad_silero *v = NULL;
+    char err[256] = "";
+    assert_int_equal(vad_silero_load_memory(buf, size, &v, err, sizeof err), AM_OK);
+    const size_t n = 40 * VAD_WINDOW + 100;
+    float *pcm = malloc(n * sizeof *pcm), *p = NULL;
+    for (size_t i = 0; i < n; i++)
+        pcm[i] = (i > 8000 ? 0.4f : 0.01f) * sinf((float)i * 0.09f) * sinf((float)i * 0.0011f + 0.3f);
+    size_t nf = 0;
+    assert_int_equal(vad_silero_probs(v, pcm, n, 2, &p, &nf), AM_OK);
+    vad_silero_state st;
+    vad_silero_state_reset(&st);
+    for (size_t i = 0; i < n / VAD_WINDOW; i++) {
+        float q = vad_silero_frame(v, &st, pcm + i * VAD_WINDOW);
+        assert_memory_equal(&q, &p[i], sizeof q);
+    }
+    free(p);
+    free(pcm);
+    vad_silero_free(v);
+    free(buf);
+}
+
 static void test_load_truncated(void **state) {
     (void)state;
     size_t size;
@@ -263,7 +290,7 @@ static void test_energy(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_load_ok),           cmocka_unit_test(test_load_truncated),
+        cmocka_unit_test(test_load_ok),           cmocka_unit_test(test_frame_by_frame),           cmocka_unit_test(test_load_truncated),
         cmocka_unit_test(test_load_corrupt),      cmocka_unit_test(test_segments_basic),
         cmocka_unit_test(test_segments_max_speech), cmocka_unit_test(test_chunks_and_map),
         cmocka_unit_test(test_energy),
