@@ -14,6 +14,8 @@ struct pcm_store {
     size_t n, cap;
     int view;
     int fd;            /* spool: the unlinked file, -1 for memory */
+    int (*sink)(void *user, const float *x, size_t n); /* sink: where appends go (nothing kept) */
+    void *sink_user;
     char error[160];
 };
 
@@ -46,6 +48,15 @@ pcm_store *pcm_store_view(const float *samples, size_t n) {
     return s;
 }
 
+pcm_store *pcm_store_sink(int (*fn)(void *user, const float *x, size_t n), void *user) {
+    pcm_store *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    s->fd = -1;
+    s->sink = fn;
+    s->sink_user = user;
+    return s;
+}
+
 void pcm_store_free(pcm_store *s) {
     if (!s) return;
     if (s->fd >= 0) close(s->fd);
@@ -71,6 +82,11 @@ static int spool_to_memory(pcm_store *s) {
 int pcm_store_append(pcm_store *s, const float *x, size_t n) {
     if (n == 0) return AM_OK;
     if (s->view) return AM_E_INVALID_ARG;
+    if (s->sink) {
+        int rc = s->sink(s->sink_user, x, n);
+        if (rc == AM_OK) s->n += n;
+        return rc;
+    }
     if (s->fd >= 0) {
         const char *p = (const char *)x;
         size_t left = n * sizeof *x;
@@ -113,6 +129,10 @@ int pcm_store_read(const pcm_store *s, size_t start, size_t n, float *dst) {
     size_t have = start < s->n ? s->n - start : 0, k = n < have ? n : have;
     if (k < n) memset(dst + k, 0, (n - k) * sizeof *dst);
     if (k == 0) return AM_OK;
+    if (s->sink) {
+        memset(dst, 0, k * sizeof *dst);
+        return AM_OK;
+    }
     if (s->fd < 0) {
         memcpy(dst, s->v + start, k * sizeof *dst);
         return AM_OK;
@@ -135,10 +155,10 @@ int pcm_store_read(const pcm_store *s, size_t start, size_t n, float *dst) {
     return AM_OK;
 }
 
-const float *pcm_store_memory(const pcm_store *s) { return s->fd < 0 ? s->v : NULL; }
+const float *pcm_store_memory(const pcm_store *s) { return s->fd < 0 && !s->sink ? s->v : NULL; }
 
 float *pcm_store_take(pcm_store *s) {
-    if (s->fd >= 0 || s->view) return NULL;
+    if (s->fd >= 0 || s->view || s->sink) return NULL;
     float *v = s->v;
     s->v = NULL;
     s->n = s->cap = 0;

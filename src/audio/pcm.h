@@ -18,6 +18,10 @@ typedef struct pcm_store pcm_store;
 pcm_store *pcm_store_new(int spool);
 /* A read-only view of samples[n] owned by the caller (no copy). */
 pcm_store *pcm_store_view(const float *samples, size_t n);
+/* A store that keeps nothing: each append is handed to fn as it is decoded (a live reader's
+ * blocks, `amanuensis stream`) and only the count is kept; fn returns AM_OK or an error, which the
+ * append returns.  Reading it gives zeros. */
+pcm_store *pcm_store_sink(int (*fn)(void *user, const float *x, size_t n), void *user);
 void pcm_store_free(pcm_store *s);
 
 /* Append n samples.  A spool whose file cannot be written (full disk, file size limit) moves to
