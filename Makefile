@@ -15,7 +15,8 @@ LDLIBS  := -lz -lm -pthread
 BUILD   ?= build
 SRCS    := $(sort $(wildcard src/common/*.c src/audio/*.c src/frontend/*.c src/model/*.c \
                              src/backend/*.c src/backend/cpu/*.c src/text/*.c src/result/*.c src/decode/*.c src/output/*.c))
-SRCS    += $(sort $(wildcard src/vad/*.c))
+SRCS    += $(sort $(wildcard src/vad/*.c src/stream/*.c))
+SRCS    += $(sort $(wildcard src/diarize/*.c))
 # FFmpeg (libavformat, libavcodec, libswresample, libavutil) decodes every non-WAV input; found with
 # pkg-config.  `make FFMPEG=0` builds without it (WAV only).
 FFMPEG_PC := libavformat libavcodec libswresample libavutil
@@ -119,7 +120,7 @@ $(BUILD)/obj/gen/web_assets.o: $(BUILD)/gen/web_assets.c src/server/web_assets.h
 # tests/fuzz/gen_seeds.c writes into build/fuzz/seeds/).  A failing input is saved as
 # build/fuzz/artifacts/<target>-crash-*; once fixed, it belongs in tests/fuzz/regressions/<target>/.
 FUZZ_SHORT_SECONDS ?= 8
-FUZZ_TARGETS := multipart wav ct2 ct2_files ggml vad $(if $(filter 1,$(FFMPEG)),ffmpeg)
+FUZZ_TARGETS := multipart wav ct2 ct2_files ggml vad diarize_weights $(if $(filter 1,$(FFMPEG)),ffmpeg)
 FUZZ_DIR    := build/fuzz
 FUZZ_SAN    := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_FLAGS   = -std=c11 -D_POSIX_C_SOURCE=200809L $(WARN) -Wno-unused-function -Iinclude -Isrc -Itests/fuzz -pthread
@@ -132,6 +133,7 @@ FUZZ_MAXLEN_ct2       := 131072
 FUZZ_MAXLEN_ct2_files := 524288
 FUZZ_MAXLEN_ggml      := 393216
 FUZZ_MAXLEN_vad       := 1048576
+FUZZ_MAXLEN_diarize_weights := 4096
 FUZZ_HDRS   := $(wildcard tests/fuzz/*.h)
 # libFuzzer needs clang's runtime (Debian: libclang-rt-*-dev); probed only when a fuzz target runs
 FUZZ_LIBFUZZER = $(shell mkdir -p $(FUZZ_DIR) && command -v clang >/dev/null 2>&1 && \
@@ -218,6 +220,7 @@ test: test-deps
 	$(MAKE) asan
 	$(MAKE) fuzz-short
 	scripts/fetch-model tiny.en
+	scripts/fetch-model diarization
 	scripts/run-tests
 
 bench: all

@@ -295,6 +295,83 @@ typedef struct am_stats {
 AM_API void am_result_stats(const am_result *result, am_stats *stats);
 AM_API void am_result_free(am_result *result);
 
+/* ---- live streaming ---------------------------------------------------------------------- */
+
+/* Live transcription of audio that arrives over time (a microphone, a call, a socket).  Samples
+ * are fed as they come; every `step_s` seconds of new speech the stream re-decodes its buffer (the
+ * audio since the last trim point, at most max_buffer_s), prompted with the text committed so far,
+ * and commits the words that two successive hypotheses agree on (LocalAgreement-2).  Committed
+ * words are never retracted; the rest is reported as a partial that the next one replaces.  A
+ * Silero VAD, run frame by frame, gates decoding: nothing is decoded in silence, and the end of
+ * speech commits what is left.
+ *
+ * Time is counted in samples: an event's times are seconds of audio fed, so a run that feeds the
+ * same samples in the same pieces gives the same events whatever the machine's speed.  The stream
+ * decodes at most once per am_stream_feed call, so a caller that falls behind and feeds what has
+ * piled up gets a longer step, and no audio is dropped.
+ *
+ * Each stream owns its working state; many streams may share one loaded model (one thread per
+ * stream at a time).  Events are delivered by the callback, from the thread that feeds. */
+typedef struct am_stream am_stream;
+
+typedef enum am_stream_event_type {
+    AM_STREAM_PARTIAL = 0,      /* the words after the committed text, not yet confirmed; replaces
+                                   the previous partial ("" clears it)                          */
+    AM_STREAM_FINAL = 1,        /* newly committed words, after the previous final's            */
+    AM_STREAM_SPEECH_START = 2, /* the VAD heard speech begin at `start`                        */
+    AM_STREAM_SPEECH_END = 3    /* ... and end at `end` (what was pending is final now)         */
+} am_stream_event_type;
+
+typedef struct am_stream_event {
+    am_stream_event_type type;
+    const char *text;           /* UTF-8 (words with their leading spaces); "" for speech events */
+    double start, end;          /* seconds of audio: the words' span, or the speech boundary      */
+    double emitted_at;          /* seconds of audio fed when the event was produced               */
+    const am_word *words;       /* the words of `text` with their times (NULL for speech events)  */
+    int n_words;
+    double compute_seconds;     /* wall seconds of the decode that produced the event (0 for speech
+                                   events); not deterministic, so not part of the audio clock    */
+} am_stream_event;
+
+typedef void (*am_stream_callback)(const am_stream_event *event, void *user_data);
+
+typedef struct am_stream_params {
+    /* Decoding as am_transcribe's: language, n_threads, beam_size (stream default 1: greedy),
+     * suppression, frontend.  vad: AM_VAD_SILERO (stream default) gates decoding with the Silero
+     * model (vad_model, found as am_transcribe finds it; with none found and none named, no gate),
+     * AM_VAD_OFF decodes every step; vad_threshold and vad_min_silence_ms (stream default 500)
+     * apply.  Word timestamps are always on; on_segment, progress and temperature fallback are not
+     * used. */
+    am_params decode;
+    float step_s;               /* new audio between decodes (1.0 s; at least 0.1)               */
+    float trim_s;               /* past this much buffered audio, the buffer is trimmed at the end
+                                   of the last finished segment that is committed (15 s)         */
+    float max_buffer_s;         /* hard cap: past it, what is pending is committed and the buffer
+                                   trimmed (25 s; at most 30)                                    */
+    am_stream_callback on_event;
+    void *user_data;
+} am_stream_params;
+
+AM_API am_stream_params am_stream_params_default(void);
+/* Start a stream on a loaded model.  Returns AM_OK, AM_E_INVALID_ARG, AM_E_NOMEM, AM_E_IO or
+ * AM_E_MODEL (the VAD weights) with a message. */
+AM_API am_status am_stream_create(const am_model *model, const am_stream_params *params, am_stream **out, char *err,
+                                  size_t err_size);
+/* Feed 16 kHz mono samples in [-1, 1] (any count, 0 too).  Events are delivered before it
+ * returns.  An error leaves the stream usable only for am_stream_free. */
+AM_API am_status am_stream_feed(am_stream *stream, const float *samples, size_t n_samples, char *err,
+                                size_t err_size);
+/* End of input: decode what is buffered and commit all of it (a final event, and speech_end when
+ * speech was open).  Feeding after finish starts a new utterance on the same stream. */
+AM_API am_status am_stream_finish(am_stream *stream, char *err, size_t err_size);
+/* The committed text so far as a result (one segment per committed run of words between trims
+ * and pauses, with words), for the writers.  *out is freed with am_result_free. */
+AM_API am_status am_stream_result(const am_stream *stream, am_result **out, char *err, size_t err_size);
+/* Samples fed, and samples the stream has consumed (VAD and buffer), since it was created. */
+AM_API uint64_t am_stream_samples_fed(const am_stream *stream);
+AM_API uint64_t am_stream_samples_processed(const am_stream *stream);
+AM_API void am_stream_free(am_stream *stream);
+
 /* ---- audio ------------------------------------------------------------------------------- */
 
 /* Read an audio file ("-": standard input) and return 16 kHz mono float samples (free with

@@ -36,8 +36,7 @@ void vad_plan_free(vad_plan *pl) {
 
 static int file_exists(const char *path) { return access(path, R_OK) == 0; }
 
-/* Find the Silero model; returns 1 with out[] filled, 0 when none; *explicit_ = the path was named. */
-static int vad_model_path(const am_params *p, char *out, size_t size, int *explicit_) {
+int vad_plan_model_path(const am_params *p, char *out, size_t size, int *explicit_) {
     *explicit_ = 0;
     const char *named = p->vad_model && *p->vad_model ? p->vad_model : getenv("AMANUENSIS_VAD_MODEL");
     if (named && *named) {
@@ -59,7 +58,7 @@ static int vad_model_path(const am_params *p, char *out, size_t size, int *expli
     }
     /* the shared library the code is in (the program's own path is the case above) */
     Dl_info info;
-    if (dladdr((const void *)vad_model_path, &info) && info.dli_fname) {
+    if (dladdr((const void *)vad_plan_model_path, &info) && info.dli_fname) {
         const char *slash = strrchr(info.dli_fname, '/');
         if (slash &&
             (size_t)snprintf(out, size, "%.*s/../share/amanuensis/%s", (int)(slash - info.dli_fname), info.dli_fname,
@@ -81,7 +80,7 @@ int vad_plan_build(const pcm_store *pcm, const am_params *p, vad_plan *pl, char 
     if (pl->detector == 1) {
         char path[4096];
         int explicit_ = 0;
-        if (vad_model_path(p, path, sizeof path, &explicit_)) {
+        if (vad_plan_model_path(p, path, sizeof path, &explicit_)) {
             vad_silero *v = NULL;
             rc = vad_silero_load(path, &v, err, err_size);
             if (rc != AM_OK) return rc; /* the message names the file */

@@ -22,4 +22,8 @@ struct pcm_store;
 int vad_plan_build(const struct pcm_store *pcm, const am_params *p, vad_plan *pl, char *err, size_t err_size);
 void vad_plan_free(vad_plan *pl);
 
+/* Find the Silero model file (the search order is in vad_plan.c); returns 1 with out[] filled, 0
+ * when none; *explicit_ = the path was named (params.vad_model or $AMANUENSIS_VAD_MODEL). */
+int vad_plan_model_path(const am_params *p, char *out, size_t size, int *explicit_);
+
 #endif

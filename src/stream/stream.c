@@ -1,0 +1,639 @@
+/* stream.c — live transcription (am_stream_*): a buffer re-decoded every step, LocalAgreement-2
+ * commits, a frame-by-frame Silero VAD gate.
+ *
+ *   feed(samples) --VAD frames (512)--> speech_start / speech_end
+ *                 --append--> buffer[buf_n] (absolute sample buf_start .. buf_start + buf_n)
+ *   every step_s of new speech:  hypothesis = words of am_transcribe(buffer, prompt = committed text
+ *                                that has left the buffer), absolute times
+ *       guards:   words already committed dropped (content, then time), a repeated n-gram cut
+ *                 (loop), a window Whisper calls no-speech gives no words
+ *       commit:   the longest common prefix of this hypothesis and the previous one (LocalAgreement-2)
+ *                 -> a final event; the rest -> a partial event
+ *       trim:     past trim_s, the buffer is cut at the end of the last finished segment that is
+ *                 committed; past max_buffer_s, everything pending is committed and the buffer cut
+ *   speech end / finish: one last decode, everything committed.
+ *
+ * Time is counted in samples fed (emitted_at), so the events depend only on the samples and how
+ * they were cut into feeds.  The decoder runs at most once per feed: a caller that feeds what piled
+ * up while the last decode ran gets a longer step instead of a backlog. */
+#include <ctype.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "amanuensis.h"
+#include "common/util.h"
+#include "decode/vad_plan.h"
+#include "result/result.h"
+#include "vad/vad.h"
+
+#define SR AM_SAMPLE_RATE
+#define PROMPT_CHARS 200       /* committed text in the prompt, at most (as whisper_streaming)   */
+#define PREROLL_SAMPLES (SR / 5) /* audio kept before the VAD's speech start (200 ms)           */
+#define LOOP_MAX_N 8           /* longest n-gram the loop guard looks for                        */
+#define LOOP_REPEATS 3         /* an n-gram this many times in a row is a loop                   */
+#define SEGMENT_GAP_S 1.0      /* am_stream_result: a pause this long starts a new segment        */
+
+/* A word with its own string; times in seconds of the stream. */
+typedef struct sword {
+    char *text;
+    double start, end;
+    float prob;
+} sword;
+
+typedef struct swords {
+    sword *w;
+    int n, cap;
+} swords;
+
+struct am_stream {
+    const am_model *m;
+    am_stream_params p;
+    char language[16];       /* fixed after the first detection on a multilingual model        */
+    vad_silero *vad;         /* NULL: no gate                                                   */
+    vad_silero_state vst;
+    float frame[VAD_WINDOW]; /* samples waiting for a whole VAD frame                           */
+    int frame_fill;
+    float neg_threshold;
+    uint64_t silence;        /* samples of the current run of non-speech frames (in speech)     */
+    int in_speech;           /* always 1 without a gate                                         */
+
+    float *buf;              /* the audio being decoded                                         */
+    size_t buf_n, buf_cap;
+    uint64_t buf_start;      /* absolute sample of buf[0]                                       */
+    uint64_t fed, processed;
+    uint64_t decoded_to;     /* absolute sample where the last decode's buffer ended             */
+
+    swords committed;        /* every committed word, in order                                  */
+    int *breaks;             /* committed index where a speech end or a trim fell (segments)    */
+    int n_breaks, cap_breaks;
+    swords pending;          /* the previous hypothesis's words after the committed ones        */
+    double committed_end;    /* end of the last committed word (seconds; 0 at the start)        */
+    int prompt_reset;        /* a guard tripped: no prompt until the buffer is trimmed           */
+    char *partial;           /* text of the last partial event                                  */
+    double last_compute;
+};
+
+/* ---- words -------------------------------------------------------------------------------- */
+
+static void swords_clear(swords *v) {
+    for (int i = 0; i < v->n; i++) free(v->w[i].text);
+    v->n = 0;
+}
+
+static void swords_free(swords *v) {
+    swords_clear(v);
+    free(v->w);
+    memset(v, 0, sizeof *v);
+}
+
+static int swords_push(swords *v, const char *text, double start, double end, float prob) {
+    if (v->n == v->cap) {
+        int cap = v->cap ? v->cap * 2 : 64;
+        sword *g = realloc(v->w, (size_t)cap * sizeof *g);
+        if (!g) return AM_E_NOMEM;
+        v->w = g;
+        v->cap = cap;
+    }
+    char *t = am_strdup(text ? text : "");
+    if (!t) return AM_E_NOMEM;
+    v->w[v->n++] = (sword){t, start, end, prob};
+    return AM_OK;
+}
+
+/* Remove words [0, k) of v. */
+static void swords_drop_front(swords *v, int k) {
+    if (k <= 0) return;
+    if (k > v->n) k = v->n;
+    for (int i = 0; i < k; i++) free(v->w[i].text);
+    memmove(v->w, v->w + k, (size_t)(v->n - k) * sizeof *v->w);
+    v->n -= k;
+}
+
+/* Remove words [k, n) of v. */
+static void swords_truncate(swords *v, int k) {
+    for (int i = k; i < v->n; i++) free(v->w[i].text);
+    if (k < v->n) v->n = k;
+}
+
+/* Two words are the same word when they match lowercased, without punctuation ("Hello," and
+ * "hello" agree); words that are only punctuation compare as they are. */
+static int word_key(const char *w, char *out, size_t size) {
+    size_t n = 0;
+    for (const unsigned char *s = (const unsigned char *)w; *s && n + 1 < size; s++)
+        if (*s >= 0x80 || isalnum(*s)) out[n++] = (char)tolower(*s);
+    out[n] = 0;
+    if (n == 0) {
+        while (*w == ' ') w++;
+        snprintf(out, size, "%s", w);
+    }
+    return (int)n;
+}
+
+static int same_word(const char *a, const char *b) {
+    char ka[128], kb[128];
+    word_key(a, ka, sizeof ka);
+    word_key(b, kb, sizeof kb);
+    return strcmp(ka, kb) == 0;
+}
+
+/* ---- events ------------------------------------------------------------------------------- */
+
+static double clock_s(const am_stream *s) { return (double)s->fed / SR; }
+
+static void emit(am_stream *s, am_stream_event_type type, const char *text, double start, double end,
+                 const sword *w, int n) {
+    if (!s->p.on_event) return;
+    am_word words[n > 0 ? n : 1];
+    for (int i = 0; i < n; i++) words[i] = (am_word){w[i].start, w[i].end, w[i].text, w[i].prob};
+    am_stream_event ev = {type, text ? text : "", start, end, clock_s(s), n > 0 ? words : NULL, n,
+                          type == AM_STREAM_PARTIAL || type == AM_STREAM_FINAL ? s->last_compute : 0.0};
+    s->p.on_event(&ev, s->p.user_data);
+}
+
+/* The text of words [0, n), joined. */
+static char *join_words(const sword *w, int n) {
+    size_t len = 1;
+    for (int i = 0; i < n; i++) len += strlen(w[i].text);
+    char *t = malloc(len), *o = t;
+    if (!t) return NULL;
+    for (int i = 0; i < n; i++) {
+        size_t l = strlen(w[i].text);
+        memcpy(o, w[i].text, l);
+        o += l;
+    }
+    *o = 0;
+    return t;
+}
+
+/* Commit words [0, n) of `w`: append them to the committed list and emit one final event. */
+static int commit_words(am_stream *s, const sword *w, int n) {
+    if (n <= 0) return AM_OK;
+    for (int i = 0; i < n; i++)
+        if (swords_push(&s->committed, w[i].text, w[i].start, w[i].end, w[i].prob) != AM_OK) return AM_E_NOMEM;
+    char *text = join_words(w, n);
+    if (!text) return AM_E_NOMEM;
+    emit(s, AM_STREAM_FINAL, text, w[0].start, w[n - 1].end, w, n);
+    free(text);
+    if (w[n - 1].end > s->committed_end) s->committed_end = w[n - 1].end;
+    return AM_OK;
+}
+
+/* Emit the pending words as the partial when they differ from the last one emitted. */
+static int emit_partial(am_stream *s) {
+    char *text = join_words(s->pending.w, s->pending.n);
+    if (!text) return AM_E_NOMEM;
+    if (!s->partial || strcmp(text, s->partial) != 0) {
+        double a = s->pending.n ? s->pending.w[0].start : s->committed_end;
+        double b = s->pending.n ? s->pending.w[s->pending.n - 1].end : s->committed_end;
+        emit(s, AM_STREAM_PARTIAL, text, a, b, s->pending.w, s->pending.n);
+        free(s->partial);
+        s->partial = text;
+    } else {
+        free(text);
+    }
+    return AM_OK;
+}
+
+static int add_break(am_stream *s) {
+    if (s->n_breaks && s->breaks[s->n_breaks - 1] == s->committed.n) return AM_OK;
+    if (s->n_breaks == s->cap_breaks) {
+        int cap = s->cap_breaks ? s->cap_breaks * 2 : 16;
+        int *g = realloc(s->breaks, (size_t)cap * sizeof *g);
+        if (!g) return AM_E_NOMEM;
+        s->breaks = g;
+        s->cap_breaks = cap;
+    }
+    s->breaks[s->n_breaks++] = s->committed.n;
+    return AM_OK;
+}
+
+/* ---- the buffer --------------------------------------------------------------------------- */
+
+static int buf_append(am_stream *s, const float *x, size_t n) {
+    if (s->buf_n + n > s->buf_cap) {
+        size_t cap = s->buf_cap ? s->buf_cap : (size_t)SR * 4;
+        while (cap < s->buf_n + n) cap *= 2;
+        float *g = realloc(s->buf, cap * sizeof *g);
+        if (!g) return AM_E_NOMEM;
+        s->buf = g;
+        s->buf_cap = cap;
+    }
+    memcpy(s->buf + s->buf_n, x, n * sizeof *x);
+    s->buf_n += n;
+    return AM_OK;
+}
+
+/* Cut the buffer so it starts at absolute sample `at` (clamped to what it holds). */
+static void buf_trim_to(am_stream *s, uint64_t at) {
+    if (at <= s->buf_start) return;
+    size_t k = (size_t)(at - s->buf_start);
+    if (k > s->buf_n) k = s->buf_n;
+    memmove(s->buf, s->buf + k, (s->buf_n - k) * sizeof *s->buf);
+    s->buf_n -= k;
+    s->buf_start += k;
+}
+
+static uint64_t buf_end(const am_stream *s) { return s->buf_start + s->buf_n; }
+
+/* ---- one decode --------------------------------------------------------------------------- */
+
+/* The prompt: the last PROMPT_CHARS of committed text that is no longer in the buffer (what is
+ * still in it is heard again). */
+static char *build_prompt(const am_stream *s) {
+    if (s->prompt_reset) return NULL;
+    const double t0 = (double)s->buf_start / SR;
+    int end = 0;
+    while (end < s->committed.n && s->committed.w[end].end <= t0 + 1e-6) end++;
+    int begin = end;
+    size_t len = 0;
+    while (begin > 0 && len + strlen(s->committed.w[begin - 1].text) <= PROMPT_CHARS)
+        len += strlen(s->committed.w[--begin].text);
+    return begin < end ? join_words(s->committed.w + begin, end - begin) : NULL;
+}
+
+/* Index where a loop starts being repeated: the first i such that words [i, i + n) occur
+ * LOOP_REPEATS times in a row for some n; the words from i + n on are the repetitions.  Returns
+ * -1 when there is none, else the number of words to keep (i + n). */
+static int loop_cut(const swords *h) {
+    for (int i = 0; i < h->n; i++)
+        for (int n = 1; n <= LOOP_MAX_N && i + n * LOOP_REPEATS <= h->n; n++) {
+            int reps = 1;
+            while (reps < LOOP_REPEATS) {
+                int same = 1;
+                for (int j = 0; j < n && same; j++) same = same_word(h->w[i + j].text, h->w[i + reps * n + j].text);
+                if (!same) break;
+                reps++;
+            }
+            if (reps == LOOP_REPEATS) return i + n;
+        }
+    return -1;
+}
+
+/* Drop the words of hyp that are already committed.  By content first: the longest tail of the
+ * committed words (5 .. 1) found in hyp ending within 1 s of the committed end, and everything up to
+ * it; else by time: the words whose middle is before the committed end (a word's times move a
+ * little from one decode to the next, so its start alone would drop new words). */
+static void drop_committed(const am_stream *s, swords *hyp) {
+    const swords *c = &s->committed;
+    for (int n = 5; n >= 1; n--) {
+        if (n > c->n) continue;
+        for (int j = 0; j + n <= hyp->n; j++) {
+            if (fabs(hyp->w[j + n - 1].end - s->committed_end) >= 1.0) continue;
+            int same = 1;
+            for (int k = 0; k < n && same; k++) same = same_word(c->w[c->n - n + k].text, hyp->w[j + k].text);
+            if (same) {
+                swords_drop_front(hyp, j + n);
+                return;
+            }
+        }
+    }
+    int k = 0;
+    while (k < hyp->n && 0.5 * (hyp->w[k].start + hyp->w[k].end) < s->committed_end) k++;
+    swords_drop_front(hyp, k);
+}
+
+/* Decode the buffer into hyp (absolute times, without the committed words).  *trim_at: the end of
+ * the last finished segment (seconds; 0 when the decode has fewer than two segments). */
+static int decode_buffer(am_stream *s, swords *hyp, double *trim_at, char *err, size_t err_size) {
+    swords_clear(hyp);
+    *trim_at = 0.0;
+    s->decoded_to = buf_end(s);
+    if (s->buf_n < (size_t)SR / 10) return AM_OK; /* too little to say anything */
+    am_params dp = s->p.decode;
+    dp.word_timestamps = 1;
+    dp.vad = AM_VAD_OFF;
+    dp.no_fallback = 1;
+    dp.on_segment = NULL;
+    dp.progress_callback = NULL;
+    dp.detect_language_only = 0;
+    dp.prefix = NULL;
+    if (s->language[0]) dp.language = s->language;
+    char *prompt = build_prompt(s);
+    dp.initial_prompt = prompt;
+    am_result *r = NULL;
+    double t = am_now();
+    int rc = am_transcribe(s->m, s->buf, s->buf_n, &dp, &r, err, err_size);
+    s->last_compute = am_now() - t;
+    free(prompt);
+    if (rc != AM_OK) return rc;
+    if (!s->language[0] && am_result_language(r) && am_result_n_segments(r) > 0)
+        snprintf(s->language, sizeof s->language, "%s", am_result_language(r));
+
+    const double t0 = (double)s->buf_start / SR;
+    const size_t nseg = am_result_n_segments(r);
+    int tripped = 0;
+    for (size_t i = 0; i < nseg && rc == AM_OK; i++) {
+        const am_segment *g = am_result_segment(r, i);
+        if (s->p.decode.compression_ratio_threshold > 0 && g->compression_ratio > s->p.decode.compression_ratio_threshold) {
+            tripped = 1; /* a loop inside the segment: nothing from here on */
+            break;
+        }
+        for (int k = 0; k < g->n_words && rc == AM_OK; k++)
+            rc = swords_push(hyp, g->words[k].word, t0 + g->words[k].start, t0 + g->words[k].end,
+                             g->words[k].probability);
+        if (i + 2 == nseg) *trim_at = t0 + g->end; /* the last segment may still be growing */
+    }
+    am_result_free(r);
+    if (rc != AM_OK) return rc;
+
+    int keep = loop_cut(hyp);
+    if (keep >= 0) {
+        swords_truncate(hyp, keep);
+        tripped = 1;
+    }
+    if (tripped) s->prompt_reset = 1;
+
+    drop_committed(s, hyp);
+    return AM_OK;
+}
+
+/* A decode of the step: commit what this hypothesis and the previous one agree on. */
+static int step(am_stream *s, char *err, size_t err_size) {
+    swords hyp = {0};
+    double trim_at;
+    int rc = decode_buffer(s, &hyp, &trim_at, err, err_size);
+    int agree = 0;
+    while (rc == AM_OK && agree < hyp.n && agree < s->pending.n && same_word(hyp.w[agree].text, s->pending.w[agree].text))
+        agree++;
+    if (rc == AM_OK) rc = commit_words(s, hyp.w, agree);
+    if (rc == AM_OK) {
+        swords_drop_front(&hyp, agree);
+        swords_free(&s->pending);
+        s->pending = hyp;
+        memset(&hyp, 0, sizeof hyp);
+        rc = emit_partial(s);
+    }
+    swords_free(&hyp);
+    if (rc != AM_OK) return rc == AM_E_NOMEM ? am_fail(err, err_size, rc, "out of memory in the stream") : rc;
+
+    const double len = (double)s->buf_n / SR;
+    if (len > s->p.trim_s && trim_at > 0.0 && trim_at <= s->committed_end + 1e-6) {
+        buf_trim_to(s, (uint64_t)llround(trim_at * SR));
+        s->prompt_reset = 0;
+        if (add_break(s) != AM_OK) return am_fail(err, err_size, AM_E_NOMEM, "out of memory in the stream");
+    } else if (len > s->p.max_buffer_s) {
+        /* no finished segment to cut at: commit what is pending and keep only the audio after it
+         * (or the last second when there are no words at all) */
+        rc = commit_words(s, s->pending.w, s->pending.n);
+        if (rc != AM_OK) return am_fail(err, err_size, rc, "out of memory in the stream");
+        swords_clear(&s->pending);
+        uint64_t cut = s->committed_end > 0 ? (uint64_t)llround(s->committed_end * SR) : 0;
+        if (cut <= s->buf_start || cut > buf_end(s)) cut = buf_end(s) - SR;
+        buf_trim_to(s, cut);
+        s->prompt_reset = 0;
+        if (add_break(s) != AM_OK || emit_partial(s) != AM_OK)
+            return am_fail(err, err_size, AM_E_NOMEM, "out of memory in the stream");
+    }
+    return AM_OK;
+}
+
+/* End of an utterance (speech end, finish): decode once more and commit everything. */
+static int flush(am_stream *s, char *err, size_t err_size) {
+    swords hyp = {0};
+    double trim_at;
+    int rc = AM_OK;
+    if (s->buf_n > 0 && buf_end(s) > s->decoded_to) rc = decode_buffer(s, &hyp, &trim_at, err, err_size);
+    else { /* nothing new since the last decode: its hypothesis is the final one */
+        hyp = s->pending;
+        memset(&s->pending, 0, sizeof s->pending);
+    }
+    if (rc == AM_OK) rc = commit_words(s, hyp.w, hyp.n);
+    swords_free(&hyp);
+    swords_clear(&s->pending);
+    if (rc == AM_OK) rc = emit_partial(s);
+    if (rc == AM_OK) rc = add_break(s);
+    if (rc != AM_OK) return rc == AM_E_NOMEM ? am_fail(err, err_size, rc, "out of memory in the stream") : rc;
+    buf_trim_to(s, buf_end(s));
+    s->prompt_reset = 0;
+    return AM_OK;
+}
+
+/* ---- VAD gate ----------------------------------------------------------------------------- */
+
+/* Run the VAD on one whole frame that ends at absolute sample `end` (already in the buffer). */
+static int vad_frame(am_stream *s, const float *frame, uint64_t end, char *err, size_t err_size) {
+    float prob = vad_silero_frame(s->vad, &s->vst, frame);
+    const uint64_t start = end - VAD_WINDOW;
+    if (!s->in_speech) {
+        if (prob >= s->p.decode.vad_threshold) {
+            s->in_speech = 1;
+            s->silence = 0;
+            uint64_t from = start > PREROLL_SAMPLES ? start - PREROLL_SAMPLES : 0;
+            buf_trim_to(s, from);
+            s->decoded_to = s->buf_start;
+            emit(s, AM_STREAM_SPEECH_START, "", (double)s->buf_start / SR, (double)s->buf_start / SR, NULL, 0);
+        } else {
+            /* silence: keep only the pre-roll */
+            if (end > PREROLL_SAMPLES) buf_trim_to(s, end - PREROLL_SAMPLES);
+        }
+        return AM_OK;
+    }
+    if (prob < s->neg_threshold) s->silence += VAD_WINDOW;
+    else s->silence = 0;
+    const int min_silence = s->p.decode.vad_min_silence_ms > 0 ? s->p.decode.vad_min_silence_ms : 500;
+    if (s->silence >= (uint64_t)min_silence * (SR / 1000)) {
+        int rc = flush(s, err, err_size);
+        if (rc != AM_OK) return rc;
+        s->in_speech = 0;
+        double at = (double)(end - s->silence) / SR;
+        emit(s, AM_STREAM_SPEECH_END, "", at, at, NULL, 0);
+        s->silence = 0;
+    }
+    return AM_OK;
+}
+
+/* ---- public API --------------------------------------------------------------------------- */
+
+am_stream_params am_stream_params_default(void) {
+    am_stream_params p;
+    memset(&p, 0, sizeof p);
+    p.decode = am_params_default();
+    p.decode.beam_size = 1;
+    p.decode.vad = AM_VAD_SILERO;
+    p.decode.vad_min_silence_ms = 500;
+    p.step_s = 1.0f;
+    p.trim_s = 15.0f;
+    p.max_buffer_s = 25.0f;
+    return p;
+}
+
+am_status am_stream_create(const am_model *m, const am_stream_params *params, am_stream **out, char *err,
+                           size_t err_size) {
+    if (out) *out = NULL;
+    if (!m || !params || !out) return am_fail(err, err_size, AM_E_INVALID_ARG, "am_stream_create: NULL argument");
+    const am_stream_params *p = params;
+    if (!(p->step_s >= 0.1f && p->step_s <= 30.0f))
+        return am_fail(err, err_size, AM_E_INVALID_ARG, "stream step must be between 0.1 and 30 seconds (got %g)",
+                       (double)p->step_s);
+    if (!(p->max_buffer_s >= 2.0f && p->max_buffer_s <= 30.0f))
+        return am_fail(err, err_size, AM_E_INVALID_ARG, "stream max_buffer_s must be between 2 and 30 seconds (got %g)",
+                       (double)p->max_buffer_s);
+    if (!(p->trim_s >= 1.0f && p->trim_s <= p->max_buffer_s))
+        return am_fail(err, err_size, AM_E_INVALID_ARG, "stream trim_s must be between 1 and max_buffer_s (got %g)",
+                       (double)p->trim_s);
+    if (p->decode.vad != AM_VAD_OFF && p->decode.vad != AM_VAD_SILERO)
+        return am_fail(err, err_size, AM_E_UNSUPPORTED, "a stream's VAD is Silero or off (the energy detector needs "
+                                                       "the whole recording)");
+    if (p->decode.vad != AM_VAD_OFF && !(p->decode.vad_threshold > 0.0f && p->decode.vad_threshold < 1.0f))
+        return am_fail(err, err_size, AM_E_INVALID_ARG, "vad threshold must be in (0, 1)");
+    if (p->decode.language && strlen(p->decode.language) >= 16)
+        return am_fail(err, err_size, AM_E_INVALID_ARG, "unknown language '%s'", p->decode.language);
+
+    am_stream *s = calloc(1, sizeof *s);
+    if (!s) return am_fail(err, err_size, AM_E_NOMEM, "out of memory");
+    s->m = m;
+    s->p = *p;
+    /* the caller's strings need not outlive the call: the ones a decode reads are copied or dropped */
+    s->p.decode.initial_prompt = NULL;
+    s->p.decode.prefix = NULL;
+    s->p.decode.vad_model = NULL;
+    if (p->decode.language && strcmp(p->decode.language, "auto") != 0)
+        snprintf(s->language, sizeof s->language, "%s", p->decode.language);
+    s->p.decode.language = NULL;
+    s->in_speech = 1;
+    if (p->decode.vad == AM_VAD_SILERO) {
+        char path[4096];
+        int explicit_ = 0;
+        if (vad_plan_model_path(&p->decode, path, sizeof path, &explicit_)) {
+            int rc = vad_silero_load(path, &s->vad, err, err_size);
+            if (rc != AM_OK) {
+                free(s);
+                return rc;
+            }
+            vad_silero_state_reset(&s->vst);
+            s->in_speech = 0;
+            s->neg_threshold = p->decode.vad_threshold - 0.15f > 0.01f ? p->decode.vad_threshold - 0.15f : 0.01f;
+        }
+    }
+    /* the suppress_tokens string is read by every decode: keep our own copy */
+    if (p->decode.suppress_tokens) {
+        char *st = am_strdup(p->decode.suppress_tokens);
+        if (!st) {
+            vad_silero_free(s->vad);
+            free(s);
+            return am_fail(err, err_size, AM_E_NOMEM, "out of memory");
+        }
+        s->p.decode.suppress_tokens = st;
+    }
+    *out = s;
+    return AM_OK;
+}
+
+am_status am_stream_feed(am_stream *s, const float *x, size_t n, char *err, size_t err_size) {
+    if (!s || (!x && n)) return am_fail(err, err_size, AM_E_INVALID_ARG, "am_stream_feed: NULL argument");
+    s->fed += n;
+    size_t i = 0;
+    while (i < n) {
+        if (!s->vad) {
+            if (buf_append(s, x, n) != AM_OK) return am_fail(err, err_size, AM_E_NOMEM, "out of memory in the stream");
+            s->processed += n;
+            i = n;
+            break;
+        }
+        /* one VAD frame at a time */
+        size_t take = (size_t)(VAD_WINDOW - s->frame_fill);
+        if (take > n - i) take = n - i;
+        memcpy(s->frame + s->frame_fill, x + i, take * sizeof *x);
+        if (buf_append(s, x + i, take) != AM_OK)
+            return am_fail(err, err_size, AM_E_NOMEM, "out of memory in the stream");
+        s->frame_fill += (int)take;
+        s->processed += take;
+        i += take;
+        if (s->frame_fill == VAD_WINDOW) {
+            s->frame_fill = 0;
+            int rc = vad_frame(s, s->frame, s->processed, err, err_size);
+            if (rc != AM_OK) return rc;
+        }
+    }
+    if (s->in_speech && buf_end(s) - s->decoded_to >= (uint64_t)llround((double)s->p.step_s * SR))
+        return step(s, err, err_size);
+    return AM_OK;
+}
+
+am_status am_stream_finish(am_stream *s, char *err, size_t err_size) {
+    if (!s) return am_fail(err, err_size, AM_E_INVALID_ARG, "am_stream_finish: NULL argument");
+    if (s->in_speech || !s->vad) {
+        int rc = flush(s, err, err_size);
+        if (rc != AM_OK) return rc;
+        if (s->vad) emit(s, AM_STREAM_SPEECH_END, "", clock_s(s), clock_s(s), NULL, 0);
+    }
+    buf_trim_to(s, buf_end(s));
+    if (s->vad) {
+        vad_silero_state_reset(&s->vst);
+        s->in_speech = 0;
+        s->silence = 0;
+        s->frame_fill = 0;
+    }
+    s->decoded_to = buf_end(s);
+    return AM_OK;
+}
+
+am_status am_stream_result(const am_stream *s, am_result **out, char *err, size_t err_size) {
+    if (out) *out = NULL;
+    if (!s || !out) return am_fail(err, err_size, AM_E_INVALID_ARG, "am_stream_result: NULL argument");
+    am_result *r = calloc(1, sizeof *r);
+    if (!r) return am_fail(err, err_size, AM_E_NOMEM, "out of memory");
+    r->duration = clock_s(s);
+    snprintf(r->language, sizeof r->language, "%s", s->language);
+    int rc = AM_OK, b = 0, id = 0;
+    for (int i = 0; i < s->committed.n && rc == AM_OK;) {
+        /* a segment: up to a break, a pause of SEGMENT_GAP_S, or a sentence end */
+        int j = i + 1;
+        while (b < s->n_breaks && s->breaks[b] <= i) b++;
+        while (j < s->committed.n && !(b < s->n_breaks && s->breaks[b] == j) &&
+               s->committed.w[j].start - s->committed.w[j - 1].end < SEGMENT_GAP_S) {
+            const char *t = s->committed.w[j - 1].text;
+            size_t l = strlen(t);
+            if (l && strchr(".?!", t[l - 1])) break;
+            j++;
+        }
+        am_word words[j - i];
+        for (int k = i; k < j; k++)
+            words[k - i] = (am_word){s->committed.w[k].start, s->committed.w[k].end, s->committed.w[k].text,
+                                     s->committed.w[k].prob};
+        char *text = join_words(s->committed.w + i, j - i);
+        if (!text) {
+            rc = AM_E_NOMEM;
+            break;
+        }
+        am_segment seg = {0};
+        seg.id = id++;
+        seg.seek = (int)(s->committed.w[i].start * 100.0);
+        seg.start = s->committed.w[i].start;
+        seg.end = s->committed.w[j - 1].end;
+        seg.text = text;
+        seg.words = words;
+        seg.n_words = j - i;
+        rc = result_add_segment(r, &seg);
+        free(text);
+        i = j;
+    }
+    if (rc != AM_OK) {
+        am_result_free(r);
+        return am_fail(err, err_size, rc, "out of memory");
+    }
+    if (!r->text && !(r->text = am_strdup(""))) {
+        am_result_free(r);
+        return am_fail(err, err_size, AM_E_NOMEM, "out of memory");
+    }
+    *out = r;
+    return AM_OK;
+}
+
+uint64_t am_stream_samples_fed(const am_stream *s) { return s ? s->fed : 0; }
+uint64_t am_stream_samples_processed(const am_stream *s) { return s ? s->processed : 0; }
+
+void am_stream_free(am_stream *s) {
+    if (!s) return;
+    vad_silero_free(s->vad);
+    free((char *)s->p.decode.suppress_tokens);
+    free(s->buf);
+    swords_free(&s->committed);
+    swords_free(&s->pending);
+    free(s->breaks);
+    free(s->partial);
+    free(s);
+}
