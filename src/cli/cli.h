@@ -7,6 +7,18 @@
 /* `amanuensis serve ...`: argv[0] is "serve". Returns the process exit status. */
 int cli_serve(int argc, char **argv);
 
+/* `amanuensis stream ...`: argv[0] is "stream" (stream.c).  Returns the process exit status. */
+int cli_stream(int argc, char **argv);
+
+/* Shared by the subcommands (main.c).  A usage error "amanuensis: MSG[: ARG] (see amanuensis --help)"
+ * on stderr; returns 2. */
+int cli_die_usage(const char *msg, const char *arg);
+/* A number option's value; on a bad one prints the error and sets *bad. */
+double cli_parse_double(const char *s, const char *opt, int *bad);
+/* Resolve and load the model named by -m (printing a backend warning); prints the error and returns
+ * NULL when it cannot. */
+am_model *cli_load_model(const char *model_arg, const am_load_options *load_opts);
+
 /* mkdir -p: create `dir` and any missing parent.  Returns 0 when `dir` is a directory afterwards,
  * else -1 with errno set. */
 int cli_make_dirs(const char *dir);

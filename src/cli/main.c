@@ -2,6 +2,7 @@
  *
  *   amanuensis transcribe -m MODEL [options] FILE|FOLDER...   (files: cli/inputs.c, the run: cli/batch.c)
  *   amanuensis info [-m MODEL] [--backend NAME]
+ *   amanuensis stream -m MODEL [options] [FILE|-]                (live transcription: cli/stream.c)
  *
  * Errors: one line on stderr starting with "amanuensis: ", exit status 1; usage errors exit 2. */
 #include <errno.h>
@@ -22,6 +23,7 @@ static void usage(FILE *f) {
     fprintf(f,
             "usage: amanuensis transcribe -m MODEL [options] FILE|FOLDER...\n"
             "       amanuensis info [-m MODEL]   backends, devices (and the model)\n"
+            "       amanuensis stream -m MODEL [options] [FILE|-]   live transcription (see stream --help)\n"
             "\n"
             "  -m, --model PATH|NAME        model directory (CTranslate2), ggml .bin file, or a name looked up\n"
             "                               in $AMANUENSIS_MODELS then ./models\n"
@@ -90,12 +92,12 @@ static void usage(FILE *f) {
             "  -V, --version                print the version\n");
 }
 
-static int die_usage(const char *msg, const char *arg) {
+int cli_die_usage(const char *msg, const char *arg) {
     fprintf(stderr, "amanuensis: %s%s%s (see amanuensis --help)\n", msg, arg ? ": " : "", arg ? arg : "");
     return 2;
 }
 
-static double parse_double(const char *s, const char *opt, int *bad) {
+double cli_parse_double(const char *s, const char *opt, int *bad) {
     char *end;
     errno = 0;
     double v = strtod(s, &end);
@@ -114,7 +116,7 @@ enum {
 /* a subtitle layout count: a whole number 1..100000 */
 static int parse_layout_count(const char *s, const char *opt, int *out) {
     int bad = 0;
-    double v = parse_double(s, opt, &bad);
+    double v = cli_parse_double(s, opt, &bad);
     if (bad) return 2;
     if (v < 1 || v > 100000 || v != (int)v) {
         fprintf(stderr, "amanuensis: %s must be a whole number 1..100000, got '%s' (see amanuensis --help)\n", opt, s);
@@ -152,7 +154,7 @@ static int resolve_model(const char *model_arg, char *path, size_t size) {
 }
 
 /* Resolve and load the model named by -m; prints the error and returns NULL when it cannot. */
-static am_model *load_model(const char *model_arg, const am_load_options *load_opts) {
+am_model *cli_load_model(const char *model_arg, const am_load_options *load_opts) {
     char err[1024] = "", model_path[4096];
     am_model *model = NULL;
     if (resolve_model(model_arg, model_path, sizeof model_path) != 0) return NULL;
@@ -166,7 +168,7 @@ static am_model *load_model(const char *model_arg, const am_load_options *load_o
 
 /* `amanuensis info -m MODEL`: the model's shapes and where it runs. */
 static int info_model(const char *model_arg, const am_load_options *load_opts) {
-    am_model *model = load_model(model_arg, load_opts);
+    am_model *model = cli_load_model(model_arg, load_opts);
     if (!model) return 1;
     am_model_info mi;
     am_model_get_info(model, &mi);
@@ -206,7 +208,7 @@ static int transcribe_inputs(const char *model_arg, const am_load_options *load_
     ro->summary = inputs.n > 1 || inputs.from_folder || n_args > 1;
     const double t0 = am_now();
     am_model *model = NULL;
-    if (to_transcribe > 0 && !(model = load_model(model_path, load_opts))) {
+    if (to_transcribe > 0 && !(model = cli_load_model(model_path, load_opts))) {
         cli_inputs_free(&inputs);
         return 1;
     }
@@ -225,8 +227,9 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) { usage(stdout); return 0; }
     if (!strcmp(cmd, "-V") || !strcmp(cmd, "--version")) { printf("amanuensis %s\n", am_version()); return 0; }
     if (!strcmp(cmd, "serve")) return cli_serve(argc - 1, argv + 1);
+    if (!strcmp(cmd, "stream")) return cli_stream(argc - 1, argv + 1);
     int is_info = !strcmp(cmd, "info");
-    if (strcmp(cmd, "transcribe") != 0 && !is_info) return die_usage("unknown command", cmd);
+    if (strcmp(cmd, "transcribe") != 0 && !is_info) return cli_die_usage("unknown command", cmd);
 
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'}, {"threads", required_argument, 0, 't'},
@@ -283,9 +286,9 @@ int main(int argc, char **argv) {
         switch (c) {
         case 'm': model_arg = optarg; break;
         case 't': {
-            double v = parse_double(optarg, "--threads", &bad);
+            double v = cli_parse_double(optarg, "--threads", &bad);
             if (bad) return 2;
-            if (v < 0 || v > 1024 || v != (int)v) return die_usage("--threads must be a whole number 0..1024", optarg);
+            if (v < 0 || v > 1024 || v != (int)v) return cli_die_usage("--threads must be a whole number 0..1024", optarg);
             p.n_threads = (int)v;
             break;
         }
@@ -293,17 +296,17 @@ int main(int argc, char **argv) {
         case OPT_TASK:
             if (!strcmp(optarg, "transcribe")) p.translate = 0;
             else if (!strcmp(optarg, "translate")) p.translate = 1;
-            else return die_usage("--task must be transcribe or translate", optarg);
+            else return cli_die_usage("--task must be transcribe or translate", optarg);
             break;
         case OPT_TEMP:
-            p.temperature = (float)parse_double(optarg, "--temperature", &bad);
-            if (!bad && (p.temperature < 0 || p.temperature > 1)) return die_usage("--temperature must be in [0, 1]", optarg);
+            p.temperature = (float)cli_parse_double(optarg, "--temperature", &bad);
+            if (!bad && (p.temperature < 0 || p.temperature > 1)) return cli_die_usage("--temperature must be in [0, 1]", optarg);
             break;
         case OPT_NO_FALLBACK: p.no_fallback = 1; break;
-        case OPT_CR: p.compression_ratio_threshold = (float)parse_double(optarg, "--compression-ratio-threshold", &bad); break;
-        case OPT_LOGPROB: p.logprob_threshold = (float)parse_double(optarg, "--logprob-threshold", &bad); break;
-        case OPT_NOSPEECH: p.no_speech_threshold = (float)parse_double(optarg, "--no-speech-threshold", &bad); break;
-        case OPT_MAX_INIT: p.max_initial_timestamp = (float)parse_double(optarg, "--max-initial-timestamp", &bad); break;
+        case OPT_CR: p.compression_ratio_threshold = (float)cli_parse_double(optarg, "--compression-ratio-threshold", &bad); break;
+        case OPT_LOGPROB: p.logprob_threshold = (float)cli_parse_double(optarg, "--logprob-threshold", &bad); break;
+        case OPT_NOSPEECH: p.no_speech_threshold = (float)cli_parse_double(optarg, "--no-speech-threshold", &bad); break;
+        case OPT_MAX_INIT: p.max_initial_timestamp = (float)cli_parse_double(optarg, "--max-initial-timestamp", &bad); break;
         case OPT_NO_TS: p.without_timestamps = 1; break;
         case OPT_NO_COND: p.condition_on_previous_text = 0; break;
         case 'o':
@@ -311,7 +314,7 @@ int main(int argc, char **argv) {
                 for (int f = AM_FORMAT_TXT; f <= AM_FORMAT_TSV && n_formats < MAX_FORMATS; f++) formats[n_formats++] = f;
             } else {
                 int f = am_format_from_name(optarg);
-                if (f < 0) return die_usage("unknown output format", optarg);
+                if (f < 0) return cli_die_usage("unknown output format", optarg);
                 if (n_formats < MAX_FORMATS) formats[n_formats++] = f;
             }
             break;
@@ -330,36 +333,36 @@ int main(int argc, char **argv) {
             break;
         case OPT_HIGHLIGHT_WORDS: wopts.highlight_words = 1; p.word_timestamps = 1; break;
         case OPT_VAD_GAP: {
-            double v = parse_double(optarg, "--vad-chunk-gap-ms", &bad);
+            double v = cli_parse_double(optarg, "--vad-chunk-gap-ms", &bad);
             if (bad) return 2;
-            if (v != (int)v || v < -1 || v > 3600000) return die_usage("--vad-chunk-gap-ms must be -1 or a whole number of ms", optarg);
+            if (v != (int)v || v < -1 || v > 3600000) return cli_die_usage("--vad-chunk-gap-ms must be -1 or a whole number of ms", optarg);
             p.vad_chunk_gap_ms = (int)v;
             break;
         }
         case OPT_BATCH: {
-            double v = parse_double(optarg, "--batch-size", &bad);
+            double v = cli_parse_double(optarg, "--batch-size", &bad);
             if (bad) return 2;
-            if (v != (int)v || v < 1 || v > 64) return die_usage("--batch-size must be a whole number 1..64", optarg);
+            if (v != (int)v || v < 1 || v > 64) return cli_die_usage("--batch-size must be a whole number 1..64", optarg);
             p.batch_size = (int)v;
             break;
         }
         case OPT_BEAM:
         case OPT_BEST_OF:
         case OPT_MAX_CONTEXT: {
-            double v = parse_double(optarg, c == OPT_BEAM ? "--beam-size" : c == OPT_BEST_OF ? "--best-of" : "--max-context", &bad);
+            double v = cli_parse_double(optarg, c == OPT_BEAM ? "--beam-size" : c == OPT_BEST_OF ? "--best-of" : "--max-context", &bad);
             if (bad) return 2;
             if (v != (int)v || v < (c == OPT_MAX_CONTEXT ? 0 : 1) || v > (c == OPT_MAX_CONTEXT ? 223 : 64))
-                return die_usage(c == OPT_MAX_CONTEXT ? "--max-context must be a whole number 0..223"
+                return cli_die_usage(c == OPT_MAX_CONTEXT ? "--max-context must be a whole number 0..223"
                                                       : "--beam-size and --best-of must be whole numbers 1..64", optarg);
             if (c == OPT_BEAM) p.beam_size = (int)v;
             else if (c == OPT_BEST_OF) p.best_of = (int)v;
             else p.max_context = (int)v;
             break;
         }
-        case OPT_PATIENCE: p.patience = (float)parse_double(optarg, "--patience", &bad); break;
-        case OPT_LENGTH_PENALTY: p.length_penalty = (float)parse_double(optarg, "--length-penalty", &bad); break;
-        case OPT_TEMP_INC: p.temperature_increment = (float)parse_double(optarg, "--temperature-increment-on-fallback", &bad); break;
-        case OPT_SEED: p.seed = (uint64_t)parse_double(optarg, "--seed", &bad); break;
+        case OPT_PATIENCE: p.patience = (float)cli_parse_double(optarg, "--patience", &bad); break;
+        case OPT_LENGTH_PENALTY: p.length_penalty = (float)cli_parse_double(optarg, "--length-penalty", &bad); break;
+        case OPT_TEMP_INC: p.temperature_increment = (float)cli_parse_double(optarg, "--temperature-increment-on-fallback", &bad); break;
+        case OPT_SEED: p.seed = (uint64_t)cli_parse_double(optarg, "--seed", &bad); break;
         case OPT_PROMPT: p.initial_prompt = optarg; break;
         case OPT_PREFIX: p.prefix = optarg; break;
         case OPT_SUPPRESS: p.suppress_tokens = optarg; break;
@@ -367,42 +370,42 @@ int main(int argc, char **argv) {
         case OPT_WORD_TS: p.word_timestamps = 1; break;
         case OPT_PREPEND: p.prepend_punctuations = optarg; break;
         case OPT_APPEND: p.append_punctuations = optarg; break;
-        case OPT_HALLU: p.hallucination_silence_threshold = (float)parse_double(optarg, "--hallucination-silence-threshold", &bad); break;
+        case OPT_HALLU: p.hallucination_silence_threshold = (float)cli_parse_double(optarg, "--hallucination-silence-threshold", &bad); break;
         case OPT_DETECT_LANG: detect_only = 1; p.detect_language_only = 1; break;
         case OPT_VAD: if (p.vad != 2) p.vad = 1; break;
         case OPT_VAD_ENERGY: p.vad = 2; break;
         case OPT_VAD_MODEL: p.vad_model = optarg; if (p.vad != 2) p.vad = 1; break;
         case OPT_VAD_THRESHOLD:
-            p.vad_threshold = (float)parse_double(optarg, "--vad-threshold", &bad);
-            if (!bad && !(p.vad_threshold > 0 && p.vad_threshold < 1)) return die_usage("--vad-threshold must be in (0, 1)", optarg);
+            p.vad_threshold = (float)cli_parse_double(optarg, "--vad-threshold", &bad);
+            if (!bad && !(p.vad_threshold > 0 && p.vad_threshold < 1)) return cli_die_usage("--vad-threshold must be in (0, 1)", optarg);
             break;
         case OPT_VAD_MIN_SPEECH:
         case OPT_VAD_MIN_SILENCE:
         case OPT_VAD_PAD: {
-            double v = parse_double(optarg, "a --vad-*-ms option", &bad);
+            double v = cli_parse_double(optarg, "a --vad-*-ms option", &bad);
             if (bad) return 2;
-            if (v < 0 || v > 3600000 || v != (int)v) return die_usage("--vad-*-ms options take whole milliseconds >= 0", optarg);
+            if (v < 0 || v > 3600000 || v != (int)v) return cli_die_usage("--vad-*-ms options take whole milliseconds >= 0", optarg);
             if (c == OPT_VAD_MIN_SPEECH) p.vad_min_speech_ms = (int)v;
             else if (c == OPT_VAD_MIN_SILENCE) p.vad_min_silence_ms = (int)v;
             else p.vad_speech_pad_ms = (int)v;
             break;
         }
         case OPT_VAD_MAX_SPEECH:
-            p.vad_max_speech_s = (float)parse_double(optarg, "--vad-max-speech-s", &bad);
-            if (!bad && p.vad_max_speech_s > 0 && p.vad_max_speech_s < 1) return die_usage("--vad-max-speech-s must be >= 1 (or <= 0: no limit)", optarg);
+            p.vad_max_speech_s = (float)cli_parse_double(optarg, "--vad-max-speech-s", &bad);
+            if (!bad && p.vad_max_speech_s > 0 && p.vad_max_speech_s < 1) return cli_die_usage("--vad-max-speech-s must be >= 1 (or <= 0: no limit)", optarg);
             break;
         case 'q': quiet = 1; break;
         case OPT_PRECISION:
             if (!strcmp(optarg, "int8")) load_opts.precision = AM_PRECISION_INT8;
             else if (!strcmp(optarg, "f32")) load_opts.precision = AM_PRECISION_F32;
             else if (!strcmp(optarg, "f16")) load_opts.precision = AM_PRECISION_F16;
-            else return die_usage("--precision must be int8, f32 or f16", optarg);
+            else return cli_die_usage("--precision must be int8, f32 or f16", optarg);
             break;
         case OPT_BACKEND: load_opts.backend = optarg; break;
         case OPT_DEVICE: {
-            double v = parse_double(optarg, "--device", &bad);
+            double v = cli_parse_double(optarg, "--device", &bad);
             if (bad) return 2;
-            if (v != (int)v || v < 0 || v > 1024) return die_usage("--device must be a whole number 0..1024", optarg);
+            if (v != (int)v || v < 0 || v > 1024) return cli_die_usage("--device must be a whole number 0..1024", optarg);
             load_opts.device = (int)v;
             break;
         }
@@ -410,12 +413,12 @@ int main(int argc, char **argv) {
             frontend_given = 1;
             if (!strcmp(optarg, "q15")) p.frontend = AM_FRONTEND_Q15;
             else if (!strcmp(optarg, "f32")) p.frontend = AM_FRONTEND_F32;
-            else return die_usage("--frontend must be q15 or f32", optarg);
+            else return cli_die_usage("--frontend must be q15 or f32", optarg);
             break;
         case OPT_JOBS: {
-            double v = parse_double(optarg, "--jobs", &bad);
+            double v = cli_parse_double(optarg, "--jobs", &bad);
             if (bad) return 2;
-            if (v != (int)v || v < 1 || v > 256) return die_usage("--jobs must be a whole number 1..256", optarg);
+            if (v != (int)v || v < 1 || v > 256) return cli_die_usage("--jobs must be a whole number 1..256", optarg);
             jobs = (int)v;
             break;
         }
@@ -442,10 +445,10 @@ int main(int argc, char **argv) {
         }
         if (!model_arg) return 0;
     }
-    if (!model_arg) return die_usage("missing -m MODEL", NULL);
+    if (!model_arg) return cli_die_usage("missing -m MODEL", NULL);
     if (is_info) return info_model(model_arg, &load_opts);
-    if (optind >= argc) return die_usage("no input files", NULL);
-    if (skip_existing && (n_formats == 0 || detect_only)) return die_usage("--skip-existing needs -o FORMAT", NULL);
+    if (optind >= argc) return cli_die_usage("no input files", NULL);
+    if (skip_existing && (n_formats == 0 || detect_only)) return cli_die_usage("--skip-existing needs -o FORMAT", NULL);
 
     if (!detect_only && n_formats > 0 && cli_make_dirs(out_dir) != 0) {
         fprintf(stderr, "amanuensis: cannot create output directory '%s': %s\n", out_dir, strerror(errno));
