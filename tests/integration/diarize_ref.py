@@ -100,7 +100,7 @@ def kaldi_fbank(wave, n_mels=80):
 
 def campplus_features(wave):
     f = kaldi_fbank(wave)
-    return f - f.mean(axis=0, keepdims=True)
+    return f - f.mean(axis=0, keepdims=True) if f.shape[0] else f
 
 
 # ---- layers ---------------------------------------------------------------------------------------

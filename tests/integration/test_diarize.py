@@ -1,0 +1,132 @@
+"""Diarization numerics: the C front end and CAM++ (tests/tools/diar_dump.c over src/diarize/)
+against the NumPy float64 references of diarize_ref.py, on the real weights
+(models/diarization/diarization.bin, fetched by scripts/fetch-model diarization when missing).
+
+- Kaldi fbank within 1e-3 of the reference on speech, silence (the log floor), a 401-sample input
+  and one shorter than a frame (no frames); the mean normalisation to the same tolerance.
+- CAM++ embedding cosine >= 0.9999 to the reference on 1.5 s windows of three recordings and on a
+  whole 11 s file (issue 15's float criterion); windows of one speaker are closer to each other
+  than to another speaker's.
+- Bad weight files (corrupt, truncated, missing tensor) give a one-line error.
+"""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import REPO
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import diarize_ref  # noqa: E402
+
+# the tool next to the CLI under test (AM_BINARY=<build dir>/amanuensis), else build/tools
+TOOL = (Path(os.environ["AM_BINARY"]).parent if os.environ.get("AM_BINARY") else REPO / "build") / "tools" / "diar_dump"
+FBANK_TOL = 1e-3
+COS_MIN = 0.9999
+
+
+@pytest.fixture(scope="session")
+def diar_weights():
+    p = REPO / "models" / "diarization" / "diarization.bin"
+    if not p.exists():
+        subprocess.run([str(REPO / "scripts" / "fetch-model"), "diarization"], check=True)
+    return p
+
+
+@pytest.fixture(scope="session")
+def ref_weights(diar_weights):
+    return diarize_ref.load_weights(diar_weights)
+
+
+@pytest.fixture(scope="session")
+def tool():
+    if not os.access(TOOL, os.X_OK):
+        pytest.fail(f"{TOOL} is not built (make tools)")
+    return TOOL
+
+
+@pytest.fixture(scope="session")
+def recordings(test_data):
+    """float32-exact 16 kHz recordings (float64 arrays holding float32 values)."""
+    def load(p):
+        return diarize_ref.read_wav16(p).astype(np.float32).astype(np.float64)
+    return {"jfk": load(test_data / "jfk.wav"),
+            "librispeech": load(test_data / "speech" / "tritonasr_1089-134686-0001.wav"),
+            "pyannote": load(test_data / "speech" / "pyannote_sample.wav")}
+
+
+def dump(tool, tmp_path, args, audio):
+    inp, out = tmp_path / "in.f32", tmp_path / "out.f32"
+    audio.astype("<f4").tofile(inp)
+    subprocess.run([str(tool)] + args[:-1] + [str(inp), str(out)], check=True, capture_output=True)
+    return np.fromfile(out, dtype="<f4")
+
+
+@pytest.mark.parametrize("case", ["jfk", "librispeech", "pyannote", "silence", "401", "short"])
+@pytest.mark.parametrize("norm", [False, True])
+def test_fbank_matches_reference(tool, recordings, tmp_path, case, norm):
+    audio = {"silence": np.zeros(16000), "401": recordings["jfk"][16000:16401],
+             "short": recordings["jfk"][:399]}.get(case)
+    if audio is None:
+        audio = recordings[case]
+    got = dump(tool, tmp_path, ["fbank"] + (["--norm"] if norm else []) + ["IN"], audio).reshape(-1, 80)
+    want = diarize_ref.campplus_features(audio) if norm else diarize_ref.kaldi_fbank(audio)
+    assert got.shape == want.shape
+    if want.size:
+        assert np.abs(got - want).max() <= FBANK_TOL
+    if case == "silence" and not norm:
+        assert np.allclose(got, np.log(np.finfo(np.float32).eps))
+
+
+def embed(tool, weights, tmp_path, audio):
+    inp, out = tmp_path / "in.f32", tmp_path / "emb.f32"
+    audio.astype("<f4").tofile(inp)
+    subprocess.run([str(tool), "campplus", str(weights), str(inp), str(out)], check=True, capture_output=True)
+    return np.fromfile(out, dtype="<f4").astype(np.float64)
+
+
+def cosine(a, b):
+    return float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
+
+
+@pytest.mark.parametrize("name,start,secs", [("jfk", 0.0, 1.5), ("jfk", 4.0, 1.5), ("librispeech", 1.0, 1.5),
+                                             ("pyannote", 2.0, 1.5), ("jfk", 0.0, 11.0)])
+def test_campplus_matches_reference(tool, diar_weights, ref_weights, recordings, tmp_path, name, start, secs):
+    audio = recordings[name][int(start * 16000): int((start + secs) * 16000)]
+    got = embed(tool, diar_weights, tmp_path, audio)
+    want = diarize_ref.campplus_embed(ref_weights, diarize_ref.campplus_features(audio))
+    assert got.shape == (192,)
+    assert cosine(got, want) >= COS_MIN, cosine(got, want)
+
+
+def test_campplus_separates_speakers(tool, diar_weights, recordings, tmp_path):
+    jfk = recordings["jfk"]
+    a = embed(tool, diar_weights, tmp_path, jfk[0:32000])
+    b = embed(tool, diar_weights, tmp_path, jfk[64000:96000])
+    other = embed(tool, diar_weights, tmp_path, recordings["librispeech"][16000:48000])
+    assert cosine(a, b) > cosine(a, other) + 0.2
+    assert cosine(a, b) > cosine(b, other) + 0.2
+
+
+def run_tool(tool, args):
+    return subprocess.run([str(tool)] + [str(a) for a in args], capture_output=True, text=True)
+
+
+def test_bad_weight_files(tool, diar_weights, recordings, tmp_path):
+    audio = tmp_path / "a.f32"
+    recordings["jfk"][:24000].astype("<f4").tofile(audio)
+    data = diar_weights.read_bytes()
+    bad = {"truncated": data[: len(data) // 2], "magic": b"XMDZ" + data[4:], "empty": b""}
+    # the last tensor of the file renamed: CAM++ reads every "campplus." tensor, so one goes missing
+    bad["renamed"] = data.replace(b"campplus.xvector.dense.linear.weight", b"campplus.xvector.dense.linear.weighX", 1)
+    for name, content in bad.items():
+        p = tmp_path / f"{name}.bin"
+        p.write_bytes(content)
+        r = run_tool(tool, ["campplus", p, audio, tmp_path / "o.f32"])
+        assert r.returncode == 1, name
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and "diar_dump: " in lines[0], (name, r.stderr)
+        assert ("missing" in lines[0]) if name == "renamed" else ("diarization weights" in lines[0]), lines[0]

@@ -1,0 +1,91 @@
+/* diar_dump — the diarization front end and networks in C, for the integration tests
+ * (tests/integration/test_diarize.py compares them with tests/integration/diarize_ref.py).
+ *   diar_dump fbank [--norm] AUDIO.f32 OUT.f32          [frames][80] Kaldi fbank (--norm: minus the mean)
+ *   diar_dump campplus WEIGHTS AUDIO.f32 OUT.f32       the 192-dim CAM++ embedding of the whole input
+ * AUDIO.f32: raw float32 16 kHz mono samples.  OUT.f32: raw float32. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "amanuensis.h"
+#include "diarize/campplus.h"
+#include "diarize/fbank.h"
+#include "diarize/weights.h"
+
+static float *read_f32(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long sz = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    *n = sz > 0 ? (size_t)sz / sizeof(float) : 0;
+    float *p = malloc((*n ? *n : 1) * sizeof *p);
+    if (p && fread(p, sizeof *p, *n, f) != *n) {
+        free(p);
+        p = NULL;
+    }
+    fclose(f);
+    return p;
+}
+
+static int write_f32(const char *path, const float *p, size_t n) {
+    FILE *f = fopen(path, "wb");
+    if (!f) return 1;
+    int bad = fwrite(p, sizeof *p, n, f) != n;
+    return fclose(f) != 0 || bad;
+}
+
+static float *features(const float *pcm, size_t n, int norm, size_t *nf) {
+    *nf = diar_fbank_frames(n);
+    float *feats = malloc((*nf ? *nf : 1) * DIAR_FBANK_BINS * sizeof *feats);
+    if (!feats || diar_fbank(pcm, n, feats) != AM_OK) {
+        free(feats);
+        return NULL;
+    }
+    if (norm) diar_fbank_mean_norm(feats, *nf);
+    return feats;
+}
+
+int main(int argc, char **argv) {
+    char err[512] = "";
+    size_t n, nf;
+    if (argc >= 4 && !strcmp(argv[1], "fbank")) {
+        int norm = argc == 5 && !strcmp(argv[2], "--norm");
+        if (argc != 4 + norm) goto usage;
+        float *pcm = read_f32(argv[2 + norm], &n);
+        if (!pcm) {
+            fprintf(stderr, "diar_dump: cannot read %s\n", argv[2 + norm]);
+            return 1;
+        }
+        float *feats = features(pcm, n, norm, &nf);
+        if (!feats || write_f32(argv[3 + norm], feats, nf * DIAR_FBANK_BINS)) return 1;
+        free(feats);
+        free(pcm);
+        return 0;
+    }
+    if (argc == 5 && !strcmp(argv[1], "campplus")) {
+        diar_weights *w = NULL;
+        diar_campplus *m = NULL;
+        float *pcm = NULL, *feats = NULL, emb[DIAR_CAMPPLUS_DIM];
+        int rc = 1;
+        if (diar_weights_load(argv[2], &w, err, sizeof err) != AM_OK ||
+            diar_campplus_create(w, &m, err, sizeof err) != AM_OK) {
+            fprintf(stderr, "diar_dump: %s\n", err);
+        } else if (!(pcm = read_f32(argv[3], &n))) {
+            fprintf(stderr, "diar_dump: cannot read %s\n", argv[3]);
+        } else if (!(feats = features(pcm, n, 1, &nf)) ||
+                   diar_campplus_embed(m, feats, nf, emb, err, sizeof err) != AM_OK) {
+            fprintf(stderr, "diar_dump: %s\n", feats ? err : "out of memory");
+        } else {
+            rc = write_f32(argv[4], emb, DIAR_CAMPPLUS_DIM);
+        }
+        free(feats);
+        free(pcm);
+        diar_campplus_free(m);
+        diar_weights_free(w);
+        return rc;
+    }
+usage:
+    fprintf(stderr, "usage: diar_dump fbank [--norm] AUDIO.f32 OUT.f32 | diar_dump campplus WEIGHTS AUDIO.f32 OUT.f32\n");
+    return 2;
+}
