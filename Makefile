@@ -41,6 +41,14 @@ CLI_SRCS:= $(wildcard src/cli/*.c) $(sort $(wildcard src/server/*.c))
 WEB_FILES := $(sort $(wildcard src/server/web/*))
 CLI_OBJS:= $(CLI_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/web_assets.o
 CLI_LDLIBS := -lmicrohttpd
+# libwslay (Debian: libwslay-dev; it ships no pkg-config file, so its header is probed) frames the
+# server's WebSocket endpoint /v1/realtime (src/server/realtime.c); `make WSLAY=0` builds without
+# it, and the endpoint then answers 501.
+WSLAY   ?= $(shell printf '\043include <wslay/wslay.h>\n' | $(CC) -E -x c - >/dev/null 2>&1 && echo 1 || echo 0)
+ifeq ($(WSLAY),1)
+CLI_FLAGS := -DAM_HAVE_WSLAY
+CLI_LDLIBS += -lwslay
+endif
 FUZZ_SECONDS ?= 60
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
@@ -76,6 +84,8 @@ $(BUILD)/libamanuensis.a: $(OBJS)
 $(BUILD)/libamanuensis.so: $(OBJS)
 	$(CC) -shared $(ALLFLAGS) -Wl,-soname,$(SONAME) -o $@ $^ $(LDLIBS)
 	ln -sf libamanuensis.so $(BUILD)/$(SONAME)
+
+$(CLI_OBJS): ALLFLAGS += $(CLI_FLAGS)
 
 $(BUILD)/amanuensis: $(CLI_OBJS) $(BUILD)/libamanuensis.a
 	$(CC) $(ALLFLAGS) -o $@ $^ $(CLI_LDLIBS) $(LDLIBS)
@@ -120,12 +130,15 @@ $(BUILD)/obj/gen/web_assets.o: $(BUILD)/gen/web_assets.c src/server/web_assets.h
 # tests/fuzz/gen_seeds.c writes into build/fuzz/seeds/).  A failing input is saved as
 # build/fuzz/artifacts/<target>-crash-*; once fixed, it belongs in tests/fuzz/regressions/<target>/.
 FUZZ_SHORT_SECONDS ?= 8
-FUZZ_TARGETS := multipart wav ct2 ct2_files ggml vad diarize_weights $(if $(filter 1,$(FFMPEG)),ffmpeg)
+FUZZ_TARGETS := multipart wav ct2 ct2_files ggml vad diarize_weights $(if $(filter 1,$(FFMPEG)),ffmpeg) \
+                $(if $(filter 1,$(WSLAY)),ws)
 FUZZ_DIR    := build/fuzz
 FUZZ_SAN    := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_FLAGS   = -std=c11 -D_POSIX_C_SOURCE=200809L $(WARN) -Wno-unused-function -Iinclude -Isrc -Itests/fuzz -pthread
 FUZZ_LINK    = $(FUZZ_DIR)/$(1)/libamanuensis.a $(LDLIBS)
 FUZZ_LINK_multipart = src/server/multipart.c
+# what a target compiles besides the library (before it on the command line)
+FUZZ_EXTRA_ws := -DAM_HAVE_WSLAY src/server/realtime.c -lwslay
 FUZZ_MAXLEN_multipart := 8192
 FUZZ_MAXLEN_wav       := 16384
 FUZZ_MAXLEN_ffmpeg    := 65536
@@ -134,6 +147,7 @@ FUZZ_MAXLEN_ct2_files := 524288
 FUZZ_MAXLEN_ggml      := 393216
 FUZZ_MAXLEN_vad       := 1048576
 FUZZ_MAXLEN_diarize_weights := 4096
+FUZZ_MAXLEN_ws        := 65536
 FUZZ_HDRS   := $(wildcard tests/fuzz/*.h)
 # libFuzzer needs clang's runtime (Debian: libclang-rt-*-dev); probed only when a fuzz target runs
 FUZZ_LIBFUZZER = $(shell mkdir -p $(FUZZ_DIR) && command -v clang >/dev/null 2>&1 && \
@@ -155,11 +169,12 @@ fuzz-build:
 	$(if $(FUZZ_LIBFUZZER),$(MAKE) BUILD=$(FUZZ_DIR)/lf CC=clang CFLAGS="$(FUZZ_SAN) -fsanitize=fuzzer-no-link" $(FUZZ_DIR)/lf/libamanuensis.a)
 	$(MAKE) $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%) $(if $(FUZZ_LIBFUZZER),$(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%_lf)) $(FUZZ_DIR)/seeds/.done
 
+$(FUZZ_DIR)/fuzz_ws $(FUZZ_DIR)/fuzz_ws_lf: src/server/realtime.c src/server/realtime.h
 $(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/driver.c $(FUZZ_HDRS) $(FUZZ_DIR)/san/libamanuensis.a
-	$(CC) $(FUZZ_FLAGS) $(FUZZ_SAN) -o $@ $< tests/fuzz/driver.c $(or $(FUZZ_LINK_$*),$(call FUZZ_LINK,san))
+	$(CC) $(FUZZ_FLAGS) $(FUZZ_SAN) -o $@ $< tests/fuzz/driver.c $(FUZZ_EXTRA_$*) $(or $(FUZZ_LINK_$*),$(call FUZZ_LINK,san))
 
 $(FUZZ_DIR)/fuzz_%_lf: tests/fuzz/fuzz_%.c $(FUZZ_HDRS) $(FUZZ_DIR)/lf/libamanuensis.a
-	clang $(FUZZ_FLAGS) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $< $(or $(FUZZ_LINK_$*),$(call FUZZ_LINK,lf))
+	clang $(FUZZ_FLAGS) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $< $(FUZZ_EXTRA_$*) $(or $(FUZZ_LINK_$*),$(call FUZZ_LINK,lf))
 
 $(FUZZ_DIR)/seeds/.done: tests/fuzz/gen_seeds.c tests/fuzz/synth_models.h data/silero-vad-v6.2.0-ggml.bin
 	$(CC) $(FUZZ_FLAGS) -O1 -o $(FUZZ_DIR)/gen_seeds tests/fuzz/gen_seeds.c

@@ -14,7 +14,8 @@ static void serve_usage(FILE *f) {
             "usage: amanuensis serve -m MODEL [-m MODEL...] [options]\n"
             "\n"
             "OpenAI-compatible transcription server: POST /v1/audio/transcriptions and /v1/audio/translations,\n"
-            "GET /v1/models, /health, /ready, /metrics, and a web page at /.\n"
+            "GET /v1/models, /health, /ready, /metrics, a web page at /, and live transcription: stream=true\n"
+            "(server-sent events) and the WebSocket /v1/realtime?intent=transcription.\n"
             "\n"
             "  -m, --model PATH|NAME     model to load (repeatable; the first is also 'whisper-1')\n"
             "      --host ADDR           address to listen on (default 127.0.0.1)\n"
@@ -28,6 +29,8 @@ static void serve_usage(FILE *f) {
             "      --timeout S           seconds from request start to response; later gets 504 (default 300)\n"
             "      --idle-timeout S      seconds a connection may stay silent (default 30)\n"
             "      --max-connections N   simultaneous connections (default 256)\n"
+            "      --max-streams N       live streams at once (stream=true, /v1/realtime); more get 429\n"
+            "                            (default 8)\n"
             "      --api-key KEY         require 'Authorization: Bearer KEY' on /v1/ (default: none;\n"
             "                            also read from $AMANUENSIS_API_KEY)\n"
             "  -h, --help                this help\n");
@@ -49,7 +52,7 @@ static int parse_int(const char *s, long lo, long hi, long *out) {
 }
 
 int cli_serve(int argc, char **argv) {
-    enum { O_HOST = 256, O_WORKERS, O_QUEUE, O_MAXUP, O_TIMEOUT, O_IDLE, O_MAXCONN, O_KEY, O_DELAY, O_BACKEND, O_DEVICE };
+    enum { O_HOST = 256, O_WORKERS, O_QUEUE, O_MAXUP, O_TIMEOUT, O_IDLE, O_MAXCONN, O_KEY, O_DELAY, O_BACKEND, O_DEVICE, O_MAXSTREAMS };
     static const struct option opts[] = {
         {"model", required_argument, NULL, 'm'},       {"host", required_argument, NULL, O_HOST},
         {"port", required_argument, NULL, 'p'},        {"workers", required_argument, NULL, O_WORKERS},
@@ -58,6 +61,7 @@ int cli_serve(int argc, char **argv) {
         {"timeout", required_argument, NULL, O_TIMEOUT},
         {"idle-timeout", required_argument, NULL, O_IDLE},
         {"max-connections", required_argument, NULL, O_MAXCONN},
+        {"max-streams", required_argument, NULL, O_MAXSTREAMS},
         {"api-key", required_argument, NULL, O_KEY},
         {"backend", required_argument, NULL, O_BACKEND}, {"device", required_argument, NULL, O_DEVICE},
         {"debug-load-delay-ms", required_argument, NULL, O_DELAY},   /* testing: slow model load */
@@ -72,6 +76,7 @@ int cli_serve(int argc, char **argv) {
     cfg.timeout = 300;
     cfg.idle_timeout = 30;
     cfg.max_connections = 256;
+    cfg.max_streams = 8;
     const char *env_key = getenv("AMANUENSIS_API_KEY");
     if (env_key && *env_key) cfg.api_key = env_key;
 
@@ -121,6 +126,10 @@ int cli_serve(int argc, char **argv) {
         case O_MAXCONN:
             if (parse_int(optarg, 1, 100000, &v)) return serve_die("--max-connections expects 1..100000", optarg);
             cfg.max_connections = (int)v;
+            break;
+        case O_MAXSTREAMS:
+            if (parse_int(optarg, 0, 10000, &v)) return serve_die("--max-streams expects 0..10000", optarg);
+            cfg.max_streams = (int)v;
             break;
         case O_KEY:
             if (!*optarg) return serve_die("--api-key must not be empty", NULL);

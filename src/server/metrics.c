@@ -7,10 +7,10 @@ static const double bucket_le[METRICS_N_BUCKETS] = {0.05, 0.1, 0.25, 0.5, 1, 2, 
 
 static const char *const ep_names[EP_COUNT] = {
     "/v1/audio/transcriptions", "/v1/audio/translations", "/v1/models", "/health", "/ready",
-    "/metrics", "/", "other"};
+    "/metrics", "/", "/v1/realtime", "other"};
 
 static const char *const rej_names[REJ_COUNT] = {"queue_full", "too_large", "storage", "model_loading",
-                                                 "shutting_down"};
+                                                 "shutting_down", "streams_full"};
 
 const char *metrics_endpoint_name(int ep) { return ep >= 0 && ep < EP_COUNT ? ep_names[ep] : "other"; }
 
@@ -73,7 +73,7 @@ void metrics_render(metrics *m, sbuf *o) {
                  "# TYPE amanuensis_rejected_total counter\namanuensis_rejected_total %lu\n", m->rejected_queue_full);
     sb_puts(o, "# HELP amanuensis_requests_rejected_total Audio requests refused before they became a job, by reason "
                "(queue_full 429, too_large 413, storage 507: the upload did not fit in TMPDIR, model_loading 503, "
-               "shutting_down 503).\n# TYPE amanuensis_requests_rejected_total counter\n");
+               "shutting_down 503, streams_full 429: --max-streams live streams are running).\n# TYPE amanuensis_requests_rejected_total counter\n");
     for (int i = 0; i < REJ_COUNT; i++)
         sb_printf(o, "amanuensis_requests_rejected_total{reason=\"%s\"} %lu\n", rej_names[i], m->rejected[i]);
     sb_printf(o, "# HELP amanuensis_timeouts_total Requests that ran past --timeout.\n"

@@ -7,14 +7,14 @@
 #include "text/sbuf.h"
 
 enum {
-    EP_TRANSCRIPTIONS, EP_TRANSLATIONS, EP_MODELS, EP_HEALTH, EP_READY, EP_METRICS, EP_WEB, EP_OTHER,
+    EP_TRANSCRIPTIONS, EP_TRANSLATIONS, EP_MODELS, EP_HEALTH, EP_READY, EP_METRICS, EP_WEB, EP_REALTIME, EP_OTHER,
     EP_COUNT
 };
 
 #define METRICS_N_BUCKETS 14
 
 /* why a request was refused before it became a job (amanuensis_requests_rejected_total{reason}) */
-enum { REJ_QUEUE_FULL, REJ_TOO_LARGE, REJ_STORAGE, REJ_MODEL_LOADING, REJ_SHUTTING_DOWN, REJ_COUNT };
+enum { REJ_QUEUE_FULL, REJ_TOO_LARGE, REJ_STORAGE, REJ_MODEL_LOADING, REJ_SHUTTING_DOWN, REJ_STREAMS_FULL, REJ_COUNT };
 
 typedef struct metrics {
     pthread_mutex_t mu;

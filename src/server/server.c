@@ -29,11 +29,17 @@
 #include <microhttpd.h>
 
 #include "amanuensis.h"
+#include "audio/audio.h"
+#include "audio/pcm.h"
 #include "common/util.h"
 #include "result/json.h"
 #include "server/jobs.h"
+#include "server/live.h"
 #include "server/metrics.h"
 #include "server/multipart.h"
+#ifdef AM_HAVE_WSLAY
+#include "server/realtime.h"
+#endif
 #include "server/web_assets.h"
 #include "text/sbuf.h"
 #include "text/utf8.h"
@@ -61,13 +67,14 @@ typedef struct server {
     int threads_per_job;
     unsigned long long max_body;
     job_pool pool;
+    live_hub live;               /* stream=true uploads and realtime WebSockets (live.c)        */
     metrics met;
     struct MHD_Daemon *daemon;
     pthread_t loader;
     int loader_started;
 } server;
 
-enum { F_NONE, F_FILE, F_MODEL, F_LANGUAGE, F_PROMPT, F_FORMAT, F_TEMPERATURE, F_GRANULARITY, F_IGNORED };
+enum { F_NONE, F_FILE, F_MODEL, F_LANGUAGE, F_PROMPT, F_FORMAT, F_TEMPERATURE, F_GRANULARITY, F_STREAM, F_IGNORED };
 enum { RF_JSON, RF_TEXT, RF_SRT, RF_VTT, RF_VERBOSE };
 
 typedef struct req {
@@ -102,6 +109,8 @@ typedef struct req {
     float temperature;
     int has_temperature;
     int want_words, want_segments, has_granularity;
+    int stream;                  /* stream=true: server-sent events (live.c)                     */
+    live_ws *ws;                 /* a WebSocket waiting for its upgrade                           */
     job *job;
     struct MHD_Connection *conn;
 } req;
@@ -125,6 +134,7 @@ static int route(const char *url) {
     if (!strcmp(url, "/health")) return EP_HEALTH;
     if (!strcmp(url, "/ready")) return EP_READY;
     if (!strcmp(url, "/metrics")) return EP_METRICS;
+    if (!strcmp(url, "/v1/realtime") || !strcmp(url, "/realtime")) return EP_REALTIME;
     if (!strcmp(url, "/") || !strcmp(url, "/index.html")) return EP_WEB;
     for (int i = 0; i < am_web_n_assets; i++)
         if (!strcmp(url, am_web_assets[i].path)) return EP_WEB;
@@ -260,6 +270,7 @@ static void req_free(server *s, req *r) {
     sb_free(&r->value);
     free(r->prompt);
     if (r->job) job_release(&s->pool, r->job);
+    if (r->ws && !live_ws_started(r->ws)) live_ws_discard(r->ws);   /* the upgrade never happened */
     free(r);
 }
 
@@ -281,6 +292,7 @@ static int field_id(const char *name) {
     if (!strcmp(name, "temperature")) return F_TEMPERATURE;
     if (!strcmp(name, "timestamp_granularities[]") || !strcmp(name, "timestamp_granularities"))
         return F_GRANULARITY;
+    if (!strcmp(name, "stream")) return F_STREAM;
     return F_IGNORED;
 }
 
@@ -429,6 +441,14 @@ static int on_part_end(void *user) {
         }
         r->has_granularity = 1;
         break;
+    case F_STREAM:
+        if (!strcmp(v, "true") || !strcmp(v, "True") || !strcmp(v, "1")) r->stream = 1;
+        else if (!strcmp(v, "false") || !strcmp(v, "False") || !strcmp(v, "0")) r->stream = 0;
+        else {
+            req_fail(r, 400, "invalid_value", "stream", "'stream' must be true or false");
+            return 1;
+        }
+        break;
     default:
         break;
     }
@@ -541,6 +561,7 @@ static MHD_RESULT handle_metrics(server *s, req *r) {
               "amanuensis_stage_seconds_total{stage=\"mel\"} %.6f\namanuensis_stage_seconds_total{stage=\"encode\"} %.6f\n"
               "amanuensis_stage_seconds_total{stage=\"decode\"} %.6f\n",
               session_max, enc_calls, dec_calls, submissions, to_dev, from_dev, mel_s, enc_s, dec_s);
+    live_metrics(&s->live, &b);
     return send_sbuf(r, 200, "text/plain; version=0.0.4; charset=utf-8", &b, NULL, NULL);
 }
 
@@ -688,6 +709,50 @@ static MHD_RESULT send_429(server *s, req *r) {
                         "the server is busy: the transcription queue is full; retry later", "Retry-After", ra);
 }
 
+static MHD_RESULT send_streams_full(server *s, req *r) {
+    metrics_reject(&s->met, REJ_STREAMS_FULL);
+    char msg[160];
+    snprintf(msg, sizeof msg, "the server is running its %d live streams (--max-streams); retry later", s->live.max_streams);
+    return send_error_h(r, 429, "rate_limit_error", "streams_full", NULL, msg, "Retry-After", "1");
+}
+
+/* stream=true: the audio is decoded here (a bad file is a 400, as without stream), then live.c
+ * answers with server-sent events */
+static MHD_RESULT respond_stream(server *s, req *r, int mi) {
+    if (r->translate)
+        return send_error(r, 400, "invalid_request_error", "unsupported", "stream",
+                          "stream=true is supported on /v1/audio/transcriptions only");
+    if (live_acquire(&s->live) != 0) return send_streams_full(s, r);
+    char err[256] = "", msg[400];
+    pcm_store *audio = pcm_store_new(1);
+    int rc = audio ? audio_read_file(r->path, audio, err, sizeof err) : AM_E_NOMEM;
+    /* messages name the temporary file: keep only what follows "PATH: " */
+    size_t plen = strlen(r->path);
+    if (!strncmp(err, r->path, plen) && !strncmp(err + plen, ": ", 2)) memmove(err, err + plen + 2, strlen(err + plen + 2) + 1);
+    drop_upload(r);
+    if (rc == AM_OK && pcm_store_size(audio) == 0) {
+        rc = AM_E_AUDIO;
+        snprintf(err, sizeof err, "the audio is empty");
+    }
+    if (rc != AM_OK) {
+        pcm_store_free(audio);
+        live_release(&s->live);
+        if (rc == AM_E_NOMEM) return send_error(r, 500, "server_error", NULL, NULL, "out of memory");
+        snprintf(msg, sizeof msg, "could not decode the audio file: %s", err);
+        return send_error(r, 400, "invalid_request_error", "invalid_audio", "file", msg);
+    }
+    struct MHD_Response *resp = live_sse_response(&s->live, r->conn, audio, mi, r->language, r->prompt,
+                                                  r->t0 + s->cfg->timeout, err, sizeof err);
+    if (!resp) {
+        snprintf(msg, sizeof msg, "cannot start the stream: %s", err);
+        return send_error(r, 500, "server_error", NULL, NULL, msg);
+    }
+    MHD_RESULT q = MHD_queue_response(r->conn, 200, resp);
+    MHD_destroy_response(resp);
+    if (q == MHD_YES) r->status = 200;
+    return q;
+}
+
 static MHD_RESULT finish_upload(server *s, req *r) {
     if (!r->err_status) {
         if (mp_finish(r->mp) != MP_OK)
@@ -714,6 +779,7 @@ static MHD_RESULT finish_upload(server *s, req *r) {
         return send_error_h(r, 503, "server_error", "model_loading", NULL, "the model is still loading",
                             "Retry-After", "1");
     }
+    if (r->stream) return respond_stream(s, r, mi);
 
     job *j = job_new();
     if (!j) return send_error(r, 500, "server_error", NULL, NULL, "out of memory");
@@ -820,6 +886,101 @@ static MHD_RESULT begin_upload(server *s, req *r, struct MHD_Connection *c) {
     return MHD_YES;
 }
 
+/* a token of a comma-separated header value (case-insensitive), or NULL */
+static const char *header_token(const char *list, const char *token, size_t *len) {
+    size_t tl = strlen(token);
+    for (const char *p = list; p && *p;) {
+        while (*p == ' ' || *p == ',' || *p == '\t') p++;
+        const char *e = p;
+        while (*e && *e != ',') e++;
+        const char *z = e;
+        while (z > p && (z[-1] == ' ' || z[-1] == '\t')) z--;
+        if ((size_t)(z - p) >= tl && !strncasecmp(p, token, tl) && (len || (size_t)(z - p) == tl)) {
+            if (len) *len = (size_t)(z - p);
+            return p;
+        }
+        p = e;
+    }
+    return NULL;
+}
+
+/* GET /v1/realtime?intent=transcription: the WebSocket upgrade (live.c, realtime.c) */
+static MHD_RESULT handle_realtime(server *s, req *r, struct MHD_Connection *c) {
+#ifndef AM_HAVE_WSLAY
+    (void)c;
+    (void)s;
+    return send_error(r, 501, "server_error", "not_implemented", NULL,
+                      "this server was built without libwslay: no WebSocket endpoint");
+#else
+    if (atomic_load(&s->draining)) {
+        metrics_reject(&s->met, REJ_SHUTTING_DOWN);
+        return send_error(r, 503, "server_error", "shutting_down", NULL, "the server is shutting down");
+    }
+    const char *up = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Upgrade");
+    const char *conn = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Connection");
+    if (!up || !header_token(up, "websocket", NULL) || !conn || !header_token(conn, "upgrade", NULL))
+        return send_error_h(r, 426, "invalid_request_error", "upgrade_required", NULL,
+                            "this endpoint is a WebSocket (Upgrade: websocket)", "Upgrade", "websocket");
+    const char *key = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Sec-WebSocket-Key");
+    const char *ver = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Sec-WebSocket-Version");
+    if (!key || strlen(key) != 24 || !ver || strcmp(ver, "13"))
+        return send_error_h(r, 400, "invalid_request_error", "invalid_websocket", NULL,
+                            "a WebSocket handshake needs Sec-WebSocket-Key and Sec-WebSocket-Version 13",
+                            "Sec-WebSocket-Version", "13");
+    const char *intent = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "intent");
+    if (!intent || strcmp(intent, "transcription"))
+        return send_error(r, 400, "invalid_request_error", "invalid_value", "intent",
+                          "only ?intent=transcription is supported (this server transcribes)");
+    if (atomic_load(&s->loaded) != 1) {
+        metrics_reject(&s->met, REJ_MODEL_LOADING);
+        return send_error_h(r, 503, "server_error", "model_loading", NULL, "the model is still loading",
+                            "Retry-After", "1");
+    }
+    if (live_acquire(&s->live) != 0) return send_streams_full(s, r);
+    live_ws *w = live_ws_new(&s->live);
+    if (!w) {
+        live_release(&s->live);
+        return send_error(r, 500, "server_error", NULL, NULL, "out of memory");
+    }
+    struct MHD_Response *resp = MHD_create_response_for_upgrade(live_ws_handler, w);
+    if (!resp) {
+        live_ws_discard(w);
+        return send_error(r, 500, "server_error", NULL, NULL, "out of memory");
+    }
+    r->ws = w;                   /* req_free discards it if the upgrade never happens */
+    char accept[29];
+    rt_accept_key(key, accept);
+    MHD_add_response_header(resp, "Upgrade", "websocket");
+    MHD_add_response_header(resp, "Sec-WebSocket-Accept", accept);
+    /* a browser offers subprotocols (OpenAI's: "realtime", "openai-insecure-api-key.KEY"); one
+     * that is offered must be chosen */
+    const char *protos = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Sec-WebSocket-Protocol");
+    if (protos && header_token(protos, "realtime", NULL)) MHD_add_response_header(resp, "Sec-WebSocket-Protocol", "realtime");
+    MHD_RESULT q = MHD_queue_response(c, MHD_HTTP_SWITCHING_PROTOCOLS, resp);
+    MHD_destroy_response(resp);
+    if (q == MHD_YES) r->status = 101;
+    return q;
+#endif
+}
+
+/* Authorization: Bearer KEY; on the WebSocket also the subprotocol "openai-insecure-api-key.KEY"
+ * (a browser cannot set headers there).  Returns NULL, or why not. */
+static const char *auth_fails(server *s, struct MHD_Connection *c, int ep) {
+    const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (auth && !strncasecmp(auth, "Bearer ", 7)) return ct_equal(auth + 7, s->cfg->api_key) ? NULL : "Incorrect API key provided.";
+    const char *protos = ep == EP_REALTIME ? MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Sec-WebSocket-Protocol") : NULL;
+    size_t n = 0;
+    const char *p = protos ? header_token(protos, "openai-insecure-api-key.", &n) : NULL;
+    if (p) {
+        char key[512];
+        size_t kl = n - 24 < sizeof key - 1 ? n - 24 : sizeof key - 1;
+        memcpy(key, p + 24, kl);
+        key[kl] = '\0';
+        return ct_equal(key, s->cfg->api_key) ? NULL : "Incorrect API key provided.";
+    }
+    return "You didn't provide an API key (Authorization: Bearer KEY).";
+}
+
 static MHD_RESULT on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                              const char *version, const char *upload_data, size_t *upload_data_size,
                              void **con_cls) {
@@ -836,16 +997,9 @@ static MHD_RESULT on_request(void *cls, struct MHD_Connection *c, const char *ur
         atomic_fetch_add(&s->in_flight, 1);
         *con_cls = r;
 
-        if (r->ep == EP_TRANSCRIPTIONS || r->ep == EP_TRANSLATIONS || r->ep == EP_MODELS) {
-            if (s->cfg->api_key) {
-                const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-                if (!auth || strncasecmp(auth, "Bearer ", 7))
-                    return send_error(r, 401, "invalid_request_error", "invalid_api_key", NULL,
-                                      "You didn't provide an API key (Authorization: Bearer KEY).");
-                if (!ct_equal(auth + 7, s->cfg->api_key))
-                    return send_error(r, 401, "invalid_request_error", "invalid_api_key", NULL,
-                                      "Incorrect API key provided.");
-            }
+        if (r->ep == EP_TRANSCRIPTIONS || r->ep == EP_TRANSLATIONS || r->ep == EP_MODELS || r->ep == EP_REALTIME) {
+            const char *why = s->cfg->api_key ? auth_fails(s, c, r->ep) : NULL;
+            if (why) return send_error(r, 401, "invalid_request_error", "invalid_api_key", NULL, why);
         }
         int is_get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
         switch (r->ep) {
@@ -886,6 +1040,7 @@ static MHD_RESULT on_request(void *cls, struct MHD_Connection *c, const char *ur
         case EP_METRICS: return handle_metrics(s, r);
         case EP_MODELS: return handle_models(s, r, url);
         case EP_WEB: return handle_web(r, url);
+        case EP_REALTIME: return handle_realtime(s, r, c);
         default: return send_error(r, 404, "invalid_request_error", "not_found", NULL, "no such endpoint");
         }
     }
@@ -1046,8 +1201,21 @@ int server_run(const server_config *cfg) {
         free(s);
         return 1;
     }
+    s->live.max_streams = cfg->max_streams;
+    s->live.threads = cfg->threads > 0 ? cfg->threads : s->threads_per_job;
+    s->live.idle_timeout = cfg->idle_timeout;
+    s->live.models = s->models;
+    s->live.names = (const char (*)[128])s->names;
+    s->live.n_models = cfg->n_models;
+    s->live.draining = &s->draining;
+    if (live_hub_init(&s->live) != 0) {
+        metrics_destroy(&s->met);
+        free(s);
+        return 1;
+    }
     if (pool_start(&s->pool, cfg->workers, cfg->queue) != 0) {
         log_line("cannot start the worker threads");
+        live_hub_destroy(&s->live);
         metrics_destroy(&s->met);
         free(s);
         return 1;
@@ -1066,6 +1234,9 @@ int server_run(const server_config *cfg) {
     }
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
     if (MHD_is_feature_supported(MHD_FEATURE_POLL)) flags |= MHD_USE_POLL;
+#ifdef AM_HAVE_WSLAY
+    flags |= MHD_ALLOW_UPGRADE;
+#endif
     if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
     s->daemon = MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL, on_request, s,
                                  MHD_OPTION_SOCK_ADDR, ai->ai_addr,
@@ -1112,7 +1283,7 @@ int server_run(const server_config *cfg) {
         atomic_store(&s->draining, 1);
         MHD_socket lsock = MHD_quiesce_daemon(s->daemon);
         double limit = am_now() + cfg->timeout + 5;
-        while (atomic_load(&s->in_flight) > 0 && am_now() < limit) {
+        while ((atomic_load(&s->in_flight) > 0 || atomic_load(&s->live.ws_threads) > 0) && am_now() < limit) {
             struct timespec ts = {0, 20 * 1000000L};
             nanosleep(&ts, NULL);
         }
@@ -1129,9 +1300,15 @@ out_daemon:
     if (s->loader_started) pthread_join(s->loader, NULL);
 out_pool:
     pool_stop(&s->pool);
+    /* WebSocket threads left (a peer that never answered the close) end within --idle-timeout */
+    for (double limit = am_now() + cfg->idle_timeout + 10; atomic_load(&s->live.ws_threads) > 0 && am_now() < limit;) {
+        struct timespec ts = {0, 20 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
     for (int i = 0; i < cfg->n_models; i++)
         if (s->models[i]) am_model_free(s->models[i]);
     metrics_destroy(&s->met);
+    live_hub_destroy(&s->live);
     if (status == 0) log_line("stopped");
     free(s);
     return status;

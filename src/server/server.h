@@ -18,6 +18,7 @@ typedef struct server_config {
     double timeout;                 /* seconds from first byte to response                     */
     int idle_timeout;               /* seconds a connection may stay silent                    */
     int max_connections;
+    int max_streams;                /* live streams at once (stream=true, /v1/realtime)         */
     const char *api_key;            /* NULL: no authentication                                 */
     int load_delay_ms;              /* testing: wait this long before loading models           */
 } server_config;
