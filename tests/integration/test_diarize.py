@@ -7,6 +7,9 @@ against the NumPy float64 references of diarize_ref.py, on the real weights
 - CAM++ embedding cosine >= 0.9999 to the reference on 1.5 s windows of three recordings and on a
   whole 11 s file (issue 15's float criterion); windows of one speaker are closer to each other
   than to another speaker's.
+- Segmentation log-probabilities within 1e-3 of the reference and the same class on >= 99.5% of
+  frames (issue 15's criterion) on 10 s chunks (one speaker, two speakers with overlap, a short
+  file padded with zeros, silence) and on a 3 s input (fewer frames).
 - Bad weight files (corrupt, truncated, missing tensor) give a one-line error.
 """
 import os
@@ -26,6 +29,8 @@ import diarize_ref  # noqa: E402
 TOOL = (Path(os.environ["AM_BINARY"]).parent if os.environ.get("AM_BINARY") else REPO / "build") / "tools" / "diar_dump"
 FBANK_TOL = 1e-3
 COS_MIN = 0.9999
+LOGP_TOL = 1e-3
+SAME_CLASS_MIN = 0.995
 
 
 @pytest.fixture(scope="session")
@@ -109,6 +114,26 @@ def test_campplus_separates_speakers(tool, diar_weights, recordings, tmp_path):
     other = embed(tool, diar_weights, tmp_path, recordings["librispeech"][16000:48000])
     assert cosine(a, b) > cosine(a, other) + 0.2
     assert cosine(a, b) > cosine(b, other) + 0.2
+
+
+@pytest.mark.parametrize("name,start,secs", [("jfk", 0.0, 10.0), ("pyannote", 0.0, 10.0), ("pyannote", 9.375, 10.0),
+                                             ("jfk-padded", 5.0, 10.0), ("silence", 0.0, 10.0), ("pyannote", 20.0, 3.0)])
+def test_segmentation_matches_reference(tool, diar_weights, ref_weights, recordings, tmp_path, name, start, secs):
+    if name == "silence":
+        audio = np.zeros(int(secs * 16000))
+    else:
+        audio = recordings[name.split("-")[0]][int(start * 16000): int((start + secs) * 16000)]
+        if name.endswith("padded"):
+            audio = np.concatenate([audio, np.zeros(int(secs * 16000) - audio.shape[0])])
+    got = dump(tool, tmp_path, ["segment", str(diar_weights), "IN"], audio).reshape(-1, 7)
+    want = diarize_ref.segmentation(ref_weights, audio)
+    assert got.shape == want.shape
+    if secs == 10.0:
+        assert got.shape == (589, 7)
+    assert np.abs(got - want).max() <= LOGP_TOL
+    assert (got.argmax(1) == want.argmax(1)).mean() >= SAME_CLASS_MIN
+    if name == "pyannote" and start == 9.375:  # the RTTM: two at once at 10.6-11.0, 14.5-14.7, 18.2-18.6 s
+        assert set(got.argmax(1).tolist()) & {4, 5, 6}
 
 
 def run_tool(tool, args):

@@ -2,6 +2,7 @@
  * (tests/integration/test_diarize.py compares them with tests/integration/diarize_ref.py).
  *   diar_dump fbank [--norm] AUDIO.f32 OUT.f32          [frames][80] Kaldi fbank (--norm: minus the mean)
  *   diar_dump campplus WEIGHTS AUDIO.f32 OUT.f32       the 192-dim CAM++ embedding of the whole input
+ *   diar_dump segment WEIGHTS AUDIO.f32 OUT.f32        [frames][7] segmentation log-probabilities
  * AUDIO.f32: raw float32 16 kHz mono samples.  OUT.f32: raw float32. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include "amanuensis.h"
 #include "diarize/campplus.h"
 #include "diarize/fbank.h"
+#include "diarize/segment.h"
 #include "diarize/weights.h"
 
 static float *read_f32(const char *path, size_t *n) {
@@ -85,7 +87,29 @@ int main(int argc, char **argv) {
         diar_weights_free(w);
         return rc;
     }
+    if (argc == 5 && !strcmp(argv[1], "segment")) {
+        diar_weights *w = NULL;
+        diar_segmenter *m = NULL;
+        float *pcm = NULL, *logp = NULL;
+        int rc = 1;
+        if (diar_weights_load(argv[2], &w, err, sizeof err) != AM_OK ||
+            diar_seg_create(w, &m, err, sizeof err) != AM_OK) {
+            fprintf(stderr, "diar_dump: %s\n", err);
+        } else if (!(pcm = read_f32(argv[3], &n))) {
+            fprintf(stderr, "diar_dump: cannot read %s\n", argv[3]);
+        } else if (!(logp = malloc((diar_seg_frames(n) + 1) * DIAR_SEG_CLASSES * sizeof *logp)) ||
+                   diar_seg_forward(m, pcm, n, logp, err, sizeof err) != AM_OK) {
+            fprintf(stderr, "diar_dump: %s\n", logp ? err : "out of memory");
+        } else {
+            rc = write_f32(argv[4], logp, diar_seg_frames(n) * DIAR_SEG_CLASSES);
+        }
+        free(logp);
+        free(pcm);
+        diar_seg_free(m);
+        diar_weights_free(w);
+        return rc;
+    }
 usage:
-    fprintf(stderr, "usage: diar_dump fbank [--norm] AUDIO.f32 OUT.f32 | diar_dump campplus WEIGHTS AUDIO.f32 OUT.f32\n");
+    fprintf(stderr, "usage: diar_dump fbank [--norm] AUDIO.f32 OUT.f32 | diar_dump campplus|segment WEIGHTS AUDIO.f32 OUT.f32\n");
     return 2;
 }
