@@ -36,9 +36,9 @@ def start(binary, model_dir):
         assert rc == 0, f"server exit status {rc}:\n" + s.logtext()
 
 
-def has_websocket(srv):
+def has_websocket(srv, headers=None):
     """False when the binary was built without libwslay (the endpoint answers 501)."""
-    status, _, _ = srv.request("GET", "/v1/realtime?intent=transcription")
+    status, _, _ = srv.request("GET", "/v1/realtime?intent=transcription", headers=headers)
     return status != 501
 
 
@@ -286,7 +286,7 @@ def test_realtime_handshake_refusals(start):
 
 def test_realtime_api_key(start, binary, model_dir):
     srv = start("--api-key", "sekrit")
-    if not has_websocket(srv):
+    if not has_websocket(srv, {"Authorization": "Bearer sekrit"}):
         pytest.skip("built without libwslay")
     websocket = pytest.importorskip("websocket")
     with pytest.raises(websocket.WebSocketBadStatusException) as e:
