@@ -32,6 +32,7 @@
 #include "decode/search.h"
 #include "decode/align.h"
 #include "decode/vad_plan.h"
+#include "decode/transcribe.h"
 #include "text/tokenizer.h"
 #include "frontend/mel.h"
 #include "frontend/mel_q15.h"
@@ -861,8 +862,8 @@ static int longform_run(longform *lf, char *err, size_t err_size) {
 
 /* The transcription of the samples in `pcm`, whichever entry point brought them: the parameters
  * are checked first (NULL: defaults), then the samples. */
-static am_status transcribe_store(const am_model *m, const pcm_store *pcm, const am_params *params, am_result **out,
-                                  char *err, size_t err_size) {
+static am_status transcribe_store(const am_model *m, const pcm_store *pcm, const am_params *params, am_session **keep,
+                                  am_result **out, char *err, size_t err_size) {
     *out = NULL;
     if (err && err_size) err[0] = 0;
     am_params defaults = am_params_default();
@@ -901,6 +902,12 @@ static am_status transcribe_store(const am_model *m, const pcm_store *pcm, const
     const int fallback_seqs = 2 * (p->beam_size > p->best_of ? p->beam_size : p->best_of);
     am_session_config cfg = {p->n_threads, lf.B * 2 * beam > fallback_seqs ? lf.B * 2 * beam : fallback_seqs, lf.B};
     lf.cfg = cfg;
+    if (keep && *keep && (*keep)->max_seqs >= cfg.max_seqs && (*keep)->max_windows >= cfg.max_windows) {
+        lf.s = *keep; /* the caller's session: its caches are rewritten window by window */
+        *keep = NULL;
+        memset(&lf.s->stats, 0, sizeof lf.s->stats);
+        if ((rc = search_ctx_init(&lf.c, m, lf.s, p, err, err_size)) != AM_OK) goto done;
+    }
     lf.out = calloc(1, sizeof *lf.out);
     lf.st = calloc((size_t)(lf.n_st > 0 ? lf.n_st : 1), sizeof *lf.st);
     lf.filters = malloc((size_t)n_mels * AM_N_FREQ * sizeof(float));
@@ -961,7 +968,12 @@ done:
     }
     free(lf.st);
     search_ctx_free(&lf.c);
-    session_destroy(lf.s);
+    if (keep && rc == AM_OK && lf.s) {
+        session_destroy(*keep);
+        *keep = lf.s; /* kept for the caller's next transcription */
+    } else {
+        session_destroy(lf.s);
+    }
     vad_plan_free(&plan);
     pending_clear(&lf.ws);
     free(lf.ws.s);
@@ -979,13 +991,25 @@ done:
     return rc;
 }
 
+am_status transcribe_in_session(const am_model *m, am_session **session, const float *samples, size_t n_samples,
+                                const am_params *params, am_result **out, char *err, size_t err_size) {
+    if (!m || !out || !session || (!samples && n_samples))
+        return am_fail(err, err_size, AM_E_INVALID_ARG, "transcribe_in_session: NULL argument");
+    *out = NULL;
+    pcm_store *pcm = pcm_store_view(samples, n_samples);
+    if (!pcm) return am_fail(err, err_size, AM_E_NOMEM, "out of memory");
+    int rc = transcribe_store(m, pcm, params, session, out, err, err_size);
+    pcm_store_free(pcm);
+    return rc;
+}
+
 am_status am_transcribe(const am_model *m, const float *samples, size_t n_samples, const am_params *params,
                         am_result **out, char *err, size_t err_size) {
     if (!m || !out || (!samples && n_samples)) return am_fail(err, err_size, AM_E_INVALID_ARG, "am_transcribe: NULL argument");
     *out = NULL;
     pcm_store *pcm = pcm_store_view(samples, n_samples);
     if (!pcm) return am_fail(err, err_size, AM_E_NOMEM, "out of memory");
-    int rc = transcribe_store(m, pcm, params, out, err, err_size);
+    int rc = transcribe_store(m, pcm, params, NULL, out, err, err_size);
     pcm_store_free(pcm);
     return rc;
 }
@@ -1022,7 +1046,7 @@ void am_audio_close(am_audio *a) {
 am_status am_transcribe_audio(const am_model *m, const am_audio *audio, const am_params *params, am_result **out,
                               char *err, size_t err_size) {
     if (!m || !audio || !out) return am_fail(err, err_size, AM_E_INVALID_ARG, "am_transcribe_audio: NULL argument");
-    return transcribe_store(m, audio->pcm, params, out, err, err_size);
+    return transcribe_store(m, audio->pcm, params, NULL, out, err, err_size);
 }
 
 am_status am_transcribe_file(const am_model *m, const char *path, const am_params *params, am_result **out, char *err,

@@ -25,6 +25,8 @@
 
 #include "amanuensis.h"
 #include "common/util.h"
+#include "backend/backend.h"
+#include "decode/transcribe.h"
 #include "decode/vad_plan.h"
 #include "result/result.h"
 #include "vad/vad.h"
@@ -50,6 +52,7 @@ typedef struct swords {
 
 struct am_stream {
     const am_model *m;
+    am_session *session;     /* the backend session (caches), kept from decode to decode        */
     am_stream_params p;
     char language[16];       /* fixed after the first detection on a multilingual model        */
     vad_silero *vad;         /* NULL: no gate                                                   */
@@ -306,6 +309,7 @@ static int decode_buffer(am_stream *s, swords *hyp, double *trim_at, char *err, 
     dp.word_timestamps = 1;
     dp.vad = AM_VAD_OFF;
     dp.no_fallback = 1;
+    dp.best_of = 1; /* no sampling: the session needs caches for 2 sequences */
     dp.on_segment = NULL;
     dp.progress_callback = NULL;
     dp.detect_language_only = 0;
@@ -315,7 +319,7 @@ static int decode_buffer(am_stream *s, swords *hyp, double *trim_at, char *err, 
     dp.initial_prompt = prompt;
     am_result *r = NULL;
     double t = am_now();
-    int rc = am_transcribe(s->m, s->buf, s->buf_n, &dp, &r, err, err_size);
+    int rc = transcribe_in_session(s->m, &s->session, s->buf, s->buf_n, &dp, &r, err, err_size);
     s->last_compute = am_now() - t;
     free(prompt);
     if (rc != AM_OK) return rc;
@@ -628,6 +632,7 @@ uint64_t am_stream_samples_processed(const am_stream *s) { return s ? s->process
 
 void am_stream_free(am_stream *s) {
     if (!s) return;
+    session_destroy(s->session);
     vad_silero_free(s->vad);
     free((char *)s->p.decode.suppress_tokens);
     free(s->buf);
