@@ -10,8 +10,10 @@
 #include <string.h>
 
 #include "amanuensis.h"
+#include "backend/cpu/gemm_int8.h"
 #include "backend/cpu/kernels.h"
 #include "common/util.h"
+#include "model/model.h"
 
 #define BN_EPS 1e-5
 #define M_CH 32       /* the head's channels */
@@ -23,9 +25,12 @@
 #define MAX_CH 1024
 
 typedef struct {
-    float *w; /* [cout][k], k in the im2col row's order */
+    float *w; /* [cout][k], k in the im2col row's order (NULL once quantised) */
     float *b; /* [cout] or NULL */
     int cout, k;
+    int8_t *q; /* int8: the packed rows (gemm_int8.h), their scales and sums; else NULL */
+    float *qscale;
+    int32_t *qsum;
 } lin;
 
 typedef struct {
@@ -53,6 +58,7 @@ struct diar_campplus {
     affine out_bn;
     lin dense;            /* 1024 -> 192 */
     affine dense_bn;
+    int int8, i8_path;
 };
 
 /* ---- create ------------------------------------------------------------------------------------ */
@@ -110,7 +116,7 @@ static affine bn_load(loader *L, const char *prefix, int c, int has_affine) {
 /* a 2-D conv [cout][cin][kf][kt] reordered to rows [kt][kf][cin] (the im2col order below), with the
  * following BatchNorm "<bn>" folded in */
 static lin conv2d_load(loader *L, const char *name, const char *bn, int cout, int cin, int ks) {
-    lin l = {NULL, NULL, cout, ks * ks * cin};
+    lin l = {.cout = cout, .k = ks * ks * cin};
     const float *w = get(L, name, 4, cout, cin, ks, ks);
     affine a = bn_load(L, bn, cout, 1);
     l.w = alloc(L, sizeof(float) * (size_t)cout * (size_t)l.k);
@@ -132,7 +138,7 @@ static lin conv2d_load(loader *L, const char *name, const char *bn, int cout, in
 /* a 1-D conv [cout][cin][k] reordered to rows [k][cin]; bias "<bias>" (NULL: none); the BatchNorm
  * "<bn>" after it folded in (NULL: none) */
 static lin conv1d_load(loader *L, const char *name, const char *bias, const char *bn, int cout, int cin, int k) {
-    lin l = {NULL, NULL, cout, k * cin};
+    lin l = {.cout = cout, .k = k * cin};
     const float *w = get(L, name, 3, cout, cin, k, 0);
     const float *b = bias ? get(L, bias, 1, cout, 0, 0, 0) : NULL;
     affine a = {NULL, NULL, 0};
@@ -154,6 +160,36 @@ static lin conv1d_load(loader *L, const char *name, const char *bias, const char
 static void lin_free(lin *l) {
     free(l->w);
     free(l->b);
+    free(l->q);
+    free(l->qscale);
+    free(l->qsum);
+}
+
+/* W8A8: the rows quantised per output channel (model_quantize_rows's rule) and packed */
+static void lin_quantize(loader *L, lin *l) {
+    if (L->rc != AM_OK || !l->w) return;
+    int8_t *rows = alloc(L, (size_t)l->cout * (size_t)l->k);
+    l->q = alloc(L, gemm_i8_packed_size(l->cout, l->k));
+    l->qscale = alloc(L, sizeof(float) * (size_t)l->cout);
+    l->qsum = alloc(L, sizeof(int32_t) * (size_t)l->cout);
+    if (L->rc == AM_OK) {
+        model_quantize_rows(l->cout, l->k, l->w, l->k, rows, l->k, l->qscale);
+        gemm_i8_pack(l->cout, l->k, rows, l->k, l->q, l->qsum);
+        free(l->w);
+        l->w = NULL;
+    }
+    free(rows);
+}
+
+/* out[M][cout] (row stride ldc) = A[M][k] · wᵀ + b, in float or W8A8 */
+static int lin_run(const diar_campplus *m, const lin *l, int M, const float *A, int lda, float *C, int ldc,
+                   am_i8_scratch *s) {
+    if (!l->q) {
+        gemm_f32_serial(M, l->cout, l->k, A, lda, l->w, l->k, l->b, C, ldc);
+        return 0;
+    }
+    am_i8w W = {l->q, l->qscale, l->qsum, l->cout, l->k};
+    return gemm_i8(NULL, m->i8_path, M, l->cout, l->k, A, lda, &W, l->b, C, ldc, s);
 }
 
 static void affine_free(affine *a) {
@@ -189,7 +225,7 @@ void diar_campplus_free(diar_campplus *m) {
     free(m);
 }
 
-int diar_campplus_create(const diar_weights *w, diar_campplus **out, char *err, size_t err_size) {
+int diar_campplus_create(const diar_weights *w, int int8, diar_campplus **out, char *err, size_t err_size) {
     *out = NULL;
     loader L = {w, err, err_size, AM_OK};
     diar_campplus *m = calloc(1, sizeof *m);
@@ -261,6 +297,17 @@ int diar_campplus_create(const diar_weights *w, diar_campplus **out, char *err, 
     m->out_bn = bn_load(&L, "xvector.out_nonlinear.batchnorm.", ch, 1);
     m->dense = conv1d_load(&L, "xvector.dense.linear.weight", NULL, NULL, DIAR_CAMPPLUS_DIM, 2 * ch, 1);
     m->dense_bn = bn_load(&L, "xvector.dense.nonlinear.batchnorm.", DIAR_CAMPPLUS_DIM, 0);
+    m->int8 = int8;
+    m->i8_path = gemm_i8_best_path();
+    if (int8) {
+        /* the layers whose int8 error is small (measured on speech, see campplus.h): the head's last
+         * convolution and each CAM layer's 1x1 and k3 convolutions */
+        lin_quantize(&L, &m->conv2);
+        for (int i = 0; i < 12 + 24 + 16 && m->layers; i++) {
+            lin_quantize(&L, &m->layers[i].linear1);
+            lin_quantize(&L, &m->layers[i].local);
+        }
+    }
     if (L.rc != AM_OK) {
         diar_campplus_free(m);
         return L.rc;
@@ -273,8 +320,8 @@ int diar_campplus_create(const diar_weights *w, diar_campplus **out, char *err, 
 
 /* y[t][fo][cout] = conv of x[t][f][cin] with a ks x ks kernel (pad ks/2), stride `sf` on frequency;
  * relu: clamp at 0; res: added before the clamp (NULL: none).  cols: scratch [fo][ks*ks*cin]. */
-static void conv2d(const lin *l, const float *x, int T, int F, int cin, int ks, int sf, const float *res, int relu,
-                   float *y, float *cols) {
+static int conv2d(const diar_campplus *m, const lin *l, const float *x, int T, int F, int cin, int ks, int sf,
+                  const float *res, int relu, float *y, float *cols, am_i8_scratch *s) {
     int pad = ks / 2, fo_n = (F + 2 * pad - ks) / sf + 1, cout = l->cout;
     for (int t = 0; t < T; t++) {
         for (int fo = 0; fo < fo_n; fo++) {
@@ -290,19 +337,20 @@ static void conv2d(const lin *l, const float *x, int T, int F, int cin, int ks, 
                 }
         }
         float *yt = y + (size_t)t * fo_n * cout;
-        gemm_f32_serial(fo_n, cout, l->k, cols, l->k, l->w, l->k, l->b, yt, cout);
+        if (lin_run(m, l, fo_n, cols, l->k, yt, cout, s)) return -1;
         size_t n = (size_t)fo_n * cout;
         if (res)
             for (size_t i = 0; i < n; i++) yt[i] += res[(size_t)t * n + i];
         if (relu)
             for (size_t i = 0; i < n; i++) yt[i] = yt[i] > 0.0f ? yt[i] : 0.0f;
     }
+    return 0;
 }
 
 /* y[to][cout] (row stride ldy) = conv1d of x[t][cin] (row stride ldx): kernel l->k / cin taps,
  * stride, dilation, pad; cols: scratch [to][k] */
-static void conv1d(const lin *l, const float *x, int ldx, int T, int cin, int stride, int dil, int pad, float *y, int ldy,
-                   int To, float *cols) {
+static int conv1d(const diar_campplus *m, const lin *l, const float *x, int ldx, int T, int cin, int stride, int dil,
+                  int pad, float *y, int ldy, int To, float *cols, am_i8_scratch *s) {
     int taps = l->k / cin;
     for (int t = 0; t < To; t++)
         for (int j = 0; j < taps; j++) {
@@ -313,7 +361,7 @@ static void conv1d(const lin *l, const float *x, int ldx, int T, int cin, int st
             else
                 memcpy(dst, x + (size_t)tt * ldx, sizeof(float) * (size_t)cin);
         }
-    gemm_f32_serial(To, l->cout, l->k, cols, l->k, l->w, l->k, l->b, y, ldy);
+    return lin_run(m, l, To, cols, l->k, y, ldy, s);
 }
 
 /* y[t][c] = relu(x[t][c] * scale[c] + shift[c]) for c < a->c */
@@ -342,32 +390,34 @@ int diar_campplus_embed(const diar_campplus *m, const float *feats, size_t n_fra
     size_t blk = (size_t)T2 * MAX_CH;
     float *mem = malloc(sizeof(float) * (3 * head + cols + 3 * blk + (size_t)T2 * BN_CH));
     if (!mem) return am_fail(err, err_size, AM_E_NOMEM, "CAM++: out of memory for %zu frames", n_frames);
+    am_i8_scratch s8 = {0};
+    int bad = 0;
     float *a = mem, *b = a + head, *c = b + head, *col = c + head, *X = col + cols, *H = X + blk, *Y = H + blk,
           *H2 = Y + blk;
 
     /* head: [T][80][1] -> [T][80][32] -> residual stages -> [T][10][32] */
-    conv2d(&m->conv1, feats, T, N_FREQ, 1, 3, 1, NULL, 1, a, col);
+    bad |= conv2d(m, &m->conv1, feats, T, N_FREQ, 1, 3, 1, NULL, 1, a, col, &s8);
     int F = N_FREQ;
     for (int r = 0; r < 4; r++) {
         int sf = (r % 2 == 0) ? 2 : 1, Fo = (F + 2 - 3) / sf + 1;
-        if (m->res[r][2].w) { /* shortcut conv into c; the block's output then overwrites a */
-            conv2d(&m->res[r][2], a, T, F, M_CH, 1, sf, NULL, 0, c, col);
-            conv2d(&m->res[r][0], a, T, F, M_CH, 3, sf, NULL, 1, b, col);
-            conv2d(&m->res[r][1], b, T, Fo, M_CH, 3, 1, c, 1, a, col);
+        if (m->res[r][2].w || m->res[r][2].q) { /* shortcut conv into c; the block's output then overwrites a */
+            bad |= conv2d(m, &m->res[r][2], a, T, F, M_CH, 1, sf, NULL, 0, c, col, &s8);
+            bad |= conv2d(m, &m->res[r][0], a, T, F, M_CH, 3, sf, NULL, 1, b, col, &s8);
+            bad |= conv2d(m, &m->res[r][1], b, T, Fo, M_CH, 3, 1, c, 1, a, col, &s8);
         } else { /* identity shortcut: the output goes to c, which becomes a */
-            conv2d(&m->res[r][0], a, T, F, M_CH, 3, sf, NULL, 1, b, col);
-            conv2d(&m->res[r][1], b, T, Fo, M_CH, 3, 1, a, 1, c, col);
+            bad |= conv2d(m, &m->res[r][0], a, T, F, M_CH, 3, sf, NULL, 1, b, col, &s8);
+            bad |= conv2d(m, &m->res[r][1], b, T, Fo, M_CH, 3, 1, a, 1, c, col, &s8);
             float *tmp = a;
             a = c;
             c = tmp;
         }
         F = Fo;
     }
-    conv2d(&m->conv2, a, T, F, M_CH, 3, 2, NULL, 1, b, col);
+    bad |= conv2d(m, &m->conv2, a, T, F, M_CH, 3, 2, NULL, 1, b, col, &s8);
     F = (F + 2 - 3) / 2 + 1; /* 10: b is [T][320] with index f * 32 + c */
 
     /* tdnn: [T][320] -> X[T2][128] (BN folded, ReLU) */
-    conv1d(&m->tdnn, b, F * M_CH, T, F * M_CH, 2, 1, 2, X, MAX_CH, T2, col);
+    bad |= conv1d(m, &m->tdnn, b, F * M_CH, T, F * M_CH, 2, 1, 2, X, MAX_CH, T2, col, &s8);
     for (int t = 0; t < T2; t++)
         for (int k = 0; k < TDNN_CH; k++) X[(size_t)t * MAX_CH + k] = X[(size_t)t * MAX_CH + k] > 0 ? X[(size_t)t * MAX_CH + k] : 0;
 
@@ -376,11 +426,11 @@ int diar_campplus_embed(const diar_campplus *m, const float *feats, size_t n_fra
         for (int i = 0; i < BLOCK_LAYERS[blk_i]; i++, li++) {
             const cam_layer *L = &m->layers[li];
             bn_relu(&L->bn1, X, MAX_CH, T2, H, L->cin);
-            gemm_f32_serial(T2, BN_CH, L->cin, H, L->cin, L->linear1.w, L->cin, NULL, H2, BN_CH);
+            bad |= lin_run(m, &L->linear1, T2, H, L->cin, H2, BN_CH, &s8);
             bn_relu(&L->bn2, H2, BN_CH, T2, H2, BN_CH);
             /* y -> the block's next 32 channels */
             float *dst = X + L->cin;
-            conv1d(&L->local, H2, BN_CH, T2, BN_CH, 1, L->dil, L->dil, dst, MAX_CH, T2, col);
+            bad |= conv1d(m, &L->local, H2, BN_CH, T2, BN_CH, 1, L->dil, L->dil, dst, MAX_CH, T2, col, &s8);
             /* the mask, constant over each run of SEG_LEN frames */
             double mean[BN_CH] = {0};
             for (int t = 0; t < T2; t++)
@@ -404,7 +454,7 @@ int diar_campplus_embed(const diar_campplus *m, const float *feats, size_t n_fra
         }
         ch += BLOCK_LAYERS[blk_i] * GROWTH;
         bn_relu(&m->transit_bn[blk_i], X, MAX_CH, T2, H, ch);
-        gemm_f32_serial(T2, ch / 2, ch, H, ch, m->transit[blk_i].w, ch, NULL, Y, MAX_CH);
+        bad |= lin_run(m, &m->transit[blk_i], T2, H, ch, Y, MAX_CH, &s8);
         float *tmp = X;
         X = Y;
         Y = tmp;
@@ -427,5 +477,7 @@ int diar_campplus_embed(const diar_campplus *m, const float *feats, size_t n_fra
     gemm_f32_ref(1, DIAR_CAMPPLUS_DIM, 2 * ch, stats, 2 * ch, m->dense.w, 2 * ch, NULL, emb, DIAR_CAMPPLUS_DIM);
     for (int k = 0; k < DIAR_CAMPPLUS_DIM; k++) emb[k] = emb[k] * m->dense_bn.scale[k] + m->dense_bn.shift[k];
     free(mem);
+    gemm_i8_scratch_free(&s8);
+    if (bad) return am_fail(err, err_size, AM_E_NOMEM, "CAM++: out of memory");
     return AM_OK;
 }

@@ -1,7 +1,7 @@
 /* diar_dump — the diarization front end and networks in C, for the integration tests
  * (tests/integration/test_diarize.py compares them with tests/integration/diarize_ref.py).
  *   diar_dump fbank [--norm] AUDIO.f32 OUT.f32          [frames][80] Kaldi fbank (--norm: minus the mean)
- *   diar_dump campplus WEIGHTS AUDIO.f32 OUT.f32       the 192-dim CAM++ embedding of the whole input
+ *   diar_dump campplus [--int8] WEIGHTS AUDIO.f32 OUT.f32   the 192-dim CAM++ embedding of the whole input
  *   diar_dump segment WEIGHTS AUDIO.f32 OUT.f32        [frames][7] segmentation log-probabilities
  * AUDIO.f32: raw float32 16 kHz mono samples.  OUT.f32: raw float32. */
 #include <stdio.h>
@@ -65,13 +65,19 @@ int main(int argc, char **argv) {
         free(pcm);
         return 0;
     }
+    int int8 = argc == 6 && !strcmp(argv[1], "campplus") && !strcmp(argv[2], "--int8");
+    if (int8) {
+        argv[2] = argv[1];
+        argv++;
+        argc--;
+    }
     if (argc == 5 && !strcmp(argv[1], "campplus")) {
         diar_weights *w = NULL;
         diar_campplus *m = NULL;
         float *pcm = NULL, *feats = NULL, emb[DIAR_CAMPPLUS_DIM];
         int rc = 1;
         if (diar_weights_load(argv[2], &w, err, sizeof err) != AM_OK ||
-            diar_campplus_create(w, &m, err, sizeof err) != AM_OK) {
+            diar_campplus_create(w, int8, &m, err, sizeof err) != AM_OK) {
             fprintf(stderr, "diar_dump: %s\n", err);
         } else if (!(pcm = read_f32(argv[3], &n))) {
             fprintf(stderr, "diar_dump: cannot read %s\n", argv[3]);
@@ -110,6 +116,6 @@ int main(int argc, char **argv) {
         return rc;
     }
 usage:
-    fprintf(stderr, "usage: diar_dump fbank [--norm] AUDIO.f32 OUT.f32 | diar_dump campplus|segment WEIGHTS AUDIO.f32 OUT.f32\n");
+    fprintf(stderr, "usage: diar_dump fbank [--norm] AUDIO.f32 OUT.f32 | diar_dump campplus [--int8]|segment WEIGHTS AUDIO.f32 OUT.f32\n");
     return 2;
 }
