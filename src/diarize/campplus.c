@@ -23,6 +23,7 @@
 #define BN_CH 128     /* bn_size * growth */
 #define SEG_LEN 100   /* the CAM context's run of frames */
 #define MAX_CH 1024
+#define HEAD_TB 8     /* frames of the 2-D head per GEMM */
 
 typedef struct {
     float *w; /* [cout][k], k in the im2col row's order (NULL once quantised) */
@@ -323,24 +324,26 @@ int diar_campplus_create(const diar_weights *w, int int8, diar_campplus **out, c
 static int conv2d(const diar_campplus *m, const lin *l, const float *x, int T, int F, int cin, int ks, int sf,
                   const float *res, int relu, float *y, float *cols, am_i8_scratch *s) {
     int pad = ks / 2, fo_n = (F + 2 * pad - ks) / sf + 1, cout = l->cout;
-    for (int t = 0; t < T; t++) {
-        for (int fo = 0; fo < fo_n; fo++) {
-            float *row = cols + (size_t)fo * l->k;
-            for (int kt = 0; kt < ks; kt++)
-                for (int kf = 0; kf < ks; kf++) {
-                    int tt = t + kt - pad, ff = fo * sf + kf - pad;
-                    float *dst = row + (size_t)(kt * ks + kf) * cin;
-                    if (tt < 0 || tt >= T || ff < 0 || ff >= F)
-                        memset(dst, 0, sizeof(float) * (size_t)cin);
-                    else
-                        memcpy(dst, x + ((size_t)tt * F + ff) * cin, sizeof(float) * (size_t)cin);
-                }
-        }
-        float *yt = y + (size_t)t * fo_n * cout;
-        if (lin_run(m, l, fo_n, cols, l->k, yt, cout, s)) return -1;
-        size_t n = (size_t)fo_n * cout;
+    for (int t0 = 0; t0 < T; t0 += HEAD_TB) {
+        int tb = T - t0 < HEAD_TB ? T - t0 : HEAD_TB;
+        for (int t = t0; t < t0 + tb; t++)
+            for (int fo = 0; fo < fo_n; fo++) {
+                float *row = cols + ((size_t)(t - t0) * fo_n + fo) * l->k;
+                for (int kt = 0; kt < ks; kt++)
+                    for (int kf = 0; kf < ks; kf++) {
+                        int tt = t + kt - pad, ff = fo * sf + kf - pad;
+                        float *dst = row + (size_t)(kt * ks + kf) * cin;
+                        if (tt < 0 || tt >= T || ff < 0 || ff >= F)
+                            memset(dst, 0, sizeof(float) * (size_t)cin);
+                        else
+                            memcpy(dst, x + ((size_t)tt * F + ff) * cin, sizeof(float) * (size_t)cin);
+                    }
+            }
+        float *yt = y + (size_t)t0 * fo_n * cout;
+        if (lin_run(m, l, tb * fo_n, cols, l->k, yt, cout, s)) return -1;
+        size_t n = (size_t)tb * fo_n * cout;
         if (res)
-            for (size_t i = 0; i < n; i++) yt[i] += res[(size_t)t * n + i];
+            for (size_t i = 0; i < n; i++) yt[i] += res[(size_t)t0 * fo_n * cout + i];
         if (relu)
             for (size_t i = 0; i < n; i++) yt[i] = yt[i] > 0.0f ? yt[i] : 0.0f;
     }
@@ -386,7 +389,7 @@ int diar_campplus_embed(const diar_campplus *m, const float *feats, size_t n_fra
     int T = (int)n_frames, T2 = (T - 1) / 2 + 1;
     /* scratch: two head buffers [T][80][32], the im2col rows, the dense-block buffers [T2][1024] */
     size_t head = (size_t)T * N_FREQ * M_CH;
-    size_t cols = max_sz((size_t)N_FREQ * 9 * M_CH, max_sz((size_t)T2 * 5 * 320, (size_t)T2 * 3 * BN_CH));
+    size_t cols = max_sz((size_t)HEAD_TB * N_FREQ * 9 * M_CH, max_sz((size_t)T2 * 5 * 320, (size_t)T2 * 3 * BN_CH));
     size_t blk = (size_t)T2 * MAX_CH;
     float *mem = malloc(sizeof(float) * (3 * head + cols + 3 * blk + (size_t)T2 * BN_CH));
     if (!mem) return am_fail(err, err_size, AM_E_NOMEM, "CAM++: out of memory for %zu frames", n_frames);

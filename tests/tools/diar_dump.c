@@ -3,10 +3,14 @@
  *   diar_dump fbank [--norm] AUDIO.f32 OUT.f32          [frames][80] Kaldi fbank (--norm: minus the mean)
  *   diar_dump campplus [--int8] WEIGHTS AUDIO.f32 OUT.f32   the 192-dim CAM++ embedding of the whole input
  *   diar_dump segment WEIGHTS AUDIO.f32 OUT.f32        [frames][7] segmentation log-probabilities
+ *   diar_dump bench WEIGHTS AUDIO.f32 [N]              milliseconds per call (best of N, default 5, one
+ *                                                      thread): fbank + CAM++ (float, int8) on the first
+ *                                                      1.5 s, segmentation on the first 10 s
  * AUDIO.f32: raw float32 16 kHz mono samples.  OUT.f32: raw float32. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "amanuensis.h"
 #include "diarize/campplus.h"
@@ -35,6 +39,37 @@ static int write_f32(const char *path, const float *p, size_t n) {
     if (!f) return 1;
     int bad = fwrite(p, sizeof *p, n, f) != n;
     return fclose(f) != 0 || bad;
+}
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* best of `reps` calls of one stage, in milliseconds; < 0 on failure */
+static float *features(const float *pcm, size_t n, int norm, size_t *nf);
+
+static double bench_one(int what, const diar_campplus *m, const diar_segmenter *sg, const float *pcm, int reps) {
+    double best = 1e30;
+    for (int r = 0; r < reps; r++) {
+        double t0 = now();
+        int ok = 0;
+        if (what == 0) {
+            size_t nf;
+            float emb[DIAR_CAMPPLUS_DIM], *feats = features(pcm, 24000, 1, &nf);
+            ok = feats && diar_campplus_embed(m, feats, nf, emb, NULL, 0) == AM_OK;
+            free(feats);
+        } else {
+            float *logp = malloc(sizeof(float) * diar_seg_frames(DIAR_SEG_CHUNK) * DIAR_SEG_CLASSES);
+            ok = logp && diar_seg_forward(sg, pcm, DIAR_SEG_CHUNK, logp, NULL, 0) == AM_OK;
+            free(logp);
+        }
+        if (!ok) return -1.0;
+        double ms = (now() - t0) * 1e3;
+        best = ms < best ? ms : best;
+    }
+    return best;
 }
 
 static float *features(const float *pcm, size_t n, int norm, size_t *nf) {
@@ -115,7 +150,33 @@ int main(int argc, char **argv) {
         diar_weights_free(w);
         return rc;
     }
+    if ((argc == 4 || argc == 5) && !strcmp(argv[1], "bench")) {
+        int reps = argc == 5 ? atoi(argv[4]) : 5;
+        diar_weights *w = NULL;
+        diar_campplus *mf = NULL, *m8 = NULL;
+        diar_segmenter *sg = NULL;
+        float *pcm = NULL;
+        int rc = 1;
+        if (diar_weights_load(argv[2], &w, err, sizeof err) != AM_OK ||
+            diar_campplus_create(w, 0, &mf, err, sizeof err) != AM_OK ||
+            diar_campplus_create(w, 1, &m8, err, sizeof err) != AM_OK || diar_seg_create(w, &sg, err, sizeof err) != AM_OK) {
+            fprintf(stderr, "diar_dump: %s\n", err);
+        } else if (!(pcm = read_f32(argv[3], &n)) || n < DIAR_SEG_CHUNK || reps < 1) {
+            fprintf(stderr, "diar_dump: %s: need at least 10 s of audio\n", argv[3]);
+        } else {
+            double f = bench_one(0, mf, NULL, pcm, reps), i8 = bench_one(0, m8, NULL, pcm, reps),
+                   s = bench_one(1, NULL, sg, pcm, reps);
+            printf("campplus 1.5 s: %.1f ms float, %.1f ms int8; segmentation 10 s: %.1f ms\n", f, i8, s);
+            rc = f < 0 || i8 < 0 || s < 0;
+        }
+        free(pcm);
+        diar_campplus_free(mf);
+        diar_campplus_free(m8);
+        diar_seg_free(sg);
+        diar_weights_free(w);
+        return rc;
+    }
 usage:
-    fprintf(stderr, "usage: diar_dump fbank [--norm] AUDIO.f32 OUT.f32 | diar_dump campplus [--int8]|segment WEIGHTS AUDIO.f32 OUT.f32\n");
+    fprintf(stderr, "usage: diar_dump fbank [--norm] AUDIO.f32 OUT.f32 | diar_dump campplus [--int8]|segment WEIGHTS AUDIO.f32 OUT.f32 | diar_dump bench WEIGHTS AUDIO.f32 [N]\n");
     return 2;
 }
