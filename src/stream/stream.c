@@ -16,7 +16,6 @@
  * Time is counted in samples fed (emitted_at), so the events depend only on the samples and how
  * they were cut into feeds.  The decoder runs at most once per feed: a caller that feeds what piled
  * up while the last decode ran gets a longer step instead of a backlog. */
-#include <ctype.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -29,26 +28,13 @@
 #include "decode/transcribe.h"
 #include "decode/vad_plan.h"
 #include "result/result.h"
+#include "stream/words.h"
 #include "vad/vad.h"
 
 #define SR AM_SAMPLE_RATE
 #define PROMPT_CHARS 200       /* committed text in the prompt, at most (as whisper_streaming)   */
 #define PREROLL_SAMPLES (SR / 5) /* audio kept before the VAD's speech start (200 ms)           */
-#define LOOP_MAX_N 8           /* longest n-gram the loop guard looks for                        */
-#define LOOP_REPEATS 3         /* an n-gram this many times in a row is a loop                   */
 #define SEGMENT_GAP_S 1.0      /* am_stream_result: a pause this long starts a new segment        */
-
-/* A word with its own string; times in seconds of the stream. */
-typedef struct sword {
-    char *text;
-    double start, end;
-    float prob;
-} sword;
-
-typedef struct swords {
-    sword *w;
-    int n, cap;
-} swords;
 
 struct am_stream {
     const am_model *m;
@@ -69,85 +55,22 @@ struct am_stream {
     uint64_t fed, processed;
     uint64_t decoded_to;     /* absolute sample where the last decode's buffer ended             */
 
-    swords committed;        /* every committed word, in order                                  */
+    word_list committed;     /* every committed word, in order                                  */
     int *breaks;             /* committed index where a speech end or a trim fell (segments)    */
     int n_breaks, cap_breaks;
-    swords pending;          /* the previous hypothesis's words after the committed ones        */
+    word_list pending;       /* the previous hypothesis's words after the committed ones        */
     double committed_end;    /* end of the last committed word (seconds; 0 at the start)        */
     int prompt_reset;        /* a guard tripped: no prompt until the buffer is trimmed           */
     char *partial;           /* text of the last partial event                                  */
     double last_compute;
 };
 
-/* ---- words -------------------------------------------------------------------------------- */
-
-static void swords_clear(swords *v) {
-    for (int i = 0; i < v->n; i++) free(v->w[i].text);
-    v->n = 0;
-}
-
-static void swords_free(swords *v) {
-    swords_clear(v);
-    free(v->w);
-    memset(v, 0, sizeof *v);
-}
-
-static int swords_push(swords *v, const char *text, double start, double end, float prob) {
-    if (v->n == v->cap) {
-        int cap = v->cap ? v->cap * 2 : 64;
-        sword *g = realloc(v->w, (size_t)cap * sizeof *g);
-        if (!g) return AM_E_NOMEM;
-        v->w = g;
-        v->cap = cap;
-    }
-    char *t = am_strdup(text ? text : "");
-    if (!t) return AM_E_NOMEM;
-    v->w[v->n++] = (sword){t, start, end, prob};
-    return AM_OK;
-}
-
-/* Remove words [0, k) of v. */
-static void swords_drop_front(swords *v, int k) {
-    if (k <= 0) return;
-    if (k > v->n) k = v->n;
-    for (int i = 0; i < k; i++) free(v->w[i].text);
-    memmove(v->w, v->w + k, (size_t)(v->n - k) * sizeof *v->w);
-    v->n -= k;
-}
-
-/* Remove words [k, n) of v. */
-static void swords_truncate(swords *v, int k) {
-    for (int i = k; i < v->n; i++) free(v->w[i].text);
-    if (k < v->n) v->n = k;
-}
-
-/* Two words are the same word when they match lowercased, without punctuation ("Hello," and
- * "hello" agree); words that are only punctuation compare as they are. */
-static int word_key(const char *w, char *out, size_t size) {
-    size_t n = 0;
-    for (const unsigned char *s = (const unsigned char *)w; *s && n + 1 < size; s++)
-        if (*s >= 0x80 || isalnum(*s)) out[n++] = (char)tolower(*s);
-    out[n] = 0;
-    if (n == 0) {
-        while (*w == ' ') w++;
-        snprintf(out, size, "%s", w);
-    }
-    return (int)n;
-}
-
-static int same_word(const char *a, const char *b) {
-    char ka[128], kb[128];
-    word_key(a, ka, sizeof ka);
-    word_key(b, kb, sizeof kb);
-    return strcmp(ka, kb) == 0;
-}
-
 /* ---- events ------------------------------------------------------------------------------- */
 
 static double clock_s(const am_stream *s) { return (double)s->fed / SR; }
 
 static void emit(am_stream *s, am_stream_event_type type, const char *text, double start, double end,
-                 const sword *w, int n) {
+                 const word_t *w, int n) {
     if (!s->p.on_event) return;
     am_word words[n > 0 ? n : 1];
     for (int i = 0; i < n; i++) words[i] = (am_word){w[i].start, w[i].end, w[i].text, w[i].prob};
@@ -156,27 +79,12 @@ static void emit(am_stream *s, am_stream_event_type type, const char *text, doub
     s->p.on_event(&ev, s->p.user_data);
 }
 
-/* The text of words [0, n), joined. */
-static char *join_words(const sword *w, int n) {
-    size_t len = 1;
-    for (int i = 0; i < n; i++) len += strlen(w[i].text);
-    char *t = malloc(len), *o = t;
-    if (!t) return NULL;
-    for (int i = 0; i < n; i++) {
-        size_t l = strlen(w[i].text);
-        memcpy(o, w[i].text, l);
-        o += l;
-    }
-    *o = 0;
-    return t;
-}
-
 /* Commit words [0, n) of `w`: append them to the committed list and emit one final event. */
-static int commit_words(am_stream *s, const sword *w, int n) {
+static int commit_words(am_stream *s, const word_t *w, int n) {
     if (n <= 0) return AM_OK;
     for (int i = 0; i < n; i++)
-        if (swords_push(&s->committed, w[i].text, w[i].start, w[i].end, w[i].prob) != AM_OK) return AM_E_NOMEM;
-    char *text = join_words(w, n);
+        if (words_push(&s->committed, w[i].text, w[i].start, w[i].end, w[i].prob) != AM_OK) return AM_E_NOMEM;
+    char *text = words_join(w, n);
     if (!text) return AM_E_NOMEM;
     emit(s, AM_STREAM_FINAL, text, w[0].start, w[n - 1].end, w, n);
     free(text);
@@ -186,7 +94,7 @@ static int commit_words(am_stream *s, const sword *w, int n) {
 
 /* Emit the pending words as the partial when they differ from the last one emitted. */
 static int emit_partial(am_stream *s) {
-    char *text = join_words(s->pending.w, s->pending.n);
+    char *text = words_join(s->pending.w, s->pending.n);
     if (!text) return AM_E_NOMEM;
     if (!s->partial || strcmp(text, s->partial) != 0) {
         double a = s->pending.n ? s->pending.w[0].start : s->committed_end;
@@ -254,54 +162,13 @@ static char *build_prompt(const am_stream *s) {
     size_t len = 0;
     while (begin > 0 && len + strlen(s->committed.w[begin - 1].text) <= PROMPT_CHARS)
         len += strlen(s->committed.w[--begin].text);
-    return begin < end ? join_words(s->committed.w + begin, end - begin) : NULL;
-}
-
-/* Index where a loop starts being repeated: the first i such that words [i, i + n) occur
- * LOOP_REPEATS times in a row for some n; the words from i + n on are the repetitions.  Returns
- * -1 when there is none, else the number of words to keep (i + n). */
-static int loop_cut(const swords *h) {
-    for (int i = 0; i < h->n; i++)
-        for (int n = 1; n <= LOOP_MAX_N && i + n * LOOP_REPEATS <= h->n; n++) {
-            int reps = 1;
-            while (reps < LOOP_REPEATS) {
-                int same = 1;
-                for (int j = 0; j < n && same; j++) same = same_word(h->w[i + j].text, h->w[i + reps * n + j].text);
-                if (!same) break;
-                reps++;
-            }
-            if (reps == LOOP_REPEATS) return i + n;
-        }
-    return -1;
-}
-
-/* Drop the words of hyp that are already committed.  By content first: the longest tail of the
- * committed words (5 .. 1) found in hyp ending within 1 s of the committed end, and everything up to
- * it; else by time: the words whose middle is before the committed end (a word's times move a
- * little from one decode to the next, so its start alone would drop new words). */
-static void drop_committed(const am_stream *s, swords *hyp) {
-    const swords *c = &s->committed;
-    for (int n = 5; n >= 1; n--) {
-        if (n > c->n) continue;
-        for (int j = 0; j + n <= hyp->n; j++) {
-            if (fabs(hyp->w[j + n - 1].end - s->committed_end) >= 1.0) continue;
-            int same = 1;
-            for (int k = 0; k < n && same; k++) same = same_word(c->w[c->n - n + k].text, hyp->w[j + k].text);
-            if (same) {
-                swords_drop_front(hyp, j + n);
-                return;
-            }
-        }
-    }
-    int k = 0;
-    while (k < hyp->n && 0.5 * (hyp->w[k].start + hyp->w[k].end) < s->committed_end) k++;
-    swords_drop_front(hyp, k);
+    return begin < end ? words_join(s->committed.w + begin, end - begin) : NULL;
 }
 
 /* Decode the buffer into hyp (absolute times, without the committed words).  *trim_at: the end of
  * the last finished segment (seconds; 0 when the decode has fewer than two segments). */
-static int decode_buffer(am_stream *s, swords *hyp, double *trim_at, char *err, size_t err_size) {
-    swords_clear(hyp);
+static int decode_buffer(am_stream *s, word_list *hyp, double *trim_at, char *err, size_t err_size) {
+    words_clear(hyp);
     *trim_at = 0.0;
     s->decoded_to = buf_end(s);
     if (s->buf_n < (size_t)SR / 10) return AM_OK; /* too little to say anything */
@@ -336,41 +203,39 @@ static int decode_buffer(am_stream *s, swords *hyp, double *trim_at, char *err, 
             break;
         }
         for (int k = 0; k < g->n_words && rc == AM_OK; k++)
-            rc = swords_push(hyp, g->words[k].word, t0 + g->words[k].start, t0 + g->words[k].end,
+            rc = words_push(hyp, g->words[k].word, t0 + g->words[k].start, t0 + g->words[k].end,
                              g->words[k].probability);
         if (i + 2 == nseg) *trim_at = t0 + g->end; /* the last segment may still be growing */
     }
     am_result_free(r);
     if (rc != AM_OK) return rc;
 
-    int keep = loop_cut(hyp);
+    int keep = words_loop_cut(hyp);
     if (keep >= 0) {
-        swords_truncate(hyp, keep);
+        words_truncate(hyp, keep);
         tripped = 1;
     }
     if (tripped) s->prompt_reset = 1;
 
-    drop_committed(s, hyp);
+    words_drop_committed(hyp, &s->committed, s->committed_end);
     return AM_OK;
 }
 
 /* A decode of the step: commit what this hypothesis and the previous one agree on. */
 static int step(am_stream *s, char *err, size_t err_size) {
-    swords hyp = {0};
+    word_list hyp = {0};
     double trim_at;
     int rc = decode_buffer(s, &hyp, &trim_at, err, err_size);
-    int agree = 0;
-    while (rc == AM_OK && agree < hyp.n && agree < s->pending.n && same_word(hyp.w[agree].text, s->pending.w[agree].text))
-        agree++;
+    int agree = rc == AM_OK ? words_agree(&hyp, &s->pending) : 0;
     if (rc == AM_OK) rc = commit_words(s, hyp.w, agree);
     if (rc == AM_OK) {
-        swords_drop_front(&hyp, agree);
-        swords_free(&s->pending);
+        words_drop_front(&hyp, agree);
+        words_free(&s->pending);
         s->pending = hyp;
         memset(&hyp, 0, sizeof hyp);
         rc = emit_partial(s);
     }
-    swords_free(&hyp);
+    words_free(&hyp);
     if (rc != AM_OK) return rc == AM_E_NOMEM ? am_fail(err, err_size, rc, "out of memory in the stream") : rc;
 
     const double len = (double)s->buf_n / SR;
@@ -383,7 +248,7 @@ static int step(am_stream *s, char *err, size_t err_size) {
          * (or the last second when there are no words at all) */
         rc = commit_words(s, s->pending.w, s->pending.n);
         if (rc != AM_OK) return am_fail(err, err_size, rc, "out of memory in the stream");
-        swords_clear(&s->pending);
+        words_clear(&s->pending);
         uint64_t cut = s->committed_end > 0 ? (uint64_t)llround(s->committed_end * SR) : 0;
         if (cut <= s->buf_start || cut > buf_end(s)) cut = buf_end(s) - SR;
         buf_trim_to(s, cut);
@@ -396,7 +261,7 @@ static int step(am_stream *s, char *err, size_t err_size) {
 
 /* End of an utterance (speech end, finish): decode once more and commit everything. */
 static int flush(am_stream *s, char *err, size_t err_size) {
-    swords hyp = {0};
+    word_list hyp = {0};
     double trim_at;
     int rc = AM_OK;
     if (s->buf_n > 0 && buf_end(s) > s->decoded_to) rc = decode_buffer(s, &hyp, &trim_at, err, err_size);
@@ -405,8 +270,8 @@ static int flush(am_stream *s, char *err, size_t err_size) {
         memset(&s->pending, 0, sizeof s->pending);
     }
     if (rc == AM_OK) rc = commit_words(s, hyp.w, hyp.n);
-    swords_free(&hyp);
-    swords_clear(&s->pending);
+    words_free(&hyp);
+    words_clear(&s->pending);
     if (rc == AM_OK) rc = emit_partial(s);
     if (rc == AM_OK) rc = add_break(s);
     if (rc != AM_OK) return rc == AM_E_NOMEM ? am_fail(err, err_size, rc, "out of memory in the stream") : rc;
@@ -598,7 +463,7 @@ am_status am_stream_result(const am_stream *s, am_result **out, char *err, size_
         for (int k = i; k < j; k++)
             words[k - i] = (am_word){s->committed.w[k].start, s->committed.w[k].end, s->committed.w[k].text,
                                      s->committed.w[k].prob};
-        char *text = join_words(s->committed.w + i, j - i);
+        char *text = words_join(s->committed.w + i, j - i);
         if (!text) {
             rc = AM_E_NOMEM;
             break;
@@ -636,8 +501,8 @@ void am_stream_free(am_stream *s) {
     vad_silero_free(s->vad);
     free((char *)s->p.decode.suppress_tokens);
     free(s->buf);
-    swords_free(&s->committed);
-    swords_free(&s->pending);
+    words_free(&s->committed);
+    words_free(&s->pending);
     free(s->breaks);
     free(s->partial);
     free(s);
