@@ -300,7 +300,8 @@ AM_API void am_result_free(am_result *result);
 /* Live transcription of audio that arrives over time (a microphone, a call, a socket).  Samples
  * are fed as they come; every `step_s` seconds of new speech the stream re-decodes its buffer (the
  * audio since the last trim point, at most max_buffer_s), prompted with the text committed so far,
- * and commits the words that two successive hypotheses agree on (LocalAgreement-2).  Committed
+ * and commits the words that two successive hypotheses agree on (LocalAgreement-2; AlignAtt is the
+ * other policy).  Committed
  * words are never retracted; the rest is reported as a partial that the next one replaces.  A
  * Silero VAD, run frame by frame, gates decoding: nothing is decoded in silence, and the end of
  * speech commits what is left.
@@ -335,6 +336,16 @@ typedef struct am_stream_event {
 
 typedef void (*am_stream_callback)(const am_stream_event *event, void *user_data);
 
+/* How a stream decides which words are final. */
+typedef enum am_stream_policy {
+    /* LocalAgreement-2 (default): the words two successive hypotheses agree on */
+    AM_STREAM_LOCAL_AGREEMENT = 0,
+    /* AlignAtt: the words whose cross-attention alignment (the word timestamps) ends at least
+     * alignatt_margin_s before the end of the audio heard so far: what the model has seen audio
+     * after is taken as settled, without waiting for a second hypothesis */
+    AM_STREAM_ALIGNATT = 1
+} am_stream_policy;
+
 typedef struct am_stream_params {
     /* Decoding as am_transcribe's: language, n_threads, beam_size (stream default 1: greedy),
      * suppression, frontend.  vad: AM_VAD_SILERO (stream default) gates decoding with the Silero
@@ -348,6 +359,8 @@ typedef struct am_stream_params {
                                    of the last finished segment that is committed (15 s)         */
     float max_buffer_s;         /* hard cap: past it, what is pending is committed and the buffer
                                    trimmed (25 s; at most 30)                                    */
+    am_stream_policy policy;    /* AM_STREAM_LOCAL_AGREEMENT (default) | AM_STREAM_ALIGNATT        */
+    float alignatt_margin_s;    /* AlignAtt: audio that must follow a word before it is final (0.6) */
     am_stream_callback on_event;
     void *user_data;
 } am_stream_params;

@@ -7,7 +7,8 @@
  *                                that has left the buffer), absolute times
  *       guards:   words already committed dropped (content, then time), a repeated n-gram cut
  *                 (loop), a window Whisper calls no-speech gives no words
- *       commit:   the longest common prefix of this hypothesis and the previous one (LocalAgreement-2)
+ *       commit:   the longest common prefix of this hypothesis and the previous one (LocalAgreement-2),
+ *                 or (AlignAtt) the words aligned to end alignatt_margin_s before the audio does
  *                 -> a final event; the rest -> a partial event
  *       trim:     past trim_s, the buffer is cut at the end of the last finished segment that is
  *                 committed; past max_buffer_s, everything pending is committed and the buffer cut
@@ -226,7 +227,13 @@ static int step(am_stream *s, char *err, size_t err_size) {
     word_list hyp = {0};
     double trim_at;
     int rc = decode_buffer(s, &hyp, &trim_at, err, err_size);
-    int agree = rc == AM_OK ? words_agree(&hyp, &s->pending) : 0;
+    int agree = 0;
+    if (rc == AM_OK && s->p.policy == AM_STREAM_ALIGNATT) {
+        const double settled = (double)buf_end(s) / SR - s->p.alignatt_margin_s;
+        while (agree < hyp.n && hyp.w[agree].end <= settled) agree++;
+    } else if (rc == AM_OK) {
+        agree = words_agree(&hyp, &s->pending);
+    }
     if (rc == AM_OK) rc = commit_words(s, hyp.w, agree);
     if (rc == AM_OK) {
         words_drop_front(&hyp, agree);
@@ -326,6 +333,8 @@ am_stream_params am_stream_params_default(void) {
     p.step_s = 1.0f;
     p.trim_s = 15.0f;
     p.max_buffer_s = 25.0f;
+    p.policy = AM_STREAM_LOCAL_AGREEMENT;
+    p.alignatt_margin_s = 0.6f;
     return p;
 }
 
@@ -343,6 +352,11 @@ am_status am_stream_create(const am_model *m, const am_stream_params *params, am
     if (!(p->trim_s >= 1.0f && p->trim_s <= p->max_buffer_s))
         return am_fail(err, err_size, AM_E_INVALID_ARG, "stream trim_s must be between 1 and max_buffer_s (got %g)",
                        (double)p->trim_s);
+    if (p->policy != AM_STREAM_LOCAL_AGREEMENT && p->policy != AM_STREAM_ALIGNATT)
+        return am_fail(err, err_size, AM_E_INVALID_ARG, "unknown stream policy %d", (int)p->policy);
+    if (p->policy == AM_STREAM_ALIGNATT && !(p->alignatt_margin_s >= 0.0f && p->alignatt_margin_s <= 10.0f))
+        return am_fail(err, err_size, AM_E_INVALID_ARG, "alignatt margin must be between 0 and 10 seconds (got %g)",
+                       (double)p->alignatt_margin_s);
     if (p->decode.vad != AM_VAD_OFF && p->decode.vad != AM_VAD_SILERO)
         return am_fail(err, err_size, AM_E_UNSUPPORTED, "a stream's VAD is Silero or off (the energy detector needs "
                                                        "the whole recording)");
