@@ -49,6 +49,13 @@ ifeq ($(WSLAY),1)
 CLI_FLAGS := -DAM_HAVE_WSLAY
 CLI_LDLIBS += -lwslay
 endif
+# FFmpeg's capture devices (libavdevice, Debian: libavdevice-dev) give `amanuensis stream --mic`
+# (PulseAudio or ALSA); the CLI only.  `make AVDEVICE=0` builds without (--mic then says so).
+AVDEVICE ?= $(if $(filter 1,$(FFMPEG)),$(shell pkg-config --exists libavdevice 2>/dev/null && echo 1 || echo 0),0)
+ifeq ($(AVDEVICE),1)
+CLI_FLAGS += -DAM_HAVE_AVDEVICE $(shell pkg-config --cflags libavdevice)
+CLI_LDLIBS += $(shell pkg-config --libs libavdevice)
+endif
 FUZZ_SECONDS ?= 60
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)

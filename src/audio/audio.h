@@ -26,6 +26,12 @@ int audio_ffmpeg_read_stream(FILE *f, int seekable, const void *prefix, size_t p
                              struct pcm_store *dst, char *err, size_t err_size);
 int audio_ffmpeg_read_memory(const void *data, size_t size, const char *who, struct pcm_store *dst, char *err,
                              size_t err_size);
+/* An input the caller opened with avformat_open_input (a capture device of libavdevice: `amanuensis
+ * stream --mic`), decoded the same way until it ends or an append to `dst` fails; an append that
+ * returns AM_E_ABORTED stops it quietly (AM_E_ABORTED, no message).  The context is closed. */
+struct AVFormatContext;
+int audio_ffmpeg_read_opened(struct AVFormatContext *fmt, const char *who, struct pcm_store *dst, char *err,
+                             size_t err_size);
 #endif
 
 #endif

@@ -229,8 +229,10 @@ static void ff_errstr(int ret, char *buf, size_t n) {
     if (av_strerror(ret, buf, n) < 0) snprintf(buf, n, "error %d", ret);
 }
 
-/* The whole decode; `who` ("" or "path: ") prefixes every message. */
-static int ff_decode(ff_source *src, const char *who, pcm_store *dst, char *err, size_t err_size) {
+/* The whole decode; `who` ("" or "path: ") prefixes every message.  `opened`: an input the caller
+ * opened (a capture device), read instead of src. */
+static int ff_decode(ff_source *src, AVFormatContext *opened, const char *who, pcm_store *dst, char *err,
+                     size_t err_size) {
     ff_state s;
     memset(&s, 0, sizeof s);
     s.stream = -1;
@@ -240,6 +242,16 @@ static int ff_decode(ff_source *src, const char *who, pcm_store *dst, char *err,
 
     av_log_set_level(AV_LOG_QUIET); /* FFmpeg would print to stderr; our errors are one line */
 
+    if (opened) {
+        s.fmt = opened;
+        s.pkt = av_packet_alloc();
+        s.frame = av_frame_alloc();
+        if (!s.pkt || !s.frame) {
+            rc = am_fail(err, err_size, AM_E_NOMEM, "%sout of memory", who);
+            goto done;
+        }
+        goto find_stream;
+    }
     uint8_t *iobuf = av_malloc(FF_IO_BUFFER);
     if (!iobuf) return am_fail(err, err_size, AM_E_NOMEM, "%sout of memory", who);
     s.io = avio_alloc_context(iobuf, FF_IO_BUFFER, 0, src, ff_read, NULL,
@@ -274,6 +286,7 @@ static int ff_decode(ff_source *src, const char *who, pcm_store *dst, char *err,
         }
         goto done;
     }
+find_stream:
     ret = avformat_find_stream_info(s.fmt, NULL);
     if (ret < 0) {
         ff_errstr(ret, why, sizeof why);
@@ -330,6 +343,7 @@ static int ff_decode(ff_source *src, const char *who, pcm_store *dst, char *err,
         rc = ff_drain(&s);
     }
     if (rc == AM_OK && s.swr) rc = ff_resample(&s, NULL, 0); /* flush the resampler */
+    if (rc == AM_E_ABORTED && s.store_rc == AM_E_ABORTED) goto done; /* the store said stop */
     if (rc == AM_E_IO && s.store_rc == AM_E_IO) {
         rc = am_fail(err, err_size, AM_E_IO, "%s%s", who, pcm_store_error(dst));
         goto done;
@@ -385,7 +399,12 @@ int audio_ffmpeg_read_stream(FILE *f, int seekable, const void *prefix, size_t p
     src.pre_len = seekable ? 0 : prefix_len;
     if (seekable && fseeko(f, 0, SEEK_SET) != 0)
         return am_fail(err, err_size, AM_E_IO, "%scannot seek: %s", who, strerror(errno));
-    return ff_decode(&src, who, dst, err, err_size);
+    return ff_decode(&src, NULL, who, dst, err, err_size);
+}
+
+int audio_ffmpeg_read_opened(struct AVFormatContext *fmt, const char *who, pcm_store *dst, char *err,
+                             size_t err_size) {
+    return ff_decode(NULL, fmt, who, dst, err, err_size);
 }
 
 int audio_ffmpeg_read_memory(const void *data, size_t size, const char *who, pcm_store *dst, char *err,
@@ -394,7 +413,7 @@ int audio_ffmpeg_read_memory(const void *data, size_t size, const char *who, pcm
     memset(&src, 0, sizeof src);
     src.mem = data;
     src.mem_size = size;
-    return ff_decode(&src, who, dst, err, err_size);
+    return ff_decode(&src, NULL, who, dst, err, err_size);
 }
 
 #else

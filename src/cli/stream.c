@@ -15,6 +15,7 @@
  * speech); on a terminal the partial follows it and is rewritten in place.  --output jsonl: one JSON
  * object per event.  -o FORMAT writes am_stream_result at the end.  SIGINT finishes the stream. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
@@ -34,6 +35,11 @@
 #include "common/util.h"
 #include "result/json.h"
 #include "text/sbuf.h"
+
+#ifdef AM_HAVE_AVDEVICE
+#include <libavdevice/avdevice.h>
+#include <libavformat/avformat.h>
+#endif
 
 #define SR AM_SAMPLE_RATE
 #define MAX_OUT_FORMATS 5
@@ -205,8 +211,17 @@ typedef struct reader {
     sample_queue *q;
     int raw_f32;   /* raw: f32le (else s16le) */
     int rate;      /* raw: input rate */
-    int mic;       /* capture device */
+    struct AVFormatContext *device; /* --mic: the opened capture device */
 } reader;
+
+/* --mic's device when the run ends before its reader starts. */
+static void reader_close_device(reader *rd) {
+#ifdef AM_HAVE_AVDEVICE
+    if (rd->device) avformat_close_input(&rd->device);
+#else
+    (void)rd;
+#endif
+}
 
 static void *raw_reader_main(void *arg) {
     reader *rd = arg;
@@ -270,6 +285,70 @@ static void *decoded_reader_main(void *arg) {
     queue_close(rd->q, rc, err);
     return NULL;
 }
+
+#ifdef AM_HAVE_AVDEVICE
+/* The microphone's blocks go to the queue until SIGINT. */
+static int mic_push(void *user, const float *x, size_t n) {
+    return g_interrupted ? AM_E_ABORTED : queue_push(user, x, n);
+}
+
+/* The default capture device of PulseAudio, else of ALSA, asked for 16 kHz mono; NULL with the
+ * message in err when neither opens.  The ALSA library writes its own complaints to stderr: they
+ * go to /dev/null while the devices are tried (before the reader thread starts), so that the
+ * failure is one line. */
+static AVFormatContext *mic_open(char *err, size_t err_size) {
+    static const char *const devices[] = {"pulse", "alsa"};
+    char why[160] = "";
+    AVFormatContext *fmt = NULL;
+    av_log_set_level(AV_LOG_QUIET);
+    avdevice_register_all();
+    fflush(stderr);
+    int saved = dup(STDERR_FILENO), devnull = open("/dev/null", O_WRONLY);
+    if (saved >= 0 && devnull >= 0) dup2(devnull, STDERR_FILENO);
+    for (size_t i = 0; i < sizeof devices / sizeof *devices && !fmt; i++) {
+        const AVInputFormat *in = av_find_input_format(devices[i]);
+        if (!in) continue;
+        AVDictionary *o = NULL;
+        av_dict_set(&o, "sample_rate", "16000", 0);
+        av_dict_set(&o, "channels", "1", 0);
+        int ret = avformat_open_input(&fmt, "default", in, &o);
+        av_dict_free(&o);
+        if (ret < 0) {
+            fmt = NULL;
+            char e[64];
+            av_strerror(ret, e, sizeof e);
+            size_t at = strlen(why);
+            snprintf(why + at, sizeof why - at, "%s%s: %s", at ? "; " : "", devices[i], e);
+        }
+    }
+    if (saved >= 0) {
+        dup2(saved, STDERR_FILENO);
+        close(saved);
+    }
+    if (devnull >= 0) close(devnull);
+    if (!fmt) snprintf(err, err_size, "--mic: no capture device could be opened (%s)", why[0] ? why : "no pulse or alsa input");
+    return fmt;
+}
+
+/* The opened device decoded (and resampled when it gives another rate) by src/audio/ffmpeg.c into
+ * the queue until SIGINT. */
+static void *mic_reader_main(void *arg) {
+    reader *rd = arg;
+    char err[512] = "";
+    int rc;
+    pcm_store *sink = pcm_store_sink(mic_push, rd->q);
+    if (!sink) {
+        avformat_close_input(&rd->device);
+        rc = am_fail(err, sizeof err, AM_E_NOMEM, "out of memory");
+    } else {
+        rc = audio_ffmpeg_read_opened(rd->device, "microphone: ", sink, err, sizeof err);
+        if (rc == AM_E_ABORTED) rc = AM_OK;
+    }
+    pcm_store_free(sink);
+    queue_close(rd->q, rc, err);
+    return NULL;
+}
+#endif
 
 /* ---- events ------------------------------------------------------------------------------------ */
 
@@ -684,17 +763,18 @@ int cli_stream(int argc, char **argv) {
         if (f < 0) return cli_die_usage("--output-file needs -o FORMAT (no known extension)", out_file);
         formats[n_formats++] = f;
     }
+#ifndef AM_HAVE_AVDEVICE
     if (mic) {
         fprintf(stderr, "amanuensis: --mic needs FFmpeg's input devices (libavdevice), which this build does not "
-                        "have; pipe a recorder instead (arecord -f S16_LE -r 16000 | amanuensis stream -m MODEL "
+                        "have; pipe a recorder instead (arecord -f S16_LE -r 16000 -t raw | amanuensis stream -m MODEL "
                         "--format s16le --rate 16000 -)\n");
         return 1;
     }
+#endif
 
     /* the input first: a missing or undecodable file fails before the model is loaded */
     pcm_store *pcm = NULL;
-    const int from_stdin = !strcmp(input, "-");
-    if (!from_stdin) {
+    if (!mic && strcmp(input, "-") != 0) {
         char err[1024] = "";
         if (!(pcm = pcm_store_new(1))) {
             fprintf(stderr, "amanuensis: out of memory\n");
@@ -706,9 +786,20 @@ int cli_stream(int argc, char **argv) {
             return 1;
         }
     }
+    static reader rd;
+#ifdef AM_HAVE_AVDEVICE
+    if (mic) {
+        char err[512];
+        if (!(rd.device = mic_open(err, sizeof err))) {
+            fprintf(stderr, "amanuensis: %s\n", err);
+            return 1;
+        }
+    }
+#endif
     am_model *model = cli_load_model(model_arg, &load_opts);
     if (!model) {
         pcm_store_free(pcm);
+        reader_close_device(&rd);
         return 1;
     }
     /* on a device backend the float log-mel runs on the device (as transcribe's default) */
@@ -722,6 +813,7 @@ int cli_stream(int argc, char **argv) {
         fprintf(stderr, "amanuensis: %s\n", fd.err);
         am_model_free(model);
         pcm_store_free(pcm);
+        reader_close_device(&rd);
         return 1;
     }
 
@@ -740,7 +832,6 @@ int cli_stream(int argc, char **argv) {
     if (pcm) {
         rc = feed_file(&fd, pcm, step, realtime);
     } else {
-        static reader rd;
         pthread_mutex_init(&q.mu, NULL);
         pthread_cond_init(&q.cv, NULL);
         rd.q = &q;
@@ -750,14 +841,19 @@ int cli_stream(int argc, char **argv) {
         sigemptyset(&block);
         sigaddset(&block, SIGINT);
         pthread_sigmask(SIG_BLOCK, &block, &old); /* SIGINT goes to this thread, not the reader */
-        rc = pthread_create(&th, NULL, raw ? raw_reader_main : decoded_reader_main, &rd);
+        void *(*reader_main)(void *) = raw ? raw_reader_main : decoded_reader_main;
+#ifdef AM_HAVE_AVDEVICE
+        if (mic) reader_main = mic_reader_main;
+#endif
+        rc = pthread_create(&th, NULL, reader_main, &rd);
         pthread_sigmask(SIG_SETMASK, &old, NULL);
         if (rc != 0) {
+            reader_close_device(&rd);
             rc = am_fail(fd.err, sizeof fd.err, AM_E_NOMEM, "cannot start the reader thread");
         } else {
             reader_running = 1;
             struct stat st;
-            int paced = fstat(STDIN_FILENO, &st) == 0 && S_ISREG(st.st_mode);
+            int paced = !mic && fstat(STDIN_FILENO, &st) == 0 && S_ISREG(st.st_mode);
             rc = feed_queue(&fd, &q, step, realtime, paced);
         }
     }
@@ -790,7 +886,7 @@ int cli_stream(int argc, char **argv) {
             status = 1;
         } else {
             char stem[4096], path[8192];
-            output_stem(input, stem, sizeof stem);
+            output_stem(mic ? NULL : input, stem, sizeof stem);
             for (int i = 0; i < n_formats; i++) {
                 if (out_file) snprintf(path, sizeof path, "%s", out_file);
                 else snprintf(path, sizeof path, "%s.%s", stem, am_format_extension((am_format)formats[i]));

@@ -120,11 +120,12 @@ def test_committed_text_never_retracted(jfk_stream):
     committed = ""
     for e in events(a.stdout):
         if e["type"] == "final":
-            assert e["words"][0]["start"] >= committed_end - 1e-3, f"final overlaps committed words: {e}"
+            # word times come from separate alignments: a few tens of ms of overlap are not a repeat
+            assert e["words"][0]["start"] >= committed_end - 0.1, f"final overlaps committed words: {e}"
             committed += e["text"]
             committed_end = e["words"][-1]["end"]
         elif e["type"] == "partial" and e["text"]:
-            assert e["start"] >= committed_end - 1e-3, f"partial before the committed end: {e}"
+            assert e["start"] >= committed_end - 0.1, f"partial before the committed end: {e}"
     result = json.loads((out / "jfk.json").read_text())
     assert result["text"] == committed
 
@@ -203,8 +204,11 @@ def test_sigint_finishes_and_writes(binary, model_dir, test_data, tmp_path):
     ["--output", "xml", "x.wav"],
     ["-o", "docx", "x.wav"],
     ["/nonexistent/missing.wav"],
+    ["--mic", "x.wav"],
 ])
 def test_bad_input(args, checked_binary, model_dir):
+    """One line on stderr, nothing on stdout, a non-zero exit; --mic without a device (or without
+    libavdevice in this build) is one line too."""
     r = run_am(checked_binary, ["stream", "-m", model_dir] + args)
     assert r.returncode in (1, 2), r.stderr
     lines = r.stderr.strip().splitlines()
