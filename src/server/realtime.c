@@ -535,19 +535,22 @@ static void send_session(rt_session *s, const char *type) {
 
 static long ms(double seconds) { return seconds > 0 ? (long)(seconds * 1000 + 0.5) : 0; }
 
+static void speech_started(rt_session *s, double start) {
+    sbuf b = {0};
+    s->item_started = 1;
+    ev_begin(s, &b, "input_audio_buffer.speech_started");
+    sb_printf(&b, ",\"audio_start_ms\":%ld,\"item_id\":\"%s\"}", ms(s->offset_s + start), s->item_id);
+    queue_text(s, &b);
+}
+
 static void item_open(rt_session *s, int speech, double start) {
     if (s->item_open) return;
     s->item_open = 1;
-    s->item_started = speech;
+    s->item_started = 0;
     snprintf(s->item_id, sizeof s->item_id, "item_%06lu", ++s->next_item);
     s->item_text.len = 0;
     if (s->item_text.p) s->item_text.p[0] = '\0';
-    if (speech) {
-        sbuf b = {0};
-        ev_begin(s, &b, "input_audio_buffer.speech_started");
-        sb_printf(&b, ",\"audio_start_ms\":%ld,\"item_id\":\"%s\"}", ms(s->offset_s + start), s->item_id);
-        queue_text(s, &b);
-    }
+    if (speech) speech_started(s, start);
 }
 
 /* speech_stopped (when speech_started was sent), committed, completed */
@@ -580,6 +583,10 @@ void rt_stream_event(rt_session *s, const am_stream_event *ev) {
     switch (ev->type) {
     case AM_STREAM_SPEECH_START:
         if (!s->vad_turns) break;
+        if (s->item_open && !s->item_started && s->item_text.len == 0) {   /* opened by a partial */
+            speech_started(s, ev->start);
+            break;
+        }
         item_close(s, ev->start);
         item_open(s, 1, ev->start);
         break;
