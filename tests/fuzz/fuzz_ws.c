@@ -6,11 +6,13 @@
  * engine is a fake: every feed answers speech start, a partial and a final, a commit answers a final
  * and speech end, a reset to the model "bad" is refused, and a feed past 20 s of audio fails.  What
  * the session writes is parsed back as server frames: each must be a whole unmasked text frame
- * holding one JSON object, or a close frame.
+ * holding one JSON object, or a close or pong frame; and each item's deltas, joined, must be its
+ * completed transcript (compared as the JSON string bodies).
  *
  * Built by the Makefile (make fuzz-short / make fuzz) when libwslay is there, with the standalone
  * driver tests/fuzz/driver.c or with libFuzzer; seeds in tests/fuzz/corpus/ws, tokens in
  * tests/fuzz/ws.dict. */
+#define _GNU_SOURCE /* memmem */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,8 +105,51 @@ static int e_reset(void *ctx, const char *model, const char *language, char *err
     return AM_OK;
 }
 
+/* per item: the deltas' JSON string bodies joined (item ids are "item_NNNNNN": 1 + NNNNNN) */
+#define MAX_ITEMS 4096
+typedef struct items {
+    char *text[MAX_ITEMS];
+    size_t len[MAX_ITEMS];
+    unsigned char done[MAX_ITEMS];
+} items;
+
+/* in a server event p[n] (ends with "}), the number of "item_id":"item_N" and the string body of
+ * member `key` (the last member: from its opening quote to the final quote) */
+static int member(const char *p, size_t n, const char *key, long *item, const char **body, size_t *blen) {
+    static const char idpat[] = "\"item_id\":\"item_";
+    const char *id = memmem(p, n, idpat, sizeof idpat - 1);
+    char pat[40];
+    snprintf(pat, sizeof pat, "\"%s\":\"", key);
+    const char *k = memmem(p, n, pat, strlen(pat));
+    if (!id || !k) return -1;
+    *item = strtol(id + sizeof idpat - 1, NULL, 10);
+    *body = k + strlen(pat);
+    if (n < 2 || p[n - 1] != '}' || p[n - 2] != '"' || *body > p + n - 2) abort();
+    *blen = (size_t)(p + n - 2 - *body);
+    return *item >= 0 && *item < MAX_ITEMS ? 0 : -1;
+}
+
+static void check_event(items *it, const char *p, size_t n) {
+    long item;
+    const char *body;
+    size_t bl;
+    if (memmem(p, n, "transcription.delta\"", 20) && member(p, n, "delta", &item, &body, &bl) == 0) {
+        if (it->done[item]) abort();                       /* a delta after its item completed */
+        char *t = realloc(it->text[item], it->len[item] + bl + 1);
+        if (!t) abort();
+        memcpy(t + it->len[item], body, bl);
+        it->text[item] = t;
+        it->len[item] += bl;
+    } else if (memmem(p, n, "transcription.completed\"", 24) && member(p, n, "transcript", &item, &body, &bl) == 0) {
+        if (it->done[item]++) abort();                     /* completed twice */
+        if (bl != it->len[item] || (bl && memcmp(body, it->text[item], bl))) abort();
+    }
+}
+
 /* the server's frames: unmasked, final, text holding "{...}" or close */
 static void check_output(const uint8_t *b, size_t n) {
+    items *it = calloc(1, sizeof *it);
+    if (!it) abort();
     size_t i = 0;
     while (i < n) {
         if (n - i < 2) abort();
@@ -125,11 +170,14 @@ static void check_output(const uint8_t *b, size_t n) {
         if (len > n - i) abort();
         if (op == 1) {
             if (len < 2 || b[i] != '{' || b[i + len - 1] != '}') abort();
+            check_event(it, (const char *)b + i, (size_t)len);
         } else if (op != 8 && op != 10) {            /* close, pong */
             abort();
         }
         i += (size_t)len;
     }
+    for (int k = 0; k < MAX_ITEMS; k++) free(it->text[k]);
+    free(it);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
