@@ -10,6 +10,11 @@ against the NumPy float64 references of diarize_ref.py, on the real weights
 - Segmentation log-probabilities within 1e-3 of the reference and the same class on >= 99.5% of
   frames (issue 15's criterion) on 10 s chunks (one speaker, two speakers with overlap, a short
   file padded with zeros, silence) and on a 3 s input (fewer frames).
+- The first end-to-end pipeline (src/diarize/pipeline.c) through `diar_dump diarize`: on
+  pyannote's two-speaker sample against its RTTM, two speakers and a diarization error rate (10 ms
+  frames, overlap scored, best speaker mapping; computed here, pyannote.metrics is not a dependency)
+  of at most 12% without collar and 5% with the NIST +-0.25 s collar; --num / --max obeyed;
+  one-speaker recordings give one speaker, silence none.
 - Bad weight files (corrupt, truncated, missing tensor) give a one-line error.
 """
 import os
@@ -139,6 +144,73 @@ def test_segmentation_matches_reference(tool, diar_weights, ref_weights, recordi
     assert (got.argmax(1) == want.argmax(1)).mean() >= SAME_CLASS_MIN
     if name == "pyannote" and start == 9.375:  # the RTTM: two at once at 10.6-11.0, 14.5-14.7, 18.2-18.6 s
         assert set(got.argmax(1).tolist()) & {4, 5, 6}
+
+
+def rttm_turns(text):
+    """[(start, end, speaker)] of RTTM lines."""
+    out = []
+    for line in text.splitlines():
+        f = line.split()
+        if f and f[0] == "SPEAKER":
+            out.append((float(f[3]), float(f[3]) + float(f[4]), f[7]))
+    return out
+
+
+def der(ref, hyp, collar=0.0, step=0.01):
+    """Diarization error rate on `step` frames with overlap scored: (missed + false alarm + confusion)
+    / reference speech, speakers mapped one to one to minimise the error; frames within collar / 2 of
+    a reference boundary are not scored (pyannote.metrics' collar convention)."""
+    import itertools
+    end = max([e for _, e, _ in ref + hyp] + [0.0])
+    n = int(np.ceil(end / step)) + 1
+    t = (np.arange(n) + 0.5) * step
+
+    def matrix(turns):
+        names = sorted({s for _, _, s in turns})
+        m = np.zeros((len(names), n), bool)
+        for a, b, s in turns:
+            m[names.index(s), (t >= a) & (t < b)] = True
+        return m
+    R, H = matrix(ref), matrix(hyp)
+    scored = np.ones(n, bool)
+    for a, b, _ in ref:
+        for x in (a, b):
+            scored &= np.abs(t - x) >= collar / 2
+    nr, nh = R.sum(0), H.sum(0)
+    best = None
+    k = max(len(R), len(H))
+    Rp = np.vstack([R, np.zeros((k - len(R), n), bool)])
+    Hp = np.vstack([H, np.zeros((k - len(H), n), bool)])
+    for perm in itertools.permutations(range(k)):
+        correct = sum((Rp[i] & Hp[perm[i]]) for i in range(k))
+        err = (np.maximum(nr, nh) - correct)[scored].sum()
+        best = err if best is None else min(best, err)
+    return best / nr[scored].sum()
+
+
+def diarize(tool, weights, tmp_path, audio, *opts):
+    inp = tmp_path / "d.f32"
+    audio.astype("<f4").tofile(inp)
+    r = subprocess.run([str(tool), "diarize", *opts, str(weights), str(inp), "x"], capture_output=True, text=True,
+                       check=True)
+    return rttm_turns(r.stdout)
+
+
+def test_pipeline_two_speakers(tool, diar_weights, recordings, test_data, tmp_path):
+    ref = rttm_turns((test_data / "speech" / "pyannote_sample.rttm").read_text())
+    hyp = diarize(tool, diar_weights, tmp_path, recordings["pyannote"])
+    assert len({s for _, _, s in hyp}) == 2
+    assert der(ref, hyp) <= 0.12, der(ref, hyp)
+    assert der(ref, hyp, collar=0.5) <= 0.05, der(ref, hyp, collar=0.5)
+    assert diarize(tool, diar_weights, tmp_path, recordings["pyannote"], "--num", "2") == hyp
+    assert len({s for _, _, s in diarize(tool, diar_weights, tmp_path, recordings["pyannote"], "--max", "1")}) == 1
+
+
+@pytest.mark.parametrize("name", ["jfk", "librispeech", "silence"])
+def test_pipeline_one_speaker(tool, diar_weights, recordings, tmp_path, name):
+    audio = np.zeros(16000 * 5) if name == "silence" else recordings[name]
+    hyp = diarize(tool, diar_weights, tmp_path, audio)
+    assert len({s for _, _, s in hyp}) == (0 if name == "silence" else 1)
 
 
 def run_tool(tool, args):

@@ -3,6 +3,8 @@
  *   diar_dump fbank [--norm] AUDIO.f32 OUT.f32          [frames][80] Kaldi fbank (--norm: minus the mean)
  *   diar_dump campplus [--int8] WEIGHTS AUDIO.f32 OUT.f32   the 192-dim CAM++ embedding of the whole input
  *   diar_dump segment WEIGHTS AUDIO.f32 OUT.f32        [frames][7] segmentation log-probabilities
+ *   diar_dump diarize [--int8] [--num N] [--min N] [--max N] [--threshold T] [--step S] WEIGHTS AUDIO.f32 URI
+ *                                                      NIST RTTM of diar_run (pipeline.h) on stdout
  *   diar_dump bench WEIGHTS AUDIO.f32 [N]              milliseconds per call (best of N, default 5, one
  *                                                      thread): fbank + CAM++ (float, int8) on the first
  *                                                      1.5 s, segmentation on the first 10 s
@@ -15,6 +17,7 @@
 #include "amanuensis.h"
 #include "diarize/campplus.h"
 #include "diarize/fbank.h"
+#include "diarize/pipeline.h"
 #include "diarize/segment.h"
 #include "diarize/weights.h"
 
@@ -150,6 +153,46 @@ int main(int argc, char **argv) {
         diar_weights_free(w);
         return rc;
     }
+    if (argc >= 5 && !strcmp(argv[1], "diarize")) {
+        diar_options o = diar_options_default();
+        int a = 2, q8 = 0;
+        for (; a + 3 < argc && !strncmp(argv[a], "--", 2); a++) {
+            if (!strcmp(argv[a], "--int8")) q8 = 1;
+            else if (!strcmp(argv[a], "--num")) o.num_speakers = atoi(argv[++a]);
+            else if (!strcmp(argv[a], "--min")) o.min_speakers = atoi(argv[++a]);
+            else if (!strcmp(argv[a], "--max")) o.max_speakers = atoi(argv[++a]);
+            else if (!strcmp(argv[a], "--threshold")) o.threshold = (float)atof(argv[++a]);
+            else if (!strcmp(argv[a], "--step")) o.step = (float)atof(argv[++a]);
+            else goto usage;
+        }
+        if (argc - a != 3) goto usage;
+        diar_weights *w = NULL;
+        diar_campplus *m = NULL;
+        diar_segmenter *sg = NULL;
+        float *pcm = NULL;
+        diar_turn *t = NULL;
+        size_t nt = 0;
+        int ns = 0, rc = 1;
+        if (diar_weights_load(argv[a], &w, err, sizeof err) != AM_OK ||
+            diar_campplus_create(w, q8, &m, err, sizeof err) != AM_OK || diar_seg_create(w, &sg, err, sizeof err) != AM_OK) {
+            fprintf(stderr, "diar_dump: %s\n", err);
+        } else if (!(pcm = read_f32(argv[a + 1], &n))) {
+            fprintf(stderr, "diar_dump: cannot read %s\n", argv[a + 1]);
+        } else if (diar_run(sg, m, pcm, n, &o, &t, &nt, &ns, err, sizeof err) != AM_OK) {
+            fprintf(stderr, "diar_dump: %s\n", err);
+        } else {
+            for (size_t i = 0; i < nt; i++)
+                printf("SPEAKER %s 1 %.3f %.3f <NA> <NA> SPEAKER_%02d <NA> <NA>\n", argv[a + 2], t[i].start,
+                       t[i].end - t[i].start, t[i].speaker);
+            rc = 0;
+        }
+        free(t);
+        free(pcm);
+        diar_campplus_free(m);
+        diar_seg_free(sg);
+        diar_weights_free(w);
+        return rc;
+    }
     if ((argc == 4 || argc == 5) && !strcmp(argv[1], "bench")) {
         int reps = argc == 5 ? atoi(argv[4]) : 5;
         diar_weights *w = NULL;
@@ -177,6 +220,6 @@ int main(int argc, char **argv) {
         return rc;
     }
 usage:
-    fprintf(stderr, "usage: diar_dump fbank [--norm] AUDIO.f32 OUT.f32 | diar_dump campplus [--int8]|segment WEIGHTS AUDIO.f32 OUT.f32 | diar_dump bench WEIGHTS AUDIO.f32 [N]\n");
+    fprintf(stderr, "usage: diar_dump fbank [--norm] AUDIO.f32 OUT.f32 | diar_dump campplus [--int8]|segment WEIGHTS AUDIO.f32 OUT.f32 | diar_dump diarize [OPTIONS] WEIGHTS AUDIO.f32 URI | diar_dump bench WEIGHTS AUDIO.f32 [N]\n");
     return 2;
 }
