@@ -39,7 +39,8 @@
 struct live_stream {                 /* an active stream, for the hub's lag gauge                  */
     live_stream *next;
     int kind;
-    double lag;                      /* seconds of audio received and not yet fed                  */
+    double lag;                      /* seconds of audio received and not yet fed when the latest
+                                        feed began (what piled up while the stream was busy)       */
 };
 
 int live_hub_init(live_hub *h) {
@@ -131,7 +132,8 @@ void live_metrics(live_hub *h, sbuf *b) {
               "# TYPE amanuensis_stream_audio_seconds_total counter\namanuensis_stream_audio_seconds_total %.3f\n"
               "# HELP amanuensis_stream_compute_seconds_total Wall seconds live streams spent in am_stream_feed.\n"
               "# TYPE amanuensis_stream_compute_seconds_total counter\namanuensis_stream_compute_seconds_total %.3f\n"
-              "# HELP amanuensis_stream_lag_seconds Audio received and not yet fed, largest over the active streams.\n"
+              "# HELP amanuensis_stream_lag_seconds Audio received and not yet fed when a stream's latest feed began, "
+              "largest over the active streams.\n"
               "# TYPE amanuensis_stream_lag_seconds gauge\namanuensis_stream_lag_seconds %.3f\n"
               "# HELP amanuensis_stream_final_latency_seconds Committed text: audio fed past its last word's end when "
               "it was committed, plus that decode's compute.\n"
@@ -238,7 +240,7 @@ static void *sse_main(void *arg) {
         }
         double t0 = am_now();
         rc = am_stream_feed(st, buf, k, err, sizeof err);
-        hub_fed(x->hub, &x->ls, k, am_now() - t0, (double)(n - off - k) / AM_SAMPLE_RATE);
+        hub_fed(x->hub, &x->ls, k, am_now() - t0, (double)(n - off) / AM_SAMPLE_RATE);
     }
     if (rc == AM_OK) {
         double t0 = am_now();
@@ -457,7 +459,7 @@ static void ws_on_event(const am_stream_event *ev, void *user) {
 
 static int ws_feed(void *ctx, const float *pcm, size_t n, char *err, size_t err_size) {
     live_ws *w = ctx;
-    double lag = (double)(rt_pending(w->rt) - n) / AM_SAMPLE_RATE;
+    double lag = (double)rt_pending(w->rt) / AM_SAMPLE_RATE;     /* n of it is fed now */
     double t0 = am_now();
     int rc = am_stream_feed(w->st, pcm, n, err, err_size);
     hub_fed(w->hub, &w->ls, n, am_now() - t0, lag);
