@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "amanuensis.h"
+#include "backend/cpu/threadpool.h"
 #include "common/util.h"
 #include "diarize/cluster.h"
 #include "diarize/fbank.h"
@@ -17,7 +18,7 @@
 #define K DIAR_LOCAL_SPEAKERS
 
 diar_options diar_options_default(void) {
-    diar_options o = {2.5f, 0.45f, 0, 0, 0, 0.5f};
+    diar_options o = {2.5f, 0.45f, 0, 0, 0, 0.5f, 1};
     return o;
 }
 
@@ -56,13 +57,56 @@ static int embed_speaker(const diar_campplus *m, const float *x, size_t n, size_
     return rc == AM_OK ? 1 : rc;
 }
 
+typedef struct {
+    const diar_segmenter *seg;
+    const diar_campplus *emb;
+    const float *x;
+    size_t n, nf, min_samples;
+    const size_t *start;
+    uint8_t *act;        /* [chunk][nf][K] */
+    float *embs;         /* [chunk][K][dim] */
+    int8_t *has;         /* [chunk][K]: an embedding was made */
+    float *scratch;      /* per thread: logp, chunk, buf */
+    size_t scratch_len;
+    int *rc;             /* per chunk */
+    char (*errs)[160];   /* per thread */
+} run_ctx;
+
+/* one chunk: segmentation, decoding, an embedding per local speaker */
+static void chunk_task(void *p, int c, int thread) {
+    run_ctx *r = p;
+    float *logp = r->scratch + (size_t)thread * r->scratch_len, *chunk = logp + r->nf * DIAR_SEG_CLASSES,
+          *buf = chunk + DIAR_SEG_CHUNK;
+    char *err = r->errs[thread];
+    size_t s0 = r->start[c], have = r->n - s0 < DIAR_SEG_CHUNK ? r->n - s0 : DIAR_SEG_CHUNK;
+    memcpy(chunk, r->x + s0, sizeof(float) * have);
+    memset(chunk + have, 0, sizeof(float) * (DIAR_SEG_CHUNK - have));
+    int rc = diar_seg_forward(r->seg, chunk, DIAR_SEG_CHUNK, logp, err, sizeof r->errs[0]);
+    uint8_t *a = r->act + (size_t)c * r->nf * K;
+    if (rc == AM_OK) {
+        diar_powerset_decode(logp, r->nf, a);
+        for (size_t f = 0; f < r->nf; f++) /* frames past the end of the audio say nothing */
+            if (s0 + f * FRAME_STEP + FRAME_CENTER >= r->n) memset(a + f * K, 0, K);
+    }
+    for (int k = 0; k < K && rc == AM_OK; k++) {
+        float *e = r->embs + ((size_t)c * K + k) * DIAR_CAMPPLUS_DIM;
+        int got = embed_speaker(r->emb, r->x, r->n, s0, a, r->nf, k, 1, r->min_samples, buf, e, err, sizeof r->errs[0]);
+        if (got == 0)
+            got = embed_speaker(r->emb, r->x, r->n, s0, a, r->nf, k, 0, r->min_samples, buf, e, err, sizeof r->errs[0]);
+        if (got < 0) rc = got;
+        r->has[c * K + k] = got == 1;
+    }
+    r->rc[c] = rc;
+}
+
 int diar_run(const diar_segmenter *seg, const diar_campplus *emb, const float *x, size_t n, const diar_options *o,
              diar_turn **turns, size_t *n_turns, int *n_speakers, char *err, size_t err_size) {
     *turns = NULL;
     *n_turns = 0;
     *n_speakers = 0;
     diar_options d = o ? *o : diar_options_default();
-    if (!seg || !emb || (n && !x) || !(d.step > 0.0f) || d.num_speakers < 0 || d.min_speakers < 0 || d.max_speakers < 0)
+    if (!seg || !emb || (n && !x) || !(d.step > 0.0f) || d.num_speakers < 0 || d.min_speakers < 0 ||
+        d.max_speakers < 0 || d.n_threads < 0)
         return am_fail(err, err_size, AM_E_INVALID_ARG, "diarization: invalid arguments");
     if (n == 0) return AM_OK;
     /* chunk starts on the frame grid */
@@ -72,40 +116,49 @@ int diar_run(const diar_segmenter *seg, const diar_campplus *emb, const float *x
     if (n > DIAR_SEG_CHUNK) n_chunks = (n - DIAR_SEG_CHUNK + step - 1) / step + 1;
     const size_t nf = diar_seg_frames(DIAR_SEG_CHUNK);
     size_t n_glob = n / FRAME_STEP + nf + 1;
+    int n_threads = d.n_threads > 0 ? d.n_threads : 1;
+    if ((size_t)n_threads > n_chunks) n_threads = (int)n_chunks;
+    am_pool *pool = n_threads > 1 ? am_pool_create(n_threads) : NULL;
+    if (pool) n_threads = am_pool_size(pool);
+    else n_threads = 1;
+    size_t scratch_len = nf * DIAR_SEG_CLASSES + 2 * (size_t)DIAR_SEG_CHUNK;
     size_t *start = malloc(sizeof(size_t) * n_chunks);
     uint8_t *act = malloc((size_t)n_chunks * nf * K);
-    float *logp = malloc(sizeof(float) * nf * DIAR_SEG_CLASSES), *chunk = malloc(sizeof(float) * DIAR_SEG_CHUNK);
-    float *embs = malloc(sizeof(float) * n_chunks * K * DIAR_CAMPPLUS_DIM), *buf = malloc(sizeof(float) * DIAR_SEG_CHUNK);
+    float *embs = malloc(sizeof(float) * n_chunks * K * DIAR_CAMPPLUS_DIM);
+    float *scratch = malloc(sizeof(float) * scratch_len * (size_t)n_threads);
+    int8_t *has = malloc(n_chunks * K);
+    int *rcs = malloc(sizeof(int) * n_chunks);
+    char(*errs)[160] = calloc((size_t)n_threads, sizeof *errs);
     int *owner = malloc(sizeof(int) * n_chunks * K), *labels = malloc(sizeof(int) * n_chunks * K);
     float *score = NULL, *count = NULL, *nspk = NULL;
     diar_turn *out = NULL;
     int rc = AM_OK, n_emb = 0, k_glob = 0;
-    if (!start || !act || !logp || !chunk || !embs || !buf || !owner || !labels) goto oom;
+    if (!start || !act || !embs || !scratch || !has || !rcs || !errs || !owner || !labels) goto oom;
     for (size_t c = 0; c < n_chunks; c++) {
         size_t s0 = c * step;
         if (n > DIAR_SEG_CHUNK && s0 + DIAR_SEG_CHUNK > n) /* the last chunk ends at the end, on the grid */
             s0 = (n - DIAR_SEG_CHUNK) / FRAME_STEP * FRAME_STEP;
         start[c] = s0;
-        size_t have = n - s0 < DIAR_SEG_CHUNK ? n - s0 : DIAR_SEG_CHUNK;
-        memcpy(chunk, x + s0, sizeof(float) * have);
-        memset(chunk + have, 0, sizeof(float) * (DIAR_SEG_CHUNK - have));
-        if ((rc = diar_seg_forward(seg, chunk, DIAR_SEG_CHUNK, logp, err, err_size)) != AM_OK) goto done;
-        uint8_t *a = act + c * nf * K;
-        diar_powerset_decode(logp, nf, a);
-        for (size_t f = 0; f < nf; f++) /* frames past the end of the audio say nothing */
-            if (s0 + f * FRAME_STEP + FRAME_CENTER >= n) memset(a + f * K, 0, K);
-        for (int k = 0; k < K; k++) {
-            owner[c * K + k] = -1;
-            size_t min_samples = (size_t)(d.min_embed * SR);
-            float *e = embs + (size_t)n_emb * DIAR_CAMPPLUS_DIM;
-            int got = embed_speaker(emb, x, n, s0, a, nf, k, 1, min_samples, buf, e, err, err_size);
-            if (got == 0) got = embed_speaker(emb, x, n, s0, a, nf, k, 0, min_samples, buf, e, err, err_size);
-            if (got < 0) {
-                rc = got;
-                goto done;
-            }
-            if (got) owner[c * K + k] = n_emb++;
+    }
+    run_ctx r = {seg, emb, x, n, nf, (size_t)(d.min_embed * SR), start, act, embs, has, scratch, scratch_len, rcs, errs};
+    am_pool_run(pool, (int)n_chunks, chunk_task, &r);
+    for (size_t c = 0; c < n_chunks; c++)
+        if (rcs[c] != AM_OK) { /* the message of the thread that failed is one of errs */
+            rc = rcs[c];
+            for (int t = 0; t < n_threads; t++)
+                if (errs[t][0]) {
+                    am_fail(err, err_size, rc, "%s", errs[t]);
+                    break;
+                }
+            goto done;
         }
+    /* the embeddings made, in chunk order */
+    for (size_t i = 0; i < n_chunks * K; i++) {
+        owner[i] = -1;
+        if (!has[i]) continue;
+        if ((size_t)n_emb != i)
+            memcpy(embs + (size_t)n_emb * DIAR_CAMPPLUS_DIM, embs + i * DIAR_CAMPPLUS_DIM, sizeof(float) * DIAR_CAMPPLUS_DIM);
+        owner[i] = n_emb++;
     }
     k_glob = diar_cluster(embs, n_emb, DIAR_CAMPPLUS_DIM, d.threshold, d.num_speakers, d.min_speakers, d.max_speakers,
                           labels);
@@ -206,12 +259,14 @@ int diar_run(const diar_segmenter *seg, const diar_campplus *emb, const float *x
 oom:
     rc = am_fail(err, err_size, AM_E_NOMEM, "diarization: out of memory");
 done:
+    am_pool_destroy(pool);
     free(start);
     free(act);
-    free(logp);
-    free(chunk);
     free(embs);
-    free(buf);
+    free(scratch);
+    free(has);
+    free(rcs);
+    free(errs);
     free(owner);
     free(labels);
     free(score);

@@ -28,6 +28,7 @@ typedef struct diar_options {
     int min_speakers;   /* > 0: at least */
     int max_speakers;   /* > 0: at most */
     float min_embed;    /* seconds of speech an embedding needs (default 0.5) */
+    int n_threads;      /* chunks processed side by side (default 1) */
 } diar_options;
 
 typedef struct diar_turn {

@@ -13,7 +13,8 @@ against the NumPy float64 references of diarize_ref.py, on the real weights
 - The first end-to-end pipeline (src/diarize/pipeline.c) through `diar_dump diarize`: on
   pyannote's two-speaker sample against its RTTM, two speakers and a diarization error rate (10 ms
   frames, overlap scored, best speaker mapping; computed here, pyannote.metrics is not a dependency)
-  of at most 12% without collar and 5% with the NIST +-0.25 s collar; --num / --max obeyed;
+  of at most 12% without collar and 5% with the NIST +-0.25 s collar; --num / --max obeyed, the
+  same turns on 2 threads;
   one-speaker recordings give one speaker, silence none.
 - Bad weight files (corrupt, truncated, missing tensor) give a one-line error.
 """
@@ -203,6 +204,7 @@ def test_pipeline_two_speakers(tool, diar_weights, recordings, test_data, tmp_pa
     assert der(ref, hyp) <= 0.12, der(ref, hyp)
     assert der(ref, hyp, collar=0.5) <= 0.05, der(ref, hyp, collar=0.5)
     assert diarize(tool, diar_weights, tmp_path, recordings["pyannote"], "--num", "2") == hyp
+    assert diarize(tool, diar_weights, tmp_path, recordings["pyannote"], "--threads", "2") == hyp
     assert len({s for _, _, s in diarize(tool, diar_weights, tmp_path, recordings["pyannote"], "--max", "1")}) == 1
 
 

@@ -3,7 +3,8 @@
  *   diar_dump fbank [--norm] AUDIO.f32 OUT.f32          [frames][80] Kaldi fbank (--norm: minus the mean)
  *   diar_dump campplus [--int8] WEIGHTS AUDIO.f32 OUT.f32   the 192-dim CAM++ embedding of the whole input
  *   diar_dump segment WEIGHTS AUDIO.f32 OUT.f32        [frames][7] segmentation log-probabilities
- *   diar_dump diarize [--int8] [--num N] [--min N] [--max N] [--threshold T] [--step S] WEIGHTS AUDIO.f32 URI
+ *   diar_dump diarize [--int8] [--num N] [--min N] [--max N] [--threshold T] [--step S] [--threads N]
+ *                     WEIGHTS AUDIO.f32 URI
  *                                                      NIST RTTM of diar_run (pipeline.h) on stdout
  *   diar_dump bench WEIGHTS AUDIO.f32 [N]              milliseconds per call (best of N, default 5, one
  *                                                      thread): fbank + CAM++ (float, int8) on the first
@@ -163,6 +164,7 @@ int main(int argc, char **argv) {
             else if (!strcmp(argv[a], "--max")) o.max_speakers = atoi(argv[++a]);
             else if (!strcmp(argv[a], "--threshold")) o.threshold = (float)atof(argv[++a]);
             else if (!strcmp(argv[a], "--step")) o.step = (float)atof(argv[++a]);
+            else if (!strcmp(argv[a], "--threads")) o.n_threads = atoi(argv[++a]);
             else goto usage;
         }
         if (argc - a != 3) goto usage;
