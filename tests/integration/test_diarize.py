@@ -16,6 +16,12 @@ against the NumPy float64 references of diarize_ref.py, on the real weights
   of at most 12% without collar and 5% with the NIST +-0.25 s collar; --num / --max obeyed, the
   same turns on 2 threads;
   one-speaker recordings give one speaker, silence none.
+- Synthetic conversations (diarize_fixtures.py: flite, espeak-ng and sox voices, pauses,
+  back-channels, overlapped turns).  Measured with this pipeline (DER without collar / with the
+  0.5 s collar): two voices 3.0% / 1.4% and three voices with back-channels 8.5% / 2.2%, both with
+  the count estimated right; three voices with overlaps 19.4% / 11.9% told the count (estimated: 2);
+  four voices 15.0% / 13.3% told the count (estimated: 5).  Issue 15 asks for <= 5% told the count
+  and <= 10% estimating: not reached yet on the last two; the bounds below guard what is reached.
 - Bad weight files (corrupt, truncated, missing tensor) give a one-line error.
 """
 import os
@@ -213,6 +219,25 @@ def test_pipeline_one_speaker(tool, diar_weights, recordings, tmp_path, name):
     audio = np.zeros(16000 * 5) if name == "silence" else recordings[name]
     hyp = diarize(tool, diar_weights, tmp_path, audio)
     assert len({s for _, _, s in hyp}) == (0 if name == "silence" else 1)
+
+
+# conversation -> (speakers passed with --num or None, DER bound without collar, with collar)
+FIXTURE_BOUNDS = {"two": (None, 0.05, 0.03), "three": (None, 0.10, 0.04), "overlap": (3, 0.25, 0.16),
+                  "four": (4, 0.20, 0.18)}
+
+
+@pytest.mark.parametrize("name", sorted(FIXTURE_BOUNDS))
+def test_pipeline_synthetic_conversations(tool, diar_weights, tmp_path, name):
+    import diarize_fixtures
+    if not diarize_fixtures.available():
+        pytest.fail("flite, espeak-ng and sox are needed (scripts/install-deps test)")
+    audio, ref = diarize_fixtures.conversation(diarize_fixtures.CONVERSATIONS[name], tmp_path)
+    num, bound, bound_collar = FIXTURE_BOUNDS[name]
+    hyp = diarize(tool, diar_weights, tmp_path, audio, *(["--num", str(num)] if num else []))
+    if num is None:
+        assert len({s for _, _, s in hyp}) == len({s for _, _, s in ref})
+    assert der(ref, hyp) <= bound, der(ref, hyp)
+    assert der(ref, hyp, collar=0.5) <= bound_collar, der(ref, hyp, collar=0.5)
 
 
 def run_tool(tool, args):
