@@ -4,7 +4,7 @@
 For each input it runs
 
   offline: build/amanuensis transcribe -m MODEL -t N --beam-size 1 --word-timestamps -q -o json FILE
-  stream:  build/amanuensis stream -m MODEL -t N --step S --speed max --output jsonl --timing --stats \
+  stream:  build/amanuensis stream -m MODEL -t N --step S --policy P --speed max --output jsonl --timing --stats \
                -o json --output-file OUT/NAME.stream.json FILE        (twice: the second without --timing)
 
 and computes:
@@ -137,7 +137,7 @@ def run(cmd, **kw):
 def evaluate(args, path, ref, out):
     name = Path(path).stem
     base = [args.binary, "stream", "-m", args.model, "-t", args.threads, "--step", args.step, "--speed", "max",
-            "--output", "jsonl", "--stats"]
+            "--policy", args.policy, "--output", "jsonl", "--stats"]
     t0 = time.time()
     off_dir = out / "offline"
     run([args.binary, "transcribe", "-m", args.model, "-t", args.threads, "--beam-size", "1", "--word-timestamps",
@@ -244,6 +244,7 @@ def main():
     ap.add_argument("--model", default=str(REPO / "models" / "tiny.en"))
     ap.add_argument("--threads", default="2")
     ap.add_argument("--step", default="1.0")
+    ap.add_argument("--policy", default="local-agreement", help="stream --policy (local-agreement, alignatt)")
     ap.add_argument("--out", default=str(REPO / "bench" / "out" / "stream"))
     args = ap.parse_args()
     out = Path(args.out)
@@ -272,7 +273,8 @@ def main():
     def f2(v):
         return "–" if v != v else f"{v:.2f}"
 
-    print(f"\nstream --step {args.step} --speed max, {Path(args.model).name}, -t {args.threads}\n")
+    print(f"\nstream --step {args.step} --policy {args.policy} --speed max, {Path(args.model).name}, "
+          f"-t {args.threads}\n")
     print("| input | audio s | WER offline | WER stream | Δ points | final-word latency median / p90 s | "
           "partial latency median / p90 s | utterance final p90 s | overlaps (max s) | erased / final word | "
           "deterministic | fed = processed | compute / audio |")

@@ -57,6 +57,9 @@ static void stream_usage(FILE *f) {
             "      --mic                 capture from the default microphone (FFmpeg's pulse or alsa input)\n"
             "      --step SECONDS        new audio between decodes (default 1.0; at least 0.1)\n"
             "      --vad on|off          Silero VAD gates decoding, end of speech commits (default on)\n"
+            "      --policy local-agreement|alignatt  which words are final: those two successive decodes\n"
+            "                            agree on (default), or those the alignment puts --alignatt-margin\n"
+            "                            seconds (default 0.6) before the end of the audio heard\n"
             "      --speed realtime|max  realtime: a file is fed by the wall clock, what has piled up fed at\n"
             "                            once (default); max: pieces of exactly --step as fast as it goes\n"
             "                            (deterministic)\n"
@@ -656,7 +659,7 @@ static int write_result_file(const am_result *res, am_format format, const char 
 
 enum {
     S_FORMAT = 256, S_RATE, S_MIC, S_STEP, S_VAD, S_SPEED, S_BEAM, S_OUTPUT, S_TIMING, S_OUTFILE, S_STATS,
-    S_BACKEND
+    S_BACKEND, S_POLICY, S_MARGIN
 };
 
 int cli_stream(int argc, char **argv) {
@@ -669,6 +672,7 @@ int cli_stream(int argc, char **argv) {
         {"output", required_argument, 0, S_OUTPUT},    {"timing", no_argument, 0, S_TIMING},
         {"output-format", required_argument, 0, 'o'},  {"output-file", required_argument, 0, S_OUTFILE},
         {"stats", no_argument, 0, S_STATS},            {"backend", required_argument, 0, S_BACKEND},
+        {"policy", required_argument, 0, S_POLICY},    {"alignatt-margin", required_argument, 0, S_MARGIN},
         {"help", no_argument, 0, 'h'},                 {0, 0, 0, 0}};
     am_stream_params sp = am_stream_params_default();
     am_load_options load_opts = am_load_options_default();
@@ -717,6 +721,18 @@ int cli_stream(int argc, char **argv) {
             else if (!strcmp(optarg, "off")) sp.decode.vad = AM_VAD_OFF;
             else return cli_die_usage("--vad must be on or off", optarg);
             break;
+        case S_POLICY:
+            if (!strcmp(optarg, "local-agreement")) sp.policy = AM_STREAM_LOCAL_AGREEMENT;
+            else if (!strcmp(optarg, "alignatt")) sp.policy = AM_STREAM_ALIGNATT;
+            else return cli_die_usage("--policy must be local-agreement or alignatt", optarg);
+            break;
+        case S_MARGIN: {
+            double v = cli_parse_double(optarg, "--alignatt-margin", &bad);
+            if (bad) return 2;
+            if (!(v >= 0 && v <= 10)) return cli_die_usage("--alignatt-margin must be in [0, 10] seconds", optarg);
+            sp.alignatt_margin_s = (float)v;
+            break;
+        }
         case S_SPEED:
             if (!strcmp(optarg, "realtime")) realtime = 1;
             else if (!strcmp(optarg, "max")) realtime = 0;

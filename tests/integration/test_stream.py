@@ -157,6 +157,15 @@ def test_srt_output(jfk_stream):
     assert normalize(text) == normalize(final_text(events(a.stdout)))
 
 
+def test_alignatt_policy(binary, model_dir, test_data, jfk_offline):
+    r = run_am(binary, stream_args(model_dir, "--policy", "alignatt", test_data / "jfk.wav"), env=ENV, check=True)
+    evs = events(r.stdout)
+    fed, processed, _ = stats(r.stderr)
+    assert fed == processed == 11 * 16000
+    errors, _ = word_errors(jfk_offline, final_text(evs))
+    assert errors <= 3, final_text(evs)
+
+
 def test_raw_s16le_stdin_8k(binary, model_dir, test_data, session_tmp, jfk_offline):
     """Raw 8 kHz PCM resampled block by block gives the samples, so the events, of the WAV file."""
     wav, raw = resampled(test_data, session_tmp, 8000)
@@ -205,6 +214,7 @@ def test_sigint_finishes_and_writes(binary, model_dir, test_data, tmp_path):
     ["-o", "docx", "x.wav"],
     ["/nonexistent/missing.wav"],
     ["--mic", "x.wav"],
+    ["--policy", "greedy", "x.wav"],
 ])
 def test_bad_input(args, checked_binary, model_dir):
     """One line on stderr, nothing on stdout, a non-zero exit; --mic without a device (or without
