@@ -157,6 +157,38 @@ def test_srt_output(jfk_stream):
     assert normalize(text) == normalize(final_text(events(a.stdout)))
 
 
+def test_text_output(binary, model_dir, test_data, jfk_stream):
+    """--output text: not a terminal, the committed text as lines; on a terminal (a pty) the partial
+    is drawn after it and rewritten in place, and the lines end up the same."""
+    a, _, _ = jfk_stream
+    committed = normalize(final_text(events(a.stdout)))
+    r = run_am(binary, ["stream", "-m", model_dir, "-t", "2", "--speed", "max", test_data / "jfk.wav"], env=ENV,
+               check=True)
+    assert "\r" not in r.stdout and "\033" not in r.stdout
+    assert normalize(r.stdout) == committed
+    assert len(r.stdout.splitlines()) >= 2  # sentences end lines
+    import pty
+    master, slave = pty.openpty()
+    p = subprocess.Popen([str(binary), "stream", "-m", str(model_dir), "-t", "2", "--speed", "max",
+                          str(test_data / "jfk.wav")], stdout=slave, stderr=subprocess.PIPE, env=sanitizer_env(ENV))
+    os.close(slave)
+    raw = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        raw += chunk
+    os.close(master)
+    assert p.wait(timeout=120) == 0, p.stderr.read()
+    tty = raw.decode(errors="replace").replace("\r\n", "\n")  # the terminal's own CR before each LF
+    assert "\r\033[2K" in tty and "\033[2m" in tty  # rewritten in place, the partial dimmed
+    shown = [re.sub(r"\033\[[0-9;]*[A-Za-z]", "", line.rsplit("\r", 1)[-1]) for line in tty.split("\n")]
+    assert normalize(" ".join(shown)) == committed
+
+
 def test_alignatt_policy(binary, model_dir, test_data, jfk_offline):
     r = run_am(binary, stream_args(model_dir, "--policy", "alignatt", test_data / "jfk.wav"), env=ENV, check=True)
     evs = events(r.stdout)
