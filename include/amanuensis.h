@@ -351,8 +351,8 @@ typedef struct am_stream_params {
      * suppression, frontend.  vad: AM_VAD_SILERO (stream default) gates decoding with the Silero
      * model (vad_model, found as am_transcribe finds it; with none found and none named, no gate),
      * AM_VAD_OFF decodes every step; vad_threshold and vad_min_silence_ms (stream default 500)
-     * apply.  Word timestamps are always on; on_segment, progress and temperature fallback are not
-     * used. */
+     * apply; initial_prompt is the prompt until committed text takes its place.  Word timestamps
+     * are always on; on_segment, progress and temperature fallback are not used. */
     am_params decode;
     float step_s;               /* new audio between decodes (1.0 s; at least 0.1)               */
     float trim_s;               /* past this much buffered audio, the buffer is trimmed at the end

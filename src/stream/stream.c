@@ -63,6 +63,8 @@ struct am_stream {
     double committed_end;    /* end of the last committed word (seconds; 0 at the start)        */
     int prompt_reset;        /* a guard tripped: no prompt until the buffer is trimmed           */
     char *partial;           /* text of the last partial event                                  */
+    char *initial_prompt;    /* the caller's decode.initial_prompt (copied): the prompt until
+                                committed text has left the buffer                              */
     double last_compute;
 };
 
@@ -153,7 +155,7 @@ static uint64_t buf_end(const am_stream *s) { return s->buf_start + s->buf_n; }
 /* ---- one decode --------------------------------------------------------------------------- */
 
 /* The prompt: the last PROMPT_CHARS of committed text that is no longer in the buffer (what is
- * still in it is heard again). */
+ * still in it is heard again); the caller's initial prompt while there is none. */
 static char *build_prompt(const am_stream *s) {
     if (s->prompt_reset) return NULL;
     const double t0 = (double)s->buf_start / SR;
@@ -163,7 +165,8 @@ static char *build_prompt(const am_stream *s) {
     size_t len = 0;
     while (begin > 0 && len + strlen(s->committed.w[begin - 1].text) <= PROMPT_CHARS)
         len += strlen(s->committed.w[--begin].text);
-    return begin < end ? words_join(s->committed.w + begin, end - begin) : NULL;
+    if (begin == end) return s->initial_prompt ? am_strdup(s->initial_prompt) : NULL;
+    return words_join(s->committed.w + begin, end - begin);
 }
 
 /* Decode the buffer into hyp (absolute times, without the committed words).  *trim_at: the end of
@@ -371,6 +374,12 @@ am_status am_stream_create(const am_model *m, const am_stream_params *params, am
     s->p = *p;
     /* the caller's strings need not outlive the call: the ones a decode reads are copied or dropped */
     s->p.decode.initial_prompt = NULL;
+    s->p.decode.suppress_tokens = NULL; /* read by every decode: our own copy, below */
+    if ((p->decode.initial_prompt && *p->decode.initial_prompt && !(s->initial_prompt = am_strdup(p->decode.initial_prompt))) ||
+        (p->decode.suppress_tokens && !(s->p.decode.suppress_tokens = am_strdup(p->decode.suppress_tokens)))) {
+        am_stream_free(s);
+        return am_fail(err, err_size, AM_E_NOMEM, "out of memory");
+    }
     s->p.decode.prefix = NULL;
     s->p.decode.vad_model = NULL;
     if (p->decode.language && strcmp(p->decode.language, "auto") != 0)
@@ -383,23 +392,13 @@ am_status am_stream_create(const am_model *m, const am_stream_params *params, am
         if (vad_plan_model_path(&p->decode, path, sizeof path, &explicit_)) {
             int rc = vad_silero_load(path, &s->vad, err, err_size);
             if (rc != AM_OK) {
-                free(s);
+                am_stream_free(s);
                 return rc;
             }
             vad_silero_state_reset(&s->vst);
             s->in_speech = 0;
             s->neg_threshold = p->decode.vad_threshold - 0.15f > 0.01f ? p->decode.vad_threshold - 0.15f : 0.01f;
         }
-    }
-    /* the suppress_tokens string is read by every decode: keep our own copy */
-    if (p->decode.suppress_tokens) {
-        char *st = am_strdup(p->decode.suppress_tokens);
-        if (!st) {
-            vad_silero_free(s->vad);
-            free(s);
-            return am_fail(err, err_size, AM_E_NOMEM, "out of memory");
-        }
-        s->p.decode.suppress_tokens = st;
     }
     *out = s;
     return AM_OK;
@@ -519,5 +518,6 @@ void am_stream_free(am_stream *s) {
     words_free(&s->pending);
     free(s->breaks);
     free(s->partial);
+    free(s->initial_prompt);
     free(s);
 }
