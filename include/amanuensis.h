@@ -143,6 +143,8 @@ typedef struct am_word {
     double start, end;       /* seconds                                                      */
     const char *word;        /* UTF-8, with its leading space and merged punctuation         */
     float probability;
+    const char *speaker;     /* with params.diarize: "SPEAKER_00", ... (most time overlap), else
+                                NULL                                                          */
 } am_word;
 
 typedef struct am_segment {
@@ -158,6 +160,8 @@ typedef struct am_segment {
     float compression_ratio;
     const am_word *words;    /* with params.word_timestamps, else NULL                       */
     int n_words;
+    const char *speaker;     /* with params.diarize: "SPEAKER_00", ... (most time overlap), else
+                                NULL; not yet set in on_segment calls                         */
 } am_segment;
 
 typedef struct am_result am_result;
@@ -243,6 +247,19 @@ typedef struct am_params {
      * the end of a successful transcription.  NULL: no reports. */
     void (*progress_callback)(double fraction, void *progress_user_data);
     void *progress_user_data;
+    /* Speaker diarization (CLI: --diarize, --num-speakers, ...): after transcription the same
+     * samples are diarized (src/diarize/pipeline.h), each word and segment gets the speaker it
+     * overlaps most, a segment with words is split where its words' speaker changes, and the result
+     * holds the speaker turns (am_result_turn).  Speakers are "SPEAKER_00", "SPEAKER_01", ... in
+     * order of first appearance. */
+    int diarize;                        /* 1: diarize (default 0)                            */
+    const char *diarize_model;          /* weight file; NULL: $AMANUENSIS_DIARIZE_MODEL, then
+                                           <exe dir>/../models/diarization/, <exe or library
+                                           dir>/../share/amanuensis/, ./models/diarization/
+                                           for diarization.bin                               */
+    int num_speakers;                   /* > 0: exactly this many (0: estimated)             */
+    int min_speakers;                   /* > 0: at least this many (0: no bound)             */
+    int max_speakers;                   /* > 0: at most this many (0: no bound)              */
 } am_params;
 
 AM_API am_params am_params_default(void);
@@ -278,6 +295,11 @@ AM_API int am_result_n_languages(const am_result *result);
 AM_API const char *am_result_language_code(const am_result *result, int i); /* sorted, most likely first */
 AM_API float am_result_language_prob(const am_result *result, int i);
 AM_API double am_result_duration(const am_result *result);        /* seconds of audio            */
+/* Speaker turns (params.diarize; none otherwise), sorted by start; overlapped speech gives
+ * overlapping turns.  am_result_turn returns AM_OK, or AM_E_INVALID_ARG for i out of range;
+ * *speaker stays valid while the result lives.  Any out pointer may be NULL. */
+AM_API size_t am_result_n_turns(const am_result *result);
+AM_API am_status am_result_turn(const am_result *result, size_t i, double *start, double *end, const char **speaker);
 /* What a transcription asked of its backend: calls (device submissions), windows and decoder
  * rows, bytes moved to and from the device (0 on the CPU), the memory of its session, and where
  * its time went. */
@@ -404,7 +426,8 @@ typedef enum am_format {
     AM_FORMAT_SRT,
     AM_FORMAT_VTT,
     AM_FORMAT_JSON,
-    AM_FORMAT_TSV
+    AM_FORMAT_TSV,
+    AM_FORMAT_RTTM           /* NIST RTTM: one line per speaker turn (params.diarize)           */
 } am_format;
 
 /* Subtitle layout (srt, vtt) as openai-whisper's writers: 0 = unset. Line options need word
@@ -414,6 +437,7 @@ typedef struct am_writer_options {
     int max_line_count;      /* lines per cue                                                  */
     int max_words_per_line;  /* words per line (exclusive with max_line_width)                 */
     int highlight_words;     /* underline the current word (vtt/srt)                           */
+    const char *file_id;     /* rttm: the file id column (NULL: "audio")                       */
 } am_writer_options;
 
 /* "txt" -> AM_FORMAT_TXT ...; returns -1 for an unknown name. */

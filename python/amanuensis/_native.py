@@ -33,7 +33,8 @@ ERR_SIZE = 1024
 
 
 class AmWord(Structure):
-    _fields_ = [("start", c_double), ("end", c_double), ("word", c_char_p), ("probability", c_float)]
+    _fields_ = [("start", c_double), ("end", c_double), ("word", c_char_p), ("probability", c_float),
+                ("speaker", c_char_p)]
 
 
 class AmSegment(Structure):
@@ -41,6 +42,7 @@ class AmSegment(Structure):
         ("id", c_int), ("seek", c_int), ("start", c_double), ("end", c_double), ("text", c_char_p),
         ("tokens", POINTER(c_int)), ("n_tokens", c_int), ("avg_logprob", c_float), ("no_speech_prob", c_float),
         ("temperature", c_float), ("compression_ratio", c_float), ("words", POINTER(AmWord)), ("n_words", c_int),
+        ("speaker", c_char_p),
     ]
 
 

@@ -63,12 +63,13 @@ static void format_time(double t, char *out, size_t size) {
     else snprintf(out, size, "%02lld:%02lld.%03lld", m, s, f);
 }
 
-/* "[00:00.000 --> 00:04.000]  text" */
+/* "[00:00.000 --> 00:04.000]  text" ("[00:00.000 --> 00:04.000] [SPEAKER_00]  text" with --diarize) */
 static void print_segment_line(const am_segment *s) {
     char a[32], e[32];
     format_time(s->start, a, sizeof a);
     format_time(s->end, e, sizeof e);
-    printf("[%s --> %s] %s\n", a, e, s->text);
+    if (s->speaker) printf("[%s --> %s] [%s] %s\n", a, e, s->speaker, s->text);
+    else printf("[%s --> %s] %s\n", a, e, s->text);
 }
 
 /* Erase the progress line (call with b->mu held). */
@@ -111,7 +112,7 @@ static void print_result(batch *b, const char *path, const am_result *res) {
         if (nl == 0) printf("%s: language %s (the model is English-only)\n", path, am_result_language(res));
         for (int k = 0; k < nl && k < 5; k++)
             printf("%s: %s %.4f\n", path, am_result_language_code(res, k), am_result_language_prob(res, k));
-    } else if (b->o->print_segments && b->o->jobs > 1) {
+    } else if (b->o->print_segments && (b->o->jobs > 1 || b->params->diarize)) {
         for (size_t i = 0; i < am_result_n_segments(res); i++) print_segment_line(am_result_segment(res, i));
     }
     fflush(stdout);
@@ -237,9 +238,14 @@ static int write_output(batch *b, const am_result *res, am_format format, const 
             return -1;
         }
     }
+    am_writer_options wo = {0};
+    if (b->o->writer) wo = *b->o->writer;
+    char file_id[1024]; /* rttm: the input's base name without its extension (the stem's last part) */
+    snprintf(file_id, sizeof file_id, "%s", slash ? slash + 1 : stem);
+    wo.file_id = file_id;
     errno = 0;
     FILE *fo = fopen(part, "wb");
-    int rc = fo ? am_write_result_ex(res, format, b->o->writer, fo) : AM_E_IO;
+    int rc = fo ? am_write_result_ex(res, format, &wo, fo) : AM_E_IO;
     if (fo && fclose(fo) != 0) rc = AM_E_IO;
     if (rc == AM_OK && rename(part, path) != 0) rc = AM_E_IO;
     if (rc != AM_OK) {
@@ -273,7 +279,9 @@ static void transcribe_one(job_slot *s, int k) {
     slot_begin(s, k + 1, in->path, (double)am_audio_n_samples(audio) / AM_SAMPLE_RATE);
     am_params p = *b->params;
     if (b->o->jobs > 1) p.n_threads = s->n_threads;
-    p.on_segment = b->o->print_segments && b->o->jobs == 1 && !b->o->detect_only ? print_segment_now : NULL;
+    /* with --diarize segments get their speakers at the end: printed then (print_result) */
+    p.on_segment =
+        b->o->print_segments && b->o->jobs == 1 && !b->o->detect_only && !p.diarize ? print_segment_now : NULL;
     p.user_data = b;
     p.progress_callback = b->o->progress ? on_progress : NULL;
     p.progress_user_data = s;

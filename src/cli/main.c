@@ -73,7 +73,14 @@ static void usage(FILE *f) {
             "      --vad-min-silence-ms MS  silence that ends speech (default 2000)\n"
             "      --vad-speech-pad-ms MS   padding around speech (default 400)\n"
             "      --vad-max-speech-s S     cut longer speech at a pause (default 30)\n"
-            "  -o, --output-format F        txt, srt, vtt, tsv or json (repeatable, or 'all')\n"
+            "      --diarize                who spoke when: speakers on segments and words (SPEAKER_00, ...)\n"
+            "      --diarize-model PATH     diarization weights (default: $AMANUENSIS_DIARIZE_MODEL, then\n"
+            "                               models/diarization/diarization.bin next to the program, then\n"
+            "                               ./models; scripts/fetch-model diarization)\n"
+            "      --num-speakers N         exactly N speakers (default: estimated; turns --diarize on)\n"
+            "      --min-speakers N --max-speakers N   bounds on the estimated count\n"
+            "  -o, --output-format F        txt, srt, vtt, tsv, json or rttm (repeatable, or 'all': all but\n"
+            "                               rttm; rttm needs --diarize)\n"
             "      --max-line-width N       subtitles: characters per line (word timestamps)\n"
             "      --max-line-count N       subtitles: lines per cue (with --max-line-width)\n"
             "      --max-words-per-line N   subtitles: words per line (without --max-line-width)\n"
@@ -143,6 +150,10 @@ enum { /* many files */
 enum { /* voice activity detection options */
     OPT_VAD = 512, OPT_VAD_ENERGY, OPT_VAD_MODEL, OPT_VAD_THRESHOLD, OPT_VAD_MIN_SPEECH, OPT_VAD_MIN_SILENCE,
     OPT_VAD_PAD, OPT_VAD_MAX_SPEECH
+};
+
+enum { /* speaker diarization */
+    OPT_DIARIZE = 1536, OPT_DIARIZE_MODEL, OPT_NUM_SPEAKERS, OPT_MIN_SPEAKERS, OPT_MAX_SPEAKERS
 };
 
 /* Find the model file or folder named by -m; prints the error and returns -1 when there is none. */
@@ -273,13 +284,17 @@ int main(int argc, char **argv) {
         {"jobs", required_argument, 0, OPT_JOBS}, {"skip-existing", no_argument, 0, OPT_SKIP_EXISTING},
         {"progress", no_argument, 0, OPT_PROGRESS}, {"stats", no_argument, 0, OPT_STATS},
         {"file-times", no_argument, 0, OPT_FILE_TIMES},
+        {"diarize", no_argument, 0, OPT_DIARIZE}, {"diarize-model", required_argument, 0, OPT_DIARIZE_MODEL},
+        {"num-speakers", required_argument, 0, OPT_NUM_SPEAKERS},
+        {"min-speakers", required_argument, 0, OPT_MIN_SPEAKERS},
+        {"max-speakers", required_argument, 0, OPT_MAX_SPEAKERS},
         {0, 0, 0, 0}};
     am_params p = am_params_default();
     am_load_options load_opts = am_load_options_default();
     const char *model_arg = NULL, *out_dir = ".";
     int formats[MAX_FORMATS], n_formats = 0, quiet = 0, bad = 0, detect_only = 0;
     int jobs = 1, skip_existing = 0, force_progress = 0, stats = 0, frontend_given = 0, file_times = 0;
-    am_writer_options wopts = {0, 0, 0, 0};
+    am_writer_options wopts = {0, 0, 0, 0, NULL};
     optind = 2;
     int c;
     while ((c = getopt_long(argc, argv, "m:t:l:o:qhV", opts, NULL)) != -1) {
@@ -372,6 +387,22 @@ int main(int argc, char **argv) {
         case OPT_APPEND: p.append_punctuations = optarg; break;
         case OPT_HALLU: p.hallucination_silence_threshold = (float)cli_parse_double(optarg, "--hallucination-silence-threshold", &bad); break;
         case OPT_DETECT_LANG: detect_only = 1; p.detect_language_only = 1; break;
+        case OPT_DIARIZE: p.diarize = 1; break;
+        case OPT_DIARIZE_MODEL: p.diarize_model = optarg; p.diarize = 1; break;
+        case OPT_NUM_SPEAKERS:
+        case OPT_MIN_SPEAKERS:
+        case OPT_MAX_SPEAKERS: {
+            const char *name = c == OPT_NUM_SPEAKERS ? "--num-speakers" : c == OPT_MIN_SPEAKERS ? "--min-speakers"
+                                                                                                : "--max-speakers";
+            double v = cli_parse_double(optarg, name, &bad);
+            if (bad) return 2;
+            if (v != (int)v || v < 1 || v > 64) return cli_die_usage("--*-speakers take a whole number 1..64", optarg);
+            if (c == OPT_NUM_SPEAKERS) p.num_speakers = (int)v;
+            else if (c == OPT_MIN_SPEAKERS) p.min_speakers = (int)v;
+            else p.max_speakers = (int)v;
+            p.diarize = 1;
+            break;
+        }
         case OPT_VAD: if (p.vad != 2) p.vad = 1; break;
         case OPT_VAD_ENERGY: p.vad = 2; break;
         case OPT_VAD_MODEL: p.vad_model = optarg; if (p.vad != 2) p.vad = 1; break;
@@ -449,6 +480,10 @@ int main(int argc, char **argv) {
     if (is_info) return info_model(model_arg, &load_opts);
     if (optind >= argc) return cli_die_usage("no input files", NULL);
     if (skip_existing && (n_formats == 0 || detect_only)) return cli_die_usage("--skip-existing needs -o FORMAT", NULL);
+    for (int f = 0; f < n_formats; f++)
+        if (formats[f] == AM_FORMAT_RTTM && !p.diarize) return cli_die_usage("-o rttm needs --diarize", NULL);
+    if (p.min_speakers && p.max_speakers && p.min_speakers > p.max_speakers)
+        return cli_die_usage("--min-speakers is above --max-speakers", NULL);
 
     if (!detect_only && n_formats > 0 && cli_make_dirs(out_dir) != 0) {
         fprintf(stderr, "amanuensis: cannot create output directory '%s': %s\n", out_dir, strerror(errno));

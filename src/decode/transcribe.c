@@ -32,6 +32,7 @@
 #include "decode/search.h"
 #include "decode/align.h"
 #include "decode/vad_plan.h"
+#include "diarize/attach.h"
 #include "decode/transcribe.h"
 #include "text/tokenizer.h"
 #include "frontend/mel.h"
@@ -89,6 +90,11 @@ am_params am_params_default(void) {
     p.frontend = AM_FRONTEND_Q15;
     p.batch_size = 1;
     p.vad_chunk_gap_ms = 1000;
+    p.diarize = 0;
+    p.diarize_model = NULL;
+    p.num_speakers = 0;
+    p.min_speakers = 0;
+    p.max_speakers = 0;
     return p;
 }
 
@@ -873,6 +879,16 @@ static am_status transcribe_store(const am_model *m, const pcm_store *pcm, const
     if (rc != AM_OK) return rc;
     const size_t n_samples = pcm_store_size(pcm);
     if (n_samples == 0) return am_fail(err, err_size, AM_E_AUDIO, "the audio contains no samples");
+    if (user->diarize) { /* before the transcription's time is spent */
+        char path[4096];
+        if (user->num_speakers < 0 || user->min_speakers < 0 || user->max_speakers < 0 ||
+            (user->max_speakers > 0 && user->min_speakers > user->max_speakers))
+            return am_fail(err, err_size, AM_E_INVALID_ARG, "speaker counts must be >= 0 and min <= max");
+        if (!diar_model_path(user, path, sizeof path))
+            return am_fail(err, err_size, AM_E_IO,
+                           "no diarization weights: models/diarization/" DIAR_MODEL_FILE
+                           " not found (scripts/fetch-model diarization)");
+    }
 
     longform lf;
     memset(&lf, 0, sizeof lf);
@@ -949,6 +965,15 @@ static am_status transcribe_store(const am_model *m, const pcm_store *pcm, const
         lf.out->stats = st;
     } else {
         lf.out->stats.mel_seconds = lf.mel_seconds; /* no window was encoded */
+    }
+    if (rc == AM_OK && p->diarize && !p->detect_language_only) {
+        const float *x = pcm_store_memory(pcm);
+        float *copy = NULL;
+        if (!x && (copy = malloc(n_samples * sizeof *copy)) && pcm_store_read(pcm, 0, n_samples, copy) == AM_OK)
+            x = copy;
+        if (!x) rc = am_fail(err, err_size, copy ? AM_E_IO : AM_E_NOMEM, "cannot read the audio back for diarization");
+        else rc = diar_transcript(lf.out, x, n_samples, p, err, err_size);
+        free(copy);
     }
     if (rc == AM_OK) report_progress(&lf, 1.0);
 

@@ -1,4 +1,4 @@
-/* writers.c — txt, srt, vtt, tsv and json output, byte-compatible with openai-whisper's writers
+/* writers.c — txt, srt, vtt, tsv, json and rttm output, byte-compatible with openai-whisper's writers
  * (whisper/utils.py: WriteTXT, WriteSRT, WriteVTT, WriteTSV, WriteJSON) where that is well defined.
  *
  *  txt   each segment's text stripped, one per line
@@ -12,6 +12,14 @@
  *        "id" is the segment's index in the result (0, 1, ... as openai-whisper), whatever
  *        am_segment.id holds.  result/json.c writes it (the server's verbose_json shares the
  *        code); schema/transcript.schema.json describes it.
+ *  rttm  NIST RTTM, one line per speaker turn of diarization (am_params.diarize; nothing without):
+ *        "SPEAKER <file id> 1 <start> <duration> <NA> <NA> <speaker> <NA> <NA>\n", seconds with
+ *        three decimals; the file id is am_writer_options.file_id ("audio" when NULL), whitespace
+ *        replaced by '_'.
+ *
+ * Speakers (diarization): json segments and words carry "speaker"; txt lines and srt/vtt cues start
+ * with "[SPEAKER_00] " (a word-built subtitle also breaks where the speaker changes); tsv is
+ * unchanged.  Without diarization every output is as before.
  *
  * Subtitles (srt, vtt): when the result carries words, cues are laid out from them exactly as
  * openai-whisper's SubtitlesWriter.iterate_result (max_line_width, max_line_count,
@@ -107,6 +115,7 @@ typedef struct work {
 
 static void build_txt(sbuf *b, const am_result *r, work *w) {
     for (size_t i = 0; i < r->n_segments; i++) {
+        if (r->segments[i].speaker) sb_printf(b, "[%s] ", r->segments[i].speaker);
         clean_text(&w->tmp, &w->scratch, r->segments[i].text, CLEAN_PLAIN);
         sb_put(b, w->tmp.p, w->tmp.len);
         sb_putc(b, '\n');
@@ -129,6 +138,7 @@ typedef struct cue_out {
     sbuf *b;
     int srt;
     size_t n_cues;
+    const char *speaker; /* the cue's speaker, written as "[SPEAKER_00] " before its text (NULL: none) */
 } cue_out;
 
 static void cue_time(const cue_out *co, char *dst, size_t size, double t) {
@@ -143,6 +153,7 @@ static void emit_cue(cue_out *co, const char *start, const char *end, const char
     sb_puts(co->b, " --> ");
     sb_puts(co->b, end);
     sb_putc(co->b, '\n');
+    if (co->speaker) sb_printf(co->b, "[%s] ", co->speaker);
     sb_put(co->b, text, n);
     sb_puts(co->b, "\n\n");
 }
@@ -211,6 +222,8 @@ static void flush_subtitle(cue_out *co, const sub_word *sub, size_t n, work *w, 
     }
 }
 
+static int same_speaker(const char *a, const char *b) { return a == b || (a && b && strcmp(a, b) == 0); }
+
 static int result_has_words(const am_result *r) {
     for (size_t i = 0; i < r->n_segments; i++)
         if (r->segments[i].words && r->segments[i].n_words > 0) return 1;
@@ -235,6 +248,7 @@ static int build_word_cues(cue_out *co, const am_result *r, const am_writer_opti
     size_t n_sub = 0, cap = 0, line_len = 0;
     int line_count = 1, first = 1;
     double last = 0.0;
+    const char *speaker = NULL; /* the current subtitle's (its first word's) */
     w->arena.len = 0;
     for (size_t si = 0; si < r->n_segments; si++) {
         const am_segment *s = &r->segments[si];
@@ -255,7 +269,8 @@ static int build_word_cues(cue_out *co, const am_result *r, const am_writer_opti
                 size_t wn = w->scratch.len, wlen = utf8_length((const unsigned char *)wt, wn);
                 int long_pause = !preserve_segments && word->start - last > 3.0;
                 int has_room = line_len + wlen <= width;
-                int seg_break = i == 0 && n_sub > 0 && preserve_segments;
+                int seg_break = (i == 0 && n_sub > 0 && preserve_segments) ||
+                                (n_sub > 0 && !same_speaker(word->speaker, speaker));
                 int newline = 0;
                 if (line_len > 0 && has_room && !long_pause && !seg_break) {
                     line_len += wlen; /* line continuation */
@@ -266,6 +281,7 @@ static int build_word_cues(cue_out *co, const am_result *r, const am_writer_opti
                     wn = z - a;
                     if ((n_sub > 0 && max_line_count && (long_pause || line_count >= max_line_count)) ||
                         seg_break) {
+                        co->speaker = speaker;
                         flush_subtitle(co, sub, n_sub, w, highlight); /* subtitle break */
                         n_sub = 0;
                         line_count = 1;
@@ -286,6 +302,7 @@ static int build_word_cues(cue_out *co, const am_result *r, const am_writer_opti
                     sub = grown;
                     cap = ncap;
                 }
+                if (n_sub == 0) speaker = word->speaker;
                 sub_word *sw = &sub[n_sub++];
                 sw->start = word->start;
                 sw->end = word->end;
@@ -302,13 +319,14 @@ static int build_word_cues(cue_out *co, const am_result *r, const am_writer_opti
             chunk += per_line;
         }
     }
+    co->speaker = speaker;
     if (n_sub > 0) flush_subtitle(co, sub, n_sub, w, highlight);
     free(sub);
     return 0;
 }
 
 static int build_cues(sbuf *b, const am_result *r, const am_writer_options *o, work *w, int srt) {
-    cue_out co = {b, srt, 0};
+    cue_out co = {b, srt, 0, NULL};
     if (!srt) sb_puts(b, "WEBVTT\n\n");
     if (result_has_words(r)) return build_word_cues(&co, r, o, w);
     char start[80], end[80]; /* ample for any long long fields */
@@ -317,14 +335,28 @@ static int build_cues(sbuf *b, const am_result *r, const am_writer_options *o, w
         cue_time(&co, start, sizeof start, s->start);
         cue_time(&co, end, sizeof end, s->end);
         clean_text(&w->tmp, &w->scratch, s->text, CLEAN_CUE);
+        co.speaker = s->speaker;
         emit_cue(&co, start, end, w->tmp.p ? w->tmp.p : "", w->tmp.len);
     }
     return 0;
 }
 
+static void build_rttm(sbuf *b, const am_result *r, const am_writer_options *o) {
+    const char *id = o && o->file_id && *o->file_id ? o->file_id : "audio";
+    sbuf fid = {0};
+    for (const char *c = id; *c; c++) sb_putc(&fid, *c == ' ' || (*c >= '\t' && *c <= '\r') ? '_' : *c);
+    for (size_t i = 0; i < r->n_turns; i++) {
+        const struct result_turn *t = &r->turns[i];
+        sb_printf(b, "SPEAKER %.*s 1 %.3f %.3f <NA> <NA> %s <NA> <NA>\n", (int)fid.len, fid.p ? fid.p : "", t->start,
+                  t->end - t->start, t->speaker);
+    }
+    if (fid.oom) b->oom = 1;
+    free(fid.p);
+}
+
 /* ---- public -------------------------------------------------------------------------------- */
 
-static const char *const format_names[] = {"txt", "srt", "vtt", "json", "tsv"}; /* am_format order */
+static const char *const format_names[] = {"txt", "srt", "vtt", "json", "tsv", "rttm"}; /* am_format order */
 
 int am_format_from_name(const char *name) {
     if (!name) return -1;
@@ -358,6 +390,7 @@ am_status am_write_result_ex(const am_result *result, am_format format, const am
         sb_putc(&b, '\n');
         break;
     case AM_FORMAT_TSV: build_tsv(&b, result, &w); break;
+    case AM_FORMAT_RTTM: build_rttm(&b, result, options); break;
     default: return AM_E_INVALID_ARG;
     }
     if (rc == AM_OK && (b.oom || w.tmp.oom || w.scratch.oom || w.arena.oom || w.hl.oom))

@@ -71,7 +71,7 @@ static void text_value(sbuf *b, const char *s, int strip) {
     json_string(b, s + a, z - a);
 }
 
-/* {"word", "start", "end", "probability"} */
+/* {"word", "start", "end", "probability"[, "speaker"]} */
 static void word_object(sbuf *b, const am_word *w, int strip) {
     sb_puts(b, "{\"word\": ");
     text_value(b, w->word, strip);
@@ -81,6 +81,10 @@ static void word_object(sbuf *b, const am_word *w, int strip) {
     json_seconds(b, w->end);
     sb_puts(b, ", \"probability\": ");
     json_real(b, w->probability);
+    if (w->speaker) {
+        sb_puts(b, ", \"speaker\": ");
+        json_cstring(b, w->speaker);
+    }
     sb_putc(b, '}');
 }
 
@@ -101,6 +105,10 @@ static void segment_object(sbuf *b, const am_segment *s, size_t index, const jso
     json_real(b, s->compression_ratio);
     sb_puts(b, ", \"no_speech_prob\": ");
     json_real(b, s->no_speech_prob);
+    if (s->speaker) {
+        sb_puts(b, ", \"speaker\": ");
+        json_cstring(b, s->speaker);
+    }
     if (o->words == JSON_WORDS_IN_SEGMENTS && s->words) {
         sb_puts(b, ", \"words\": [");
         for (int k = 0; k < s->n_words; k++) {
@@ -154,4 +162,29 @@ void json_result(sbuf *b, const am_result *r, const json_result_options *o) {
         sb_putc(b, ']');
     }
     sb_putc(b, '}');
+}
+
+void json_diarized(sbuf *b, const am_result *r, const char *task) {
+    sb_puts(b, "{\"task\": ");
+    json_cstring(b, task ? task : "transcribe");
+    sb_puts(b, ", \"duration\": ");
+    json_seconds(b, r->duration);
+    sb_puts(b, ", \"text\": ");
+    text_value(b, r->text, 1);
+    sb_puts(b, ", \"segments\": [");
+    for (size_t i = 0; i < r->n_segments; i++) {
+        const am_segment *s = &r->segments[i];
+        sb_printf(b, "%s{\"type\": \"transcript.text.segment\", \"id\": \"seg_%zu\", \"start\": ", i ? ", " : "", i);
+        json_seconds(b, s->start);
+        sb_puts(b, ", \"end\": ");
+        json_seconds(b, s->end);
+        sb_puts(b, ", \"text\": ");
+        text_value(b, s->text, 1);
+        sb_puts(b, ", \"speaker\": ");
+        json_cstring(b, s->speaker);
+        sb_putc(b, '}');
+    }
+    sb_puts(b, "], \"usage\": {\"type\": \"duration\", \"seconds\": ");
+    json_seconds(b, r->duration);
+    sb_puts(b, "}}");
 }

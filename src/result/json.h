@@ -1,5 +1,5 @@
 /* json.h — the program's one JSON serialiser: string escaping, number formatting and an am_result
- * (segments, words, language, duration) as JSON, into an sbuf.  The json writer
+ * (segments, words, language, duration, speakers) as JSON, into an sbuf.  The json writer
  * (am_write_result with AM_FORMAT_JSON) and the server's responses (verbose_json, errors, ...) both
  * use it.
  *
@@ -45,10 +45,17 @@ typedef struct json_result_options {
 
 /* The result as one JSON object (no trailing newline):
  *   {["task", ]"text", "language", "duration"[, "segments": [{"id", "seek", "start", "end", "text",
- *    "tokens", "temperature", "avg_logprob", "compression_ratio", "no_speech_prob"[, "words"]}]]
- *    [, "words"]}
- * with each word {"word", "start", "end", "probability"}.  A segment's "id" is its 0-based index in
+ *    "tokens", "temperature", "avg_logprob", "compression_ratio", "no_speech_prob"[, "speaker"]
+ *    [, "words"]}]] [, "words"]}
+ * with each word {"word", "start", "end", "probability"[, "speaker"]} ("speaker" where diarization
+ * set one).  A segment's "id" is its 0-based index in
  * the result (as openai-whisper's), whatever am_segment.id holds. */
 void json_result(sbuf *b, const am_result *r, const json_result_options *o);
+
+/* OpenAI's diarized_json (the response of its diarizing model, TranscriptionDiarized):
+ *   {"task", "duration", "text", "segments": [{"type": "transcript.text.segment", "id": "seg_0",
+ *    "start", "end", "text", "speaker"}], "usage": {"type": "duration", "seconds"}}
+ * texts stripped; a segment without a speaker (no diarization) has "speaker": "". */
+void json_diarized(sbuf *b, const am_result *r, const char *task);
 
 #endif

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "amanuensis.h"
+#include "common/util.h"
 #include "result/result.h"
 
 /* Append `seg`'s text to r->text (the running concatenation of every segment's text). */
@@ -19,13 +20,15 @@ static int result_append_text(am_result *r, const char *text) {
     return AM_OK;
 }
 
-/* A deep copy of words[0..n) in one allocation: the am_word array, then every string (NULL ones
- * become ""). Returns NULL when out of memory (or when the sizes overflow). */
+/* A deep copy of words[0..n) in one allocation: the am_word array, then every string (NULL words
+ * become "", NULL speakers stay NULL). Returns NULL when out of memory (or when the sizes
+ * overflow). */
 static am_word *copy_words(const am_word *words, int n) {
     size_t count = (size_t)n, bytes = (count ? count : 1) * sizeof(am_word);
     if (count > SIZE_MAX / sizeof(am_word)) return NULL;
     for (size_t i = 0; i < count; i++) {
         size_t len = strlen(words[i].word ? words[i].word : "") + 1;
+        if (words[i].speaker) len += strlen(words[i].speaker) + 1;
         if (bytes > SIZE_MAX - len) return NULL;
         bytes += len;
     }
@@ -39,6 +42,12 @@ static am_word *copy_words(const am_word *words, int n) {
         memcpy(strings, w, len);
         dst[i].word = strings;
         strings += len;
+        if (words[i].speaker) {
+            len = strlen(words[i].speaker) + 1;
+            memcpy(strings, words[i].speaker, len);
+            dst[i].speaker = strings;
+            strings += len;
+        }
     }
     return dst;
 }
@@ -60,10 +69,12 @@ int result_add_segment(am_result *r, const am_segment *seg) {
     char *text = malloc(text_len + 1);
     int *tokens = malloc((seg->n_tokens ? (size_t)seg->n_tokens : 1) * sizeof *tokens);
     am_word *words = seg->words ? copy_words(seg->words, seg->n_words) : NULL;
-    if (!text || !tokens || (seg->words && !words)) {
+    char *speaker = seg->speaker ? am_strdup(seg->speaker) : NULL;
+    if (!text || !tokens || (seg->words && !words) || (seg->speaker && !speaker)) {
         free(text);
         free(tokens);
         free(words);
+        free(speaker);
         return AM_E_NOMEM;
     }
     memcpy(text, src_text, text_len + 1);
@@ -73,6 +84,7 @@ int result_add_segment(am_result *r, const am_segment *seg) {
         free(text);
         free(tokens);
         free(words);
+        free(speaker);
         return AM_E_NOMEM;
     }
 
@@ -82,6 +94,7 @@ int result_add_segment(am_result *r, const am_segment *seg) {
     dst->tokens = tokens;
     dst->words = words;
     dst->n_words = words ? seg->n_words : 0;
+    dst->speaker = speaker;
     return AM_OK;
 }
 
@@ -142,6 +155,16 @@ float am_result_language_prob(const am_result *result, int i) {
 
 double am_result_duration(const am_result *result) { return result ? result->duration : 0.0; }
 
+size_t am_result_n_turns(const am_result *result) { return result ? result->n_turns : 0; }
+
+am_status am_result_turn(const am_result *result, size_t i, double *start, double *end, const char **speaker) {
+    if (!result || i >= result->n_turns) return AM_E_INVALID_ARG;
+    if (start) *start = result->turns[i].start;
+    if (end) *end = result->turns[i].end;
+    if (speaker) *speaker = result->turns[i].speaker;
+    return AM_OK;
+}
+
 void am_result_stats(const am_result *result, am_stats *stats) {
     if (!stats) return;
     memset(stats, 0, sizeof *stats);
@@ -155,8 +178,10 @@ void am_result_free(am_result *result) {
         free((char *)(uintptr_t)result->segments[i].text);
         free((int *)(uintptr_t)result->segments[i].tokens);
         free((am_word *)(uintptr_t)result->segments[i].words);
+        free((char *)(uintptr_t)result->segments[i].speaker);
     }
     free(result->segments);
+    free(result->turns);
     free(result->text);
     free(result);
 }

@@ -16,10 +16,16 @@ struct am_result {
     char lang_codes[128][8];
     float lang_probs[128];
     am_stats stats;       /* what the transcription asked of its backend */
+    /* speaker turns of diarization (am_params.diarize), sorted by start (malloc'd) */
+    struct result_turn {
+        double start, end;
+        char speaker[16]; /* "SPEAKER_00" ... */
+    } *turns;
+    size_t n_turns;
 };
 
-/* Append a segment (copies text, tokens and, when seg->words is not NULL, the words with their
- * strings) and its text to r->text. Returns AM_OK, AM_E_INVALID_ARG or AM_E_NOMEM. */
+/* Append a segment (copies text, tokens, the speaker and, when seg->words is not NULL, the words
+ * with their strings) and its text to r->text. Returns AM_OK, AM_E_INVALID_ARG or AM_E_NOMEM. */
 int result_add_segment(am_result *r, const am_segment *seg);
 
 /* Store language detection probabilities (at most 128; codes truncated to 7 bytes, NULL as ""),

@@ -10,15 +10,19 @@
  *   S <start> <end> <text hex>                 a new segment (without words until a W line)
  *   W <start> <end> <probability> <word hex>   a word of the current segment
  *   E                                          the current segment has word timestamps but no words
+ *   T <start> <end> <speaker index>            a speaker turn: after the last line the turns are
+ *                                              attached as diarization does (diarize/attach.h)
  * Exit status: 0, 1 for a writer error, 2 for a bad description or usage. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "amanuensis.h"
+#include "diarize/attach.h"
 #include "result/result.h"
 
 #define MAX_WORDS 4096
+#define MAX_TURNS 4096
 
 typedef struct pending {
     am_segment seg;
@@ -67,7 +71,10 @@ int main(int argc, char **argv) {
     }
     int format = am_format_from_name(argv[1]);
     if (format < 0) return 2;
-    am_writer_options o = {0, 0, 0, 0};
+    am_writer_options o = {0, 0, 0, 0, NULL};
+    static diar_turn turns[MAX_TURNS];
+    size_t n_turns = 0;
+    int n_speakers = 0;
     if (argc == 6) {
         o.max_line_width = atoi(argv[2]);
         o.max_line_count = atoi(argv[3]);
@@ -105,9 +112,14 @@ int main(int argc, char **argv) {
                 break;
             }
             p.word_text[p.n_words] = w;
-            p.words[p.n_words] = (am_word){s, e, w, prob};
+            p.words[p.n_words] = (am_word){s, e, w, prob, NULL};
             p.n_words++;
             p.has_words = 1;
+        } else if (line[0] == 'T' && n_turns < MAX_TURNS &&
+                   sscanf(line, "T %lf %lf %d", &turns[n_turns].start, &turns[n_turns].end, &turns[n_turns].speaker) == 3 &&
+                   turns[n_turns].speaker >= 0 && turns[n_turns].speaker < 100) {
+            if (turns[n_turns].speaker >= n_speakers) n_speakers = turns[n_turns].speaker + 1;
+            n_turns++;
         } else if (line[0] == 'E') {
             p.has_words = 1;
         } else if (line[0] != '\n' && line[0] != '#') {
@@ -115,6 +127,7 @@ int main(int argc, char **argv) {
         }
     }
     if (status == 0 && flush(r, &p)) status = 1;
+    if (status == 0 && n_turns && diar_attach_turns(r, turns, n_turns, n_speakers) != AM_OK) status = 1;
     if (status == 0) {
         int rc = am_write_result_ex(r, (am_format)format, &o, stdout);
         if (rc != AM_OK) {

@@ -365,7 +365,7 @@ typedef struct wdef {
 } wdef;
 
 static void add_word_segment(am_result *r, int id, double start, double end, const wdef *defs, int n) {
-    am_word words[16];
+    am_word words[16] = {{0}};
     char text[512] = "";
     assert_true(n <= 16);
     for (int i = 0; i < n; i++) {
@@ -593,7 +593,7 @@ static void test_words_deep_copy(void **state) {
     (void)state;
     am_result *r = calloc(1, sizeof *r);
     char w0[] = " hello", w1[] = " world";
-    am_word words[2] = {{0.5, 1.0, w0, 0.9f}, {1.0, 1.5, w1, 0.25f}};
+    am_word words[2] = {{0.5, 1.0, w0, 0.9f, NULL}, {1.0, 1.5, w1, 0.25f, NULL}};
     am_segment s = {0};
     s.text = " hello world";
     s.words = words;
@@ -638,7 +638,7 @@ static void test_json_words(void **state) {
     am_result *r = calloc(1, sizeof *r);
     strcpy(r->language, "fr");
     r->duration = 2.0;
-    am_word words[2] = {{0.0, 0.52, " \"Caf\xC3\xA9\"", 0.875f}, {0.52, 1.0049, " ok\xE6", NAN}};
+    am_word words[2] = {{0.0, 0.52, " \"Caf\xC3\xA9\"", 0.875f, NULL}, {0.52, 1.0049, " ok\xE6", NAN, NULL}};
     am_segment s = {0};
     s.id = 1;
     s.end = 1.0;
@@ -680,7 +680,7 @@ static void test_json_verbose_layout(void **state) {
     am_result *r = calloc(1, sizeof *r);
     strcpy(r->language, "en");
     r->duration = 2.0;
-    am_word words[2] = {{0.0, 0.5, " Hi\t", 0.5f}, {0.5, 1.0, "\xC2\xA0there\xFF", INFINITY}};
+    am_word words[2] = {{0.0, 0.5, " Hi\t", 0.5f, NULL}, {0.5, 1.0, "\xC2\xA0there\xFF", INFINITY, NULL}};
     am_segment s = {0};
     s.id = 5;
     s.end = 1.0;
@@ -719,7 +719,7 @@ static void test_json_verbose_layout(void **state) {
 static void test_subtitles_from_words(void **state) {
     (void)state;
     am_result *r = make_word_result();
-    am_writer_options o = {0, 0, 0, 0};
+    am_writer_options o = {0, 0, 0, 0, NULL};
     expect_output(r, AM_FORMAT_SRT, WORDS_SRT_DEFAULT);
     expect_output(r, AM_FORMAT_VTT, WORDS_VTT_DEFAULT);
     expect_output_ex(r, AM_FORMAT_SRT, &o, WORDS_SRT_DEFAULT);
@@ -729,12 +729,12 @@ static void test_subtitles_from_words(void **state) {
     expect_output_ex(r, AM_FORMAT_VTT, &o, WORDS_VTT_W20_C2);
     o.highlight_words = 1;
     expect_output_ex(r, AM_FORMAT_VTT, &o, WORDS_VTT_HL_W20_C2);
-    o = (am_writer_options){20, 0, 0, 0};
+    o = (am_writer_options){20, 0, 0, 0, NULL};
     expect_output_ex(r, AM_FORMAT_SRT, &o, WORDS_SRT_W20);
-    o = (am_writer_options){0, 0, 3, 0};
+    o = (am_writer_options){0, 0, 3, 0, NULL};
     expect_output_ex(r, AM_FORMAT_SRT, &o, WORDS_SRT_WPL3);
     /* txt, tsv and json ignore the layout options */
-    o = (am_writer_options){20, 2, 3, 1};
+    o = (am_writer_options){20, 2, 3, 1, NULL};
     size_t n1, n2;
     for (int f = AM_FORMAT_TXT; f <= AM_FORMAT_TSV; f++) {
         if (f == AM_FORMAT_SRT || f == AM_FORMAT_VTT) continue;
@@ -745,13 +745,13 @@ static void test_subtitles_from_words(void **state) {
         free(b);
     }
     /* negative options are rejected */
-    o = (am_writer_options){-1, 0, 0, 0};
+    o = (am_writer_options){-1, 0, 0, 0, NULL};
     assert_int_equal(am_write_result_ex(r, AM_FORMAT_SRT, &o, stdout), AM_E_INVALID_ARG);
     am_result_free(r);
 
     /* without words the options are ignored: one cue per segment */
     am_result *plain = make_result();
-    o = (am_writer_options){5, 1, 1, 1};
+    o = (am_writer_options){5, 1, 1, 1, NULL};
     size_t n3, n4;
     for (int f = AM_FORMAT_SRT; f <= AM_FORMAT_VTT; f++) {
         char *a = write_to_memory(plain, (am_format)f, &n3), *b = write_to_memory_ex(plain, (am_format)f, &o, &n4);
@@ -770,7 +770,7 @@ static void test_highlight_details(void **state) {
     am_result *r = calloc(1, sizeof *r);
     static const wdef w[] = {{" a", 1.0, 1.5}, {" bb", 2.0, 2.5}, {" c", 2.5, 3.0}};
     add_word_segment(r, 0, 0.0, 3.0, w, 3);
-    am_writer_options o = {4, 2, 0, 1};
+    am_writer_options o = {4, 2, 0, 1, NULL};
     expect_output_ex(r, AM_FORMAT_SRT, &o,
                      "1\n00:00:01,000 --> 00:00:01,500\n<u>a</u> bb\nc\n\n"
                      "2\n00:00:01,500 --> 00:00:02,000\na bb\nc\n\n"
@@ -817,9 +817,9 @@ static void test_utf8_split_tokens(void **state) {
     assert_string_equal(text, " \xE6\x97\xA5\xE6\x9C\xAC\xE8\xAA\x9E ok");
 
     am_result *r = calloc(1, sizeof *r);
-    am_word words[3] = {{0.0, 0.5, " \xE6\x97\xA5\xE6", 0.5f},          /* ends inside 本 */
-                        {0.5, 1.0, "\x9C\xAC\xE8\xAA\x9E", 0.5f},       /* starts inside it */
-                        {1.0, 1.5, " ok", 0.5f}};
+    am_word words[3] = {{0.0, 0.5, " \xE6\x97\xA5\xE6", 0.5f, NULL},          /* ends inside 本 */
+                        {0.5, 1.0, "\x9C\xAC\xE8\xAA\x9E", 0.5f, NULL},       /* starts inside it */
+                        {1.0, 1.5, " ok", 0.5f, NULL}};
     am_segment s = {0};
     s.end = 1.5;
     s.text = text;
@@ -828,7 +828,7 @@ static void test_utf8_split_tokens(void **state) {
     s.end = 2.0;
     s.text = "\xE8\xAA"; /* a window cut inside 語 */
     assert_int_equal(result_add_segment(r, &s), AM_OK);
-    am_writer_options o = {10, 2, 0, 1};
+    am_writer_options o = {10, 2, 0, 1, NULL};
     for (int with_words = 0; with_words < 2; with_words++) {
         for (int f = AM_FORMAT_TXT; f <= AM_FORMAT_TSV; f++) {
             size_t n;

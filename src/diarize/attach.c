@@ -1,0 +1,211 @@
+/* attach.c — diarization of a transcription: the weight file's search, diar_run on the samples,
+ * and the speakers given to words and segments (attach.h). */
+#define _GNU_SOURCE /* dladdr */
+#include "diarize/attach.h"
+
+#include <dlfcn.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/util.h"
+#include "diarize/campplus.h"
+#include "diarize/segment.h"
+#include "diarize/weights.h"
+#include "result/result.h"
+
+static int file_exists(const char *path) { return access(path, R_OK) == 0; }
+
+int diar_model_path(const am_params *p, char *out, size_t size) {
+    const char *named = p->diarize_model && *p->diarize_model ? p->diarize_model : getenv("AMANUENSIS_DIARIZE_MODEL");
+    if (named && *named) {
+        snprintf(out, size, "%s", named);
+        return 1;
+    }
+    char exe[4096];
+    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (len > 0) {
+        exe[len] = 0;
+        char *slash = strrchr(exe, '/');
+        if (slash) {
+            *slash = 0;
+            if ((size_t)snprintf(out, size, "%s/../models/diarization/%s", exe, DIAR_MODEL_FILE) < size &&
+                file_exists(out))
+                return 1;
+            if ((size_t)snprintf(out, size, "%s/../share/amanuensis/%s", exe, DIAR_MODEL_FILE) < size &&
+                file_exists(out))
+                return 1;
+        }
+    }
+    Dl_info info; /* the shared library the code is in */
+    if (dladdr((const void *)diar_model_path, &info) && info.dli_fname) {
+        const char *slash = strrchr(info.dli_fname, '/');
+        if (slash &&
+            (size_t)snprintf(out, size, "%.*s/../share/amanuensis/%s", (int)(slash - info.dli_fname), info.dli_fname,
+                             DIAR_MODEL_FILE) < size &&
+            file_exists(out))
+            return 1;
+    }
+    if ((size_t)snprintf(out, size, "models/diarization/%s", DIAR_MODEL_FILE) < size && file_exists(out)) return 1;
+    return 0;
+}
+
+/* The speaker whose turns overlap [a, b) longest; when none overlaps, the nearest turn's (the
+ * earliest on a tie); -1 without turns.  ov: n_speakers scratch values. */
+static int best_speaker(const diar_turn *t, size_t n, int n_speakers, double a, double b, double *ov) {
+    if (n == 0) return -1;
+    memset(ov, 0, sizeof *ov * (size_t)n_speakers);
+    for (size_t i = 0; i < n && t[i].start < b; i++) {
+        double lo = t[i].start > a ? t[i].start : a, hi = t[i].end < b ? t[i].end : b;
+        if (hi > lo) ov[t[i].speaker] += hi - lo;
+    }
+    int best = -1;
+    for (int k = 0; k < n_speakers; k++)
+        if (ov[k] > 0.0 && (best < 0 || ov[k] > ov[best])) best = k;
+    if (best >= 0) return best;
+    double dmin = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double d = t[i].start >= b ? t[i].start - b : t[i].end <= a ? a - t[i].end : 0.0;
+        if (best < 0 || d < dmin) {
+            best = t[i].speaker;
+            dmin = d;
+        }
+    }
+    return best;
+}
+
+/* Append the run words[a..b) of segment s (n words) to r as one segment speaking `name`. */
+static int add_run(am_result *r, const am_segment *s, int a, int b, const char *name) {
+    size_t len = 1;
+    for (int i = a; i < b; i++) len += strlen(s->words[i].word ? s->words[i].word : "");
+    char *text = malloc(len);
+    if (!text) return AM_E_NOMEM;
+    text[0] = 0;
+    for (int i = a; i < b; i++) strcat(text, s->words[i].word ? s->words[i].word : "");
+    am_segment o = *s;
+    o.id = (int)r->n_segments;
+    o.start = a == 0 ? s->start : s->words[a].start;
+    o.end = b == s->n_words ? s->end : s->words[b - 1].end;
+    o.text = text;
+    o.tokens = NULL;
+    o.n_tokens = 0;
+    o.words = s->words + a;
+    o.n_words = b - a;
+    o.speaker = name;
+    int rc = result_add_segment(r, &o);
+    free(text);
+    return rc;
+}
+
+int diar_attach_turns(am_result *r, const diar_turn *turns, size_t n_turns, int n_speakers) {
+    if (n_speakers < 1) n_speakers = 1;
+    char(*names)[16] = calloc((size_t)n_speakers, sizeof *names);
+    double *ov = calloc((size_t)n_speakers, sizeof *ov);
+    am_result *nr = calloc(1, sizeof *nr);
+    struct result_turn *rt = malloc((n_turns ? n_turns : 1) * sizeof *rt);
+    am_word *words = NULL;
+    int rc = names && ov && nr && rt ? AM_OK : AM_E_NOMEM;
+    if (rc == AM_OK) {
+        for (int k = 0; k < n_speakers; k++) snprintf(names[k], sizeof names[k], "SPEAKER_%02d", k % 100);
+        *nr = *r; /* language, duration, statistics; the segments are rebuilt */
+        nr->segments = NULL;
+        nr->n_segments = nr->cap = 0;
+        nr->text = NULL;
+        nr->text_len = 0;
+        nr->turns = NULL;
+        nr->n_turns = 0;
+    }
+    for (size_t i = 0; rc == AM_OK && i < r->n_segments; i++) {
+        am_segment s = r->segments[i];
+        if (s.words && s.n_words > 0) {
+            am_word *grown = realloc(words, (size_t)s.n_words * sizeof *words);
+            if (!grown) {
+                rc = AM_E_NOMEM;
+                break;
+            }
+            words = grown;
+            for (int w = 0; w < s.n_words; w++) {
+                words[w] = s.words[w];
+                int k = best_speaker(turns, n_turns, n_speakers, words[w].start, words[w].end, ov);
+                words[w].speaker = k >= 0 ? names[k] : NULL;
+            }
+            s.words = words;
+            int a = 0;
+            for (int b = 1; rc == AM_OK && b <= s.n_words; b++)
+                if (b == s.n_words || words[b].speaker != words[a].speaker) {
+                    if (a == 0 && b == s.n_words) { /* one speaker: the segment as it was */
+                        s.id = (int)nr->n_segments;
+                        s.speaker = words[0].speaker;
+                        rc = result_add_segment(nr, &s);
+                    } else {
+                        rc = add_run(nr, &s, a, b, words[a].speaker);
+                    }
+                    a = b;
+                }
+        } else {
+            int k = best_speaker(turns, n_turns, n_speakers, s.start, s.end, ov);
+            s.id = (int)nr->n_segments;
+            s.speaker = k >= 0 ? names[k] : NULL;
+            rc = result_add_segment(nr, &s);
+        }
+    }
+    if (rc == AM_OK && !nr->text && !(nr->text = am_strdup(""))) rc = AM_E_NOMEM;
+    if (rc == AM_OK) {
+        for (size_t i = 0; i < n_turns; i++) {
+            rt[i].start = turns[i].start;
+            rt[i].end = turns[i].end;
+            snprintf(rt[i].speaker, sizeof rt[i].speaker, "SPEAKER_%02d", turns[i].speaker % 100);
+        }
+        nr->turns = rt;
+        nr->n_turns = n_turns;
+        rt = NULL;
+        am_result old = *r; /* r takes the new contents; nr the old ones, freed */
+        *r = *nr;
+        *nr = old;
+    }
+    am_result_free(nr); /* the old contents, or on a failure the partial new ones */
+    free(rt);
+    free(words);
+    free(ov);
+    free(names);
+    return rc;
+}
+
+int diar_transcript(am_result *r, const float *x, size_t n, const am_params *p, char *err, size_t err_size) {
+    char path[4096];
+    if (!diar_model_path(p, path, sizeof path))
+        return am_fail(err, err_size, AM_E_IO,
+                       "no diarization weights: models/diarization/%s not found (scripts/fetch-model diarization, "
+                       "or name the file)",
+                       DIAR_MODEL_FILE);
+    char why[512] = "";
+    diar_weights *w = NULL;
+    diar_segmenter *seg = NULL;
+    diar_campplus *emb = NULL;
+    diar_turn *turns = NULL;
+    size_t n_turns = 0;
+    int n_speakers = 0;
+    int rc = diar_weights_load(path, &w, why, sizeof why);
+    if (rc == AM_OK) rc = diar_seg_create(w, &seg, why, sizeof why);
+    if (rc == AM_OK) rc = diar_campplus_create(w, 0, &emb, why, sizeof why);
+    diar_weights_free(w);
+    if (rc != AM_OK) {
+        if (strstr(why, path)) am_fail(err, err_size, rc, "%s", why);
+        else am_fail(err, err_size, rc, "%s: %s", path, why);
+    } else {
+        diar_options o = diar_options_default();
+        o.num_speakers = p->num_speakers;
+        o.min_speakers = p->min_speakers;
+        o.max_speakers = p->max_speakers;
+        o.n_threads = p->n_threads > 0 ? p->n_threads : am_cpu_count();
+        rc = diar_run(seg, emb, x, n, &o, &turns, &n_turns, &n_speakers, err, err_size);
+        if (rc == AM_OK && (rc = diar_attach_turns(r, turns, n_turns, n_speakers)) != AM_OK)
+            am_fail(err, err_size, rc, "out of memory");
+    }
+    free(turns);
+    diar_campplus_free(emb);
+    diar_seg_free(seg);
+    return rc;
+}

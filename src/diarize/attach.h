@@ -1,0 +1,31 @@
+/* attach.h — speaker diarization of a transcription (am_params.diarize): the weight file found
+ * and loaded, diar_run (pipeline.h) on the same samples, and its turns attached to the result. */
+#ifndef AM_DIARIZE_ATTACH_H
+#define AM_DIARIZE_ATTACH_H
+
+#include <stddef.h>
+
+#include "amanuensis.h"
+#include "diarize/pipeline.h"
+
+#define DIAR_MODEL_FILE "diarization.bin"
+
+/* The weight file: p->diarize_model, else $AMANUENSIS_DIARIZE_MODEL, else the first that exists of
+ * <exe dir>/../models/diarization/, <exe dir>/../share/amanuensis/, <libamanuensis.so
+ * dir>/../share/amanuensis/ and ./models/diarization/ + diarization.bin.  Returns 1 with the path
+ * in out, or 0 when none is named and none is found. */
+int diar_model_path(const am_params *p, char *out, size_t size);
+
+/* Give r's words and segments speakers from turns[0..n_turns) (speakers 0 .. n_speakers - 1):
+ * each word the speaker whose turns overlap it longest (the nearest turn's when none overlaps),
+ * each segment the same over its own span, except that a segment whose words change speaker is
+ * split there into one segment per run of words (text: the words joined; times: the first and
+ * last word's, the outer ends keeping the segment's; tokens: none); segments are renumbered.  The
+ * turns are stored in r (am_result_turn).  Returns AM_OK or AM_E_NOMEM (r unchanged). */
+int diar_attach_turns(am_result *r, const diar_turn *turns, size_t n_turns, int n_speakers);
+
+/* Diarize x[0..n) as p asks (model, speaker counts, threads) and attach the turns to r.  Returns
+ * AM_OK, or AM_E_IO / AM_E_MODEL naming the weight file, AM_E_NOMEM, ... with a message. */
+int diar_transcript(am_result *r, const float *x, size_t n, const am_params *p, char *err, size_t err_size);
+
+#endif
