@@ -32,6 +32,7 @@
 #include "audio/audio.h"
 #include "audio/pcm.h"
 #include "common/util.h"
+#include "diarize/attach.h"
 #include "result/json.h"
 #include "server/jobs.h"
 #include "server/live.h"
@@ -74,8 +75,9 @@ typedef struct server {
     int loader_started;
 } server;
 
-enum { F_NONE, F_FILE, F_MODEL, F_LANGUAGE, F_PROMPT, F_FORMAT, F_TEMPERATURE, F_GRANULARITY, F_STREAM, F_IGNORED };
-enum { RF_JSON, RF_TEXT, RF_SRT, RF_VTT, RF_VERBOSE };
+enum { F_NONE, F_FILE, F_MODEL, F_LANGUAGE, F_PROMPT, F_FORMAT, F_TEMPERATURE, F_GRANULARITY, F_STREAM, F_DIARIZE,
+       F_IGNORED };
+enum { RF_JSON, RF_TEXT, RF_SRT, RF_VTT, RF_VERBOSE, RF_DIARIZED };
 
 typedef struct req {
     server *srv;
@@ -110,6 +112,7 @@ typedef struct req {
     int has_temperature;
     int want_words, want_segments, has_granularity;
     int stream;                  /* stream=true: server-sent events (live.c)                     */
+    int diarize;                 /* diarize=true, or response_format=diarized_json               */
     live_ws *ws;                 /* a WebSocket waiting for its upgrade                           */
     job *job;
     struct MHD_Connection *conn;
@@ -293,6 +296,7 @@ static int field_id(const char *name) {
     if (!strcmp(name, "timestamp_granularities[]") || !strcmp(name, "timestamp_granularities"))
         return F_GRANULARITY;
     if (!strcmp(name, "stream")) return F_STREAM;
+    if (!strcmp(name, "diarize")) return F_DIARIZE;
     return F_IGNORED;
 }
 
@@ -364,6 +368,7 @@ static int parse_format(const char *v) {
     if (!strcmp(v, "srt")) return RF_SRT;
     if (!strcmp(v, "vtt")) return RF_VTT;
     if (!strcmp(v, "verbose_json")) return RF_VERBOSE;
+    if (!strcmp(v, "diarized_json")) return RF_DIARIZED;
     return -1;
 }
 
@@ -412,7 +417,7 @@ static int on_part_end(void *user) {
         int f = parse_format(v);
         if (f < 0) {
             req_fail(r, 400, "invalid_value", "response_format",
-                     "'response_format' must be one of json, text, srt, verbose_json, vtt");
+                     "'response_format' must be one of json, text, srt, verbose_json, vtt, diarized_json");
             return 1;
         }
         r->format = f;
@@ -440,6 +445,14 @@ static int on_part_end(void *user) {
             return 1;
         }
         r->has_granularity = 1;
+        break;
+    case F_DIARIZE:
+        if (!strcmp(v, "true") || !strcmp(v, "True") || !strcmp(v, "1")) r->diarize = 1;
+        else if (!strcmp(v, "false") || !strcmp(v, "False") || !strcmp(v, "0")) r->diarize = 0;
+        else {
+            req_fail(r, 400, "invalid_value", "diarize", "'diarize' must be true or false");
+            return 1;
+        }
         break;
     case F_STREAM:
         if (!strcmp(v, "true") || !strcmp(v, "True") || !strcmp(v, "1")) r->stream = 1;
@@ -662,6 +675,10 @@ static MHD_RESULT respond_result(server *s, req *r, const job *j) {
         return send_body(r, 200, r->format == RF_SRT ? "application/x-subrip; charset=utf-8" : "text/vtt; charset=utf-8",
                          mem, len, 1, warn_h, warn_v);
     }
+    case RF_DIARIZED:
+        json_diarized(&b, res, r->translate ? "translate" : "transcribe");
+        sb_putc(&b, '\n');
+        return send_sbuf(r, 200, "application/json", &b, warn_h, warn_v);
     default: break;
     }
     /* verbose_json: OpenAI's layout, from the same serialiser as the json file */
@@ -779,7 +796,18 @@ static MHD_RESULT finish_upload(server *s, req *r) {
         return send_error_h(r, 503, "server_error", "model_loading", NULL, "the model is still loading",
                             "Retry-After", "1");
     }
+    int diarize = r->diarize || r->format == RF_DIARIZED;
+    if (r->stream && diarize)
+        return send_error(r, 400, "invalid_request_error", "invalid_value", "stream",
+                          "stream=true does not diarize (diarize, response_format=diarized_json)");
     if (r->stream) return respond_stream(s, r, mi);
+    if (diarize) {
+        char wpath[4096];
+        am_params dp = am_params_default();
+        if (!diar_model_path(&dp, wpath, sizeof wpath))
+            return send_error(r, 400, "invalid_request_error", "unsupported", NULL,
+                              "this server has no diarization weights (scripts/fetch-model diarization)");
+    }
 
     job *j = job_new();
     if (!j) return send_error(r, 500, "server_error", NULL, NULL, "out of memory");
@@ -803,6 +831,10 @@ static MHD_RESULT finish_upload(server *s, req *r) {
     }
     if (r->has_temperature) j->params.temperature = r->temperature;
     if (r->want_words) j->params.word_timestamps = 1;
+    if (diarize) {
+        j->params.diarize = 1;
+        j->params.word_timestamps = 1; /* segments split where the speaker changes between words */
+    }
 
     if (pool_submit(&s->pool, j) != 0) return send_429(s, r);
 

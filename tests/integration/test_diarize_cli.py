@@ -8,6 +8,8 @@
 - A one-voice recording (jfk.wav) gives one speaker.
 - Missing and corrupt weight files: one line on stderr naming the file, exit status 1; -o rttm
   without --diarize is a usage error; without --diarize no output carries a speaker.
+- The server: the official `openai` client gets response_format=diarized_json (OpenAI's
+  TranscriptionDiarized) with both speakers; verbose_json with diarize=true carries speakers.
 - The attaching of turns to words and segments (src/diarize/attach.c) on a described result
   (build/tools/write_result, no model): a segment is split where its words change speaker.
 """
@@ -201,3 +203,44 @@ def test_attach_splits_segments_at_speaker_changes():
                                                                     "T 0.0 2.0 0", "T 2.0 4.5 1"]),
                        capture_output=True, text=True)
     assert r.returncode == 0 and r.stdout == "[SPEAKER_01] All of it.\n", r.stdout
+
+
+# ---- the server: response_format=diarized_json and diarize=true --------------------------------
+
+def test_server_diarized_json(binary, model_dir, weights, two_voices):
+    """The official client gets OpenAI's diarized_json (TranscriptionDiarized) with both speakers;
+    verbose_json with diarize=true carries "speaker" on segments and words; stream=true refuses."""
+    openai = pytest.importorskip("openai")
+    from conftest import Server
+    from test_server import multipart
+    d, ref = two_voices
+    srv = Server(binary, ["-m", model_dir, "--workers", "1"])
+    try:
+        client = openai.OpenAI(base_url=srv.base + "/v1", api_key="unused", max_retries=0, timeout=300)
+        with open(d / "two.wav", "rb") as f:
+            r = client.audio.transcriptions.create(model="whisper-1", file=f, response_format="diarized_json")
+        with wave.open(str(d / "two.wav"), "rb") as w:
+            seconds = w.getnframes() / w.getframerate()
+        assert r.task == "transcribe" and abs(r.duration - seconds) < 0.01
+        assert r.segments and {s.speaker for s in r.segments} == {"SPEAKER_00", "SPEAKER_01"}
+        assert [s.id for s in r.segments] == [f"seg_{i}" for i in range(len(r.segments))]
+        assert all(s.type == "transcript.text.segment" and s.text and s.start <= s.end for s in r.segments)
+        assert r.text and r.segments[0].text in r.text
+        assert der(ref, [(s.start, s.end, s.speaker) for s in r.segments], collar=0.5) <= 0.15
+
+        body, ct = multipart([("model", "whisper-1"), ("response_format", "verbose_json"), ("diarize", "true"),
+                              ("timestamp_granularities[]", "word"), ("timestamp_granularities[]", "segment")],
+                             [("file", "a.wav", (d / "two.wav").read_bytes())])
+        status, _, out = srv.request("POST", "/v1/audio/transcriptions", body=body,
+                                     headers={"Content-Type": ct}, timeout=300)
+        assert status == 200, out
+        v = json.loads(out)
+        assert {s["speaker"] for s in v["segments"]} == {"SPEAKER_00", "SPEAKER_01"}
+        assert v["words"] and {w["speaker"] for w in v["words"]} == {"SPEAKER_00", "SPEAKER_01"}
+
+        body, ct = multipart([("model", "whisper-1"), ("response_format", "diarized_json"), ("stream", "true")],
+                             [("file", "a.wav", (d / "two.wav").read_bytes())])
+        status, _, out = srv.request("POST", "/v1/audio/transcriptions", body=body, headers={"Content-Type": ct})
+        assert status == 400 and json.loads(out)["error"]["param"] == "stream", out
+    finally:
+        assert srv.stop() == 0, srv.logtext()
