@@ -169,15 +169,6 @@ static char *build_prompt(const am_stream *s) {
     return words_join(s->committed.w + begin, end - begin);
 }
 
-/* The prefix: the committed words that are still in the buffer (from its start), forced as the
- * start of the decode so that only what follows them is searched. */
-static char *build_prefix(const am_stream *s) {
-    const double t0 = (double)s->buf_start / SR;
-    int begin = s->committed.n;
-    while (begin > 0 && s->committed.w[begin - 1].start >= t0 - 1e-6) begin--;
-    return begin < s->committed.n ? words_join(s->committed.w + begin, s->committed.n - begin) : NULL;
-}
-
 /* Decode the buffer into hyp (absolute times, without the committed words).  *trim_at: the end of
  * the last finished segment (seconds; 0 when the decode has fewer than two segments). */
 static int decode_buffer(am_stream *s, word_list *hyp, double *trim_at, char *err, size_t err_size) {
@@ -197,14 +188,11 @@ static int decode_buffer(am_stream *s, word_list *hyp, double *trim_at, char *er
     if (s->language[0]) dp.language = s->language;
     char *prompt = build_prompt(s);
     dp.initial_prompt = prompt;
-    char *prefix = getenv("AM_STREAM_PREFIX") ? build_prefix(s) : NULL;
-    dp.prefix = prefix;
     am_result *r = NULL;
     double t = am_now();
     int rc = transcribe_in_session(s->m, &s->session, s->buf, s->buf_n, &dp, &r, err, err_size);
     s->last_compute = am_now() - t;
     free(prompt);
-    free(prefix);
     if (rc != AM_OK) return rc;
     if (!s->language[0] && am_result_language(r) && am_result_n_segments(r) > 0)
         snprintf(s->language, sizeof s->language, "%s", am_result_language(r));
