@@ -345,11 +345,12 @@ static void build_rttm(sbuf *b, const am_result *r, const am_writer_options *o) 
     const char *id = o && o->file_id && *o->file_id ? o->file_id : "audio";
     sbuf fid = {0};
     for (const char *c = id; *c; c++) sb_putc(&fid, *c == ' ' || (*c >= '\t' && *c <= '\r') ? '_' : *c);
-    for (size_t i = 0; i < r->n_turns; i++) {
-        const struct result_turn *t = &r->turns[i];
-        sb_printf(b, "SPEAKER %.*s 1 %.3f %.3f <NA> <NA> %s <NA> <NA>\n", (int)fid.len, fid.p ? fid.p : "", t->start,
-                  t->end - t->start, t->speaker);
-    }
+    double start, end;
+    const char *speaker;
+    for (size_t i = 0; i < am_result_n_turns(r); i++) /* through the public accessors, which it tests */
+        if (am_result_turn(r, i, &start, &end, &speaker) == AM_OK)
+            sb_printf(b, "SPEAKER %.*s 1 %.3f %.3f <NA> <NA> %s <NA> <NA>\n", (int)fid.len, fid.p ? fid.p : "", start,
+                      end - start, speaker);
     if (fid.oom) b->oom = 1;
     free(fid.p);
 }
