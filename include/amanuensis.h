@@ -405,6 +405,8 @@ AM_API am_status am_stream_result(const am_stream *stream, am_result **out, char
 /* Samples fed, and samples the stream has consumed (VAD and buffer), since it was created. */
 AM_API uint64_t am_stream_samples_fed(const am_stream *stream);
 AM_API uint64_t am_stream_samples_processed(const am_stream *stream);
+/* 1 when a VAD gates the stream's decoding (decode.vad on and the Silero weights found), else 0. */
+AM_API int am_stream_gated(const am_stream *stream);
 AM_API void am_stream_free(am_stream *stream);
 
 /* ---- audio ------------------------------------------------------------------------------- */

@@ -6,8 +6,9 @@
  * converted and resampled to 16 kHz here, block by block, with src/audio's resampler: the samples
  * are those audio_resample gives on the whole signal).
  *
- * Pacing.  --speed max feeds pieces of exactly --step seconds as fast as they are decoded, so two
- * runs give the same events.  --speed realtime feeds a file by the wall clock (standard input and
+ * Pacing.  --speed max feeds pieces of 100 ms (as a sound card hands them over) as fast as they are
+ * decoded, so two runs give the same events; the stream decodes every --step of them.  --speed
+ * realtime feeds a file by the wall clock (standard input and
  * the microphone pace themselves); each round feeds everything that has arrived in one
  * am_stream_feed call, so when compute falls behind the step grows and no audio is dropped.
  *
@@ -60,8 +61,11 @@ static void stream_usage(FILE *f) {
             "      --policy local-agreement|alignatt  which words are final: those two successive decodes\n"
             "                            agree on (default), or those the alignment puts --alignatt-margin\n"
             "                            seconds (default 0.6) before the end of the audio heard\n"
+            "      --trim SECONDS        past this much buffered audio, cut the buffer at a committed\n"
+            "                            segment end (default 15)\n"
+            "      --max-buffer SECONDS  past this, commit what is pending and cut (default 25, at most 30)\n"
             "      --speed realtime|max  realtime: a file is fed by the wall clock, what has piled up fed at\n"
-            "                            once (default); max: pieces of exactly --step as fast as it goes\n"
+            "                            once (default); max: pieces of 100 ms as fast as it goes\n"
             "                            (deterministic)\n"
             "  -l, --language CODE       spoken language (default: en; auto on multilingual models)\n"
             "  -t, --threads N           threads (default: all cores)\n"
@@ -519,17 +523,17 @@ static void sleep_seconds(double s) {
     nanosleep(&ts, NULL); /* SIGINT cuts it short */
 }
 
-/* A decoded file in `pcm`: pieces of `step` samples (max), or what the wall clock has reached
+/* A decoded file in `pcm`: pieces of `piece` samples (max), or what the wall clock has reached
  * (realtime). */
-static int feed_file(feeder *f, const pcm_store *pcm, size_t step, int realtime) {
+static int feed_file(feeder *f, const pcm_store *pcm, size_t piece, int realtime) {
     const size_t total = pcm_store_size(pcm), tick = SR / 20;
-    size_t cap = realtime ? SR * 4 : step, pos = 0;
+    size_t cap = realtime ? SR * 4 : piece, pos = 0;
     float *buf = malloc(cap * sizeof *buf);
     if (!buf) return am_fail(f->err, sizeof f->err, AM_E_NOMEM, "out of memory");
     const double t0 = am_now();
     int rc = AM_OK;
     while (pos < total && !g_interrupted) {
-        size_t n = total - pos < step ? total - pos : step;
+        size_t n = total - pos < piece ? total - pos : piece;
         if (realtime) {
             double clock = (am_now() - t0) * SR;
             size_t reached = clock >= (double)total ? total : (size_t)clock;
@@ -559,9 +563,9 @@ static int feed_file(feeder *f, const pcm_store *pcm, size_t step, int realtime)
     return rc;
 }
 
-/* The queue of a reader thread: pieces of `step` samples (max), or all that has arrived (realtime;
+/* The queue of a reader thread: pieces of `piece` samples (max), or all that has arrived (realtime;
  * `paced`: no faster than the wall clock, for a regular file on standard input). */
-static int feed_queue(feeder *f, sample_queue *q, size_t step, int realtime, int paced) {
+static int feed_queue(feeder *f, sample_queue *q, size_t piece, int realtime, int paced) {
     size_t cap = SR * 4;
     float *buf = malloc(cap * sizeof *buf);
     if (!buf) return am_fail(f->err, sizeof f->err, AM_E_NOMEM, "out of memory");
@@ -570,7 +574,7 @@ static int feed_queue(feeder *f, sample_queue *q, size_t step, int realtime, int
     int rc = AM_OK;
     for (;;) {
         pthread_mutex_lock(&q->mu);
-        size_t want = realtime ? 1 : step;
+        size_t want = realtime ? 1 : piece;
         while (!g_interrupted && !q->eof && q->n < want) {
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
@@ -582,7 +586,7 @@ static int feed_queue(feeder *f, sample_queue *q, size_t step, int realtime, int
             pthread_mutex_unlock(&q->mu);
             break;
         }
-        size_t n = realtime ? q->n : q->n < step ? q->n : step;
+        size_t n = realtime ? q->n : q->n < piece ? q->n : piece;
         if (realtime && paced) {
             double clock = (am_now() - t0) * SR;
             if ((double)(taken + n) > clock) n = clock > (double)taken ? (size_t)(clock - (double)taken) : 0;
@@ -659,7 +663,7 @@ static int write_result_file(const am_result *res, am_format format, const char 
 
 enum {
     S_FORMAT = 256, S_RATE, S_MIC, S_STEP, S_VAD, S_SPEED, S_BEAM, S_OUTPUT, S_TIMING, S_OUTFILE, S_STATS,
-    S_BACKEND, S_POLICY, S_MARGIN
+    S_BACKEND, S_POLICY, S_MARGIN, S_TRIM, S_MAXBUF
 };
 
 int cli_stream(int argc, char **argv) {
@@ -673,6 +677,7 @@ int cli_stream(int argc, char **argv) {
         {"output-format", required_argument, 0, 'o'},  {"output-file", required_argument, 0, S_OUTFILE},
         {"stats", no_argument, 0, S_STATS},            {"backend", required_argument, 0, S_BACKEND},
         {"policy", required_argument, 0, S_POLICY},    {"alignatt-margin", required_argument, 0, S_MARGIN},
+        {"trim", required_argument, 0, S_TRIM},        {"max-buffer", required_argument, 0, S_MAXBUF},
         {"help", no_argument, 0, 'h'},                 {0, 0, 0, 0}};
     am_stream_params sp = am_stream_params_default();
     am_load_options load_opts = am_load_options_default();
@@ -726,6 +731,14 @@ int cli_stream(int argc, char **argv) {
             else if (!strcmp(optarg, "alignatt")) sp.policy = AM_STREAM_ALIGNATT;
             else return cli_die_usage("--policy must be local-agreement or alignatt", optarg);
             break;
+        case S_TRIM:
+        case S_MAXBUF: {
+            double v = cli_parse_double(optarg, c == S_TRIM ? "--trim" : "--max-buffer", &bad);
+            if (bad) return 2;
+            if (c == S_TRIM) sp.trim_s = (float)v;
+            else sp.max_buffer_s = (float)v; /* the range is am_stream_create's to check */
+            break;
+        }
         case S_MARGIN: {
             double v = cli_parse_double(optarg, "--alignatt-margin", &bad);
             if (bad) return 2;
@@ -833,20 +846,26 @@ int cli_stream(int argc, char **argv) {
         return 1;
     }
 
+    if (sp.decode.vad != AM_VAD_OFF && !am_stream_gated(fd.st))
+        fprintf(stderr, "amanuensis: warning: no Silero VAD weights found (silero-vad-v6.2.0-ggml.bin; see "
+                        "AMANUENSIS_VAD_MODEL): every step is decoded, silence too\n");
+
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_sigint;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL); /* no SA_RESTART: waits and sleeps are cut short */
 
-    const size_t step = (size_t)(sp.step_s * SR + 0.5);
+    /* max: 100 ms pieces, as a sound card hands them over; the stream decodes every --step of
+     * them, and an event's emitted_at is exact to 100 ms */
+    const size_t piece = SR / 10;
     const double t_start = am_now();
     int rc;
     static sample_queue q; /* static: a reader blocked on stdin when SIGINT comes is left running */
     int reader_running = 0;
     pthread_t th;
     if (pcm) {
-        rc = feed_file(&fd, pcm, step, realtime);
+        rc = feed_file(&fd, pcm, piece, realtime);
     } else {
         pthread_mutex_init(&q.mu, NULL);
         pthread_cond_init(&q.cv, NULL);
@@ -870,7 +889,7 @@ int cli_stream(int argc, char **argv) {
             reader_running = 1;
             struct stat st;
             int paced = !mic && fstat(STDIN_FILENO, &st) == 0 && S_ISREG(st.st_mode);
-            rc = feed_queue(&fd, &q, step, realtime, paced);
+            rc = feed_queue(&fd, &q, piece, realtime, paced);
         }
     }
     if (rc == AM_OK) {

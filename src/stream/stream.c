@@ -317,7 +317,9 @@ static int vad_frame(am_stream *s, const float *frame, uint64_t end, char *err, 
         int rc = flush(s, err, err_size);
         if (rc != AM_OK) return rc;
         s->in_speech = 0;
+        /* where the VAD heard speech end, or the end of the last word when its alignment runs on */
         double at = (double)(end - s->silence) / SR;
+        if (s->committed_end > at) at = s->committed_end;
         emit(s, AM_STREAM_SPEECH_END, "", at, at, NULL, 0);
         s->silence = 0;
     }
@@ -507,6 +509,7 @@ am_status am_stream_result(const am_stream *s, am_result **out, char *err, size_
 
 uint64_t am_stream_samples_fed(const am_stream *s) { return s ? s->fed : 0; }
 uint64_t am_stream_samples_processed(const am_stream *s) { return s ? s->processed : 0; }
+int am_stream_gated(const am_stream *s) { return s && s->vad ? 1 : 0; }
 
 void am_stream_free(am_stream *s) {
     if (!s) return;

@@ -263,3 +263,33 @@ def test_undecodable_stdin(checked_binary, model_dir):
     assert r.returncode == 1
     lines = r.stderr.decode(errors="replace").strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("amanuensis: stdin: "), lines
+
+
+def test_no_word_repeated_at_tiny_trims(binary, model_dir, test_data, jfk_offline):
+    """A 2 s trim length and a 4 s cap (no VAD) cut the buffer many times in jfk.wav's 11 s: no
+    final starts by repeating the words that ended the committed text, and the committed text
+    stays close to the offline one."""
+    r = run_am(binary, stream_args(model_dir, "--vad", "off", "--trim", "2", "--max-buffer", "4",
+                                   test_data / "jfk.wav"), env=ENV, check=True)
+    evs = events(r.stdout)
+    committed = []
+    for e in evs:
+        if e["type"] != "final":
+            continue
+        new = normalize(e["text"]).split()
+        for k in (1, 2, 3):
+            if len(committed) >= k and len(new) >= k:
+                assert committed[-k:] != new[:k], f"repeated at a trim: {committed[-k:]} then {e['text']!r}"
+        committed += new
+    errors, n = word_errors(jfk_offline, " ".join(committed))
+    assert errors <= 4, (jfk_offline, " ".join(committed))
+    fed, processed, _ = stats(r.stderr)
+    assert fed == processed
+
+
+def test_bad_buffer_lengths(checked_binary, model_dir, test_data):
+    for args in (["--max-buffer", "40"], ["--trim", "0.5"], ["--trim", "20", "--max-buffer", "10"]):
+        r = run_am(checked_binary, ["stream", "-m", model_dir] + args + [test_data / "jfk.wav"], env=ENV)
+        assert r.returncode == 1, r.stderr
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and "stream" in lines[0], r.stderr
