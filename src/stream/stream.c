@@ -5,7 +5,8 @@
  *                 --append--> buffer[buf_n] (absolute sample buf_start .. buf_start + buf_n)
  *   every step_s of new speech:  hypothesis = words of am_transcribe(buffer, prompt = committed text
  *                                that has left the buffer), absolute times
- *       guards:   words already committed dropped (content, then time), a repeated n-gram cut
+ *       guards:   words already committed dropped (content, then time), words over silence (VAD)
+ *                 dropped, a repeated n-gram cut
  *                 (loop), a window Whisper calls no-speech gives no words
  *       commit:   the longest common prefix of this hypothesis and the previous one (LocalAgreement-2),
  *                 or (AlignAtt) the words aligned to end alignatt_margin_s before the audio does
@@ -36,6 +37,8 @@
 #define PROMPT_CHARS 200       /* committed text in the prompt, at most (as whisper_streaming)   */
 #define PREROLL_SAMPLES (SR / 5) /* audio kept before the VAD's speech start (200 ms)           */
 #define SEGMENT_GAP_S 1.0      /* am_stream_result: a pause this long starts a new segment        */
+#define PROB_FRAMES 1024       /* VAD probabilities kept (32 s of frames: more than a buffer)    */
+#define SILENT_WORD_PROB 0.1f  /* a word the VAD heard no speech under (mean probability) is dropped */
 
 struct am_stream {
     const am_model *m;
@@ -47,6 +50,9 @@ struct am_stream {
     float frame[VAD_WINDOW]; /* samples waiting for a whole VAD frame                           */
     int frame_fill;
     float neg_threshold;
+    uint64_t prob_end[PROB_FRAMES]; /* ring of the last frames: absolute end sample and ...      */
+    float prob[PROB_FRAMES];        /* ... speech probability; frame k at k % PROB_FRAMES       */
+    uint64_t n_probs;
     uint64_t silence;        /* samples of the current run of non-speech frames (in speech)     */
     int in_speech;           /* always 1 without a gate                                         */
 
@@ -169,6 +175,36 @@ static char *build_prompt(const am_stream *s) {
     return words_join(s->committed.w + begin, end - begin);
 }
 
+/* Mean VAD speech probability of the frames that overlap [a, b] seconds (1 when none is kept). */
+static float speech_prob(const am_stream *s, double a, double b) {
+    const uint64_t first = s->n_probs > PROB_FRAMES ? s->n_probs - PROB_FRAMES : 0;
+    double sum = 0.0;
+    int n = 0;
+    for (uint64_t k = s->n_probs; k-- > first;) {
+        const double e = (double)s->prob_end[k % PROB_FRAMES] / SR, st = e - (double)VAD_WINDOW / SR;
+        if (e <= a) break; /* frames are in time order */
+        if (st < b) {
+            sum += s->prob[k % PROB_FRAMES];
+            n++;
+        }
+    }
+    return n ? (float)(sum / n) : 1.0f;
+}
+
+/* Whisper writes words into silence now and then ("Thank you.", "See you soon."): drop the words
+ * that the VAD heard no speech under. */
+static void drop_silent_words(const am_stream *s, word_list *hyp) {
+    int k = 0;
+    for (int i = 0; i < hyp->n; i++) {
+        if (speech_prob(s, hyp->w[i].start, hyp->w[i].end) < SILENT_WORD_PROB) {
+            free(hyp->w[i].text);
+            continue;
+        }
+        hyp->w[k++] = hyp->w[i];
+    }
+    hyp->n = k;
+}
+
 /* Decode the buffer into hyp (absolute times, without the committed words).  *trim_at: the end of
  * the last finished segment (seconds; 0 when the decode has fewer than two segments). */
 static int decode_buffer(am_stream *s, word_list *hyp, double *trim_at, char *err, size_t err_size) {
@@ -214,6 +250,7 @@ static int decode_buffer(am_stream *s, word_list *hyp, double *trim_at, char *er
     am_result_free(r);
     if (rc != AM_OK) return rc;
 
+    if (s->vad) drop_silent_words(s, hyp);
     int keep = words_loop_cut(hyp);
     if (keep >= 0) {
         words_truncate(hyp, keep);
@@ -296,6 +333,9 @@ static int flush(am_stream *s, char *err, size_t err_size) {
 static int vad_frame(am_stream *s, const float *frame, uint64_t end, char *err, size_t err_size) {
     float prob = vad_silero_frame(s->vad, &s->vst, frame);
     const uint64_t start = end - VAD_WINDOW;
+    s->prob_end[s->n_probs % PROB_FRAMES] = end;
+    s->prob[s->n_probs % PROB_FRAMES] = prob;
+    s->n_probs++;
     if (!s->in_speech) {
         if (prob >= s->p.decode.vad_threshold) {
             s->in_speech = 1;
