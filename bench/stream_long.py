@@ -27,17 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from memory import make_recording  # noqa: E402  (the same recordings as the memory benchmark)
-
-
-def rss_kib(pid):
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return None
+from soak import rss_kb  # noqa: E402  (VmRSS of a process, KiB)
 
 
 def main():
@@ -65,7 +55,7 @@ def main():
 
         def sample():
             while not stop.is_set():
-                r = rss_kib(p.pid)
+                r = rss_kb(p.pid)
                 if r is not None:
                     samples.append((time.time() - t0, r))
                 stop.wait(1.0)
