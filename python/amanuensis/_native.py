@@ -48,6 +48,7 @@ class AmSegment(Structure):
 
 SEGMENT_CALLBACK = CFUNCTYPE(None, POINTER(AmSegment), c_void_p)
 ABORT_CALLBACK = CFUNCTYPE(c_int, c_void_p)
+PROGRESS_CALLBACK = CFUNCTYPE(None, c_double, c_void_p)
 
 
 class AmParams(Structure):
@@ -66,6 +67,9 @@ class AmParams(Structure):
         ("vad_min_silence_ms", c_int), ("vad_speech_pad_ms", c_int), ("vad_max_speech_s", c_float),
         ("abort_callback", ABORT_CALLBACK), ("abort_user_data", c_void_p),
         ("frontend", c_int), ("batch_size", c_int), ("vad_chunk_gap_ms", c_int),
+        ("progress_callback", PROGRESS_CALLBACK), ("progress_user_data", c_void_p),
+        ("diarize", c_int), ("diarize_model", c_char_p), ("num_speakers", c_int), ("min_speakers", c_int),
+        ("max_speakers", c_int),
         ("_reserved", c_char * 512),  # fields a newer header appends, with their defaults
     ]
 
@@ -126,6 +130,8 @@ def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
     fn("am_result_language_code", c_char_p, c_void_p, c_int)
     fn("am_result_language_prob", c_float, c_void_p, c_int)
     fn("am_result_duration", c_double, c_void_p)
+    fn("am_result_n_turns", c_size_t, c_void_p)
+    fn("am_result_turn", c_int, c_void_p, c_size_t, POINTER(c_double), POINTER(c_double), POINTER(c_char_p))
     fn("am_result_free", None, c_void_p)
     fn("am_audio_read_file", c_int, c_char_p, POINTER(POINTER(c_float)), POINTER(c_size_t), *err)
     fn("am_audio_read_memory", c_int, c_void_p, c_size_t, POINTER(POINTER(c_float)), POINTER(c_size_t), *err)

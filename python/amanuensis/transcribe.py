@@ -7,7 +7,13 @@
         print("[%.2fs -> %.2fs] %s" % (s.start, s.end, s.text))
 
 One model may be shared by any number of threads: every transcribe() holds only its own working
-state in C (am_transcribe), and num_workers of them run at once (more wait)."""
+state in C (am_transcribe), and num_workers of them run at once (more wait).
+
+Beyond faster-whisper, diarize=True gives each segment and word its speaker ("SPEAKER_00", ...):
+
+    segments, info = model.transcribe("meeting.wav", diarize=True, num_speakers=2)
+    for s in segments:                            # with diarize, they come once the whole file is done
+        print("[%.2fs -> %.2fs] %s:%s" % (s.start, s.end, s.speaker, s.text))"""
 import ctypes
 import math
 import os
@@ -37,7 +43,8 @@ _DEFAULT_OPTIONS: Dict[str, Any] = dict(
     suppress_tokens=[-1], without_timestamps=False, max_initial_timestamp=1.0, word_timestamps=False,
     prepend_punctuations=_PREPEND_PUNCTUATIONS, append_punctuations=_APPEND_PUNCTUATIONS, vad_filter=False,
     vad_parameters=None, max_new_tokens=None, hallucination_silence_threshold=None, batch_size=1, seed=0,
-    max_context=None)
+    max_context=None, diarize=False, num_speakers=None, min_speakers=None, max_speakers=None, diarize_model=None)
+_DIARIZE_WEIGHTS = os.path.join("diarization", "diarization.bin")
 
 
 class AmanuensisError(RuntimeError):
@@ -58,11 +65,13 @@ def _raise(status: int, err, what: str) -> None:
 
 @dataclass
 class Word:
-    """A word with its times in seconds (with word_timestamps=True), as faster-whisper's."""
+    """A word with its times in seconds (with word_timestamps=True), as faster-whisper's; `speaker`
+    ("SPEAKER_00", ...) with diarize=True, else None."""
     start: float
     end: float
     word: str
     probability: float
+    speaker: Optional[str] = None
 
     def _asdict(self) -> Dict[str, Any]:
         return asdict(self)
@@ -71,7 +80,8 @@ class Word:
 @dataclass
 class Segment:
     """A segment as faster-whisper's: times in seconds, `seek` in 10 ms frames, `tokens` the text and
-    timestamp token ids, `words` a list of Word with word_timestamps=True, else None."""
+    timestamp token ids, `words` a list of Word with word_timestamps=True, else None; `speaker`
+    ("SPEAKER_00", ...) with diarize=True, else None."""
     id: int
     seek: int
     start: float
@@ -83,6 +93,7 @@ class Segment:
     no_speech_prob: float
     words: Optional[List[Word]]
     temperature: Optional[float]
+    speaker: Optional[str] = None
 
     def _asdict(self) -> Dict[str, Any]:
         return asdict(self)
@@ -211,12 +222,13 @@ class _Result:
 def _segment_from_c(s: N.AmSegment, with_words: bool) -> Segment:
     words = None
     if with_words:
-        words = [Word(start=w.start, end=w.end, word=N.text(w.word) or "", probability=float(w.probability))
+        words = [Word(start=w.start, end=w.end, word=N.text(w.word) or "", probability=float(w.probability),
+                      speaker=N.text(w.speaker))
                  for w in (s.words[i] for i in range(s.n_words))]
     return Segment(id=s.id, seek=s.seek, start=s.start, end=s.end, text=N.text(s.text) or "",
                    tokens=[s.tokens[i] for i in range(s.n_tokens)], avg_logprob=float(s.avg_logprob),
                    compression_ratio=float(s.compression_ratio), no_speech_prob=float(s.no_speech_prob),
-                   words=words, temperature=float(s.temperature))
+                   words=words, temperature=float(s.temperature), speaker=N.text(s.speaker))
 
 
 def _temperature_schedule(temperature: Union[float, Sequence[float]]) -> Tuple[float, float, bool]:
@@ -357,7 +369,8 @@ class WhisperModel:
                 initial_prompt, prefix, suppress_blank, suppress_tokens, without_timestamps,
                 max_initial_timestamp, word_timestamps, prepend_punctuations, append_punctuations,
                 vad_filter, vad_parameters, max_new_tokens, hallucination_silence_threshold, batch_size, seed,
-                max_context) -> Tuple[N.AmParams, list]:
+                max_context, diarize, num_speakers, min_speakers, max_speakers, diarize_model
+                ) -> Tuple[N.AmParams, list]:
         """am_params from faster-whisper's arguments, and the Python objects its pointers refer to."""
         p = N.lib().am_params_default()
         keep: list = []
@@ -413,7 +426,44 @@ class WhisperModel:
             max_speech = float(_vad_option(vad_parameters, "max_speech_duration_s", p.vad_max_speech_s))
             p.vad_max_speech_s = 0.0 if math.isinf(max_speech) else max_speech
             p.vad_chunk_gap_ms = int(_vad_option(vad_parameters, "chunk_gap_ms", p.vad_chunk_gap_ms))
+        counts = {"num_speakers": num_speakers, "min_speakers": min_speakers, "max_speakers": max_speakers}
+        for name, value in counts.items():
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 64):
+                raise ValueError(f"{name}={value!r}: a whole number 1..64 (or None)")
+        if min_speakers is not None and max_speakers is not None and min_speakers > max_speakers:
+            raise ValueError(f"min_speakers={min_speakers} is above max_speakers={max_speakers}")
+        if diarize or diarize_model is not None or any(v is not None for v in counts.values()):
+            p.diarize = 1
+            # word times, so that a segment is split where its words change speaker (as the server
+            # does); the words are returned only with word_timestamps=True
+            p.word_timestamps = 1
+            p.num_speakers, p.min_speakers, p.max_speakers = (int(v or 0) for v in counts.values())
+            weights = self._diarize_weights(diarize_model)
+            p.diarize_model = cstr(weights)
         return p, keep
+
+    @staticmethod
+    def _diarize_weights(diarize_model: Optional[str]) -> Optional[str]:
+        """The diarization weight file: diarize_model, else $AMANUENSIS_DIARIZE_MODEL (None: the
+        library reads it), else the first that exists of ./models, $AMANUENSIS_MODELS and the models/
+        folder of the checkout the package was built from (scripts/fetch-model diarization fills
+        it) + diarization/diarization.bin.  Raises AmanuensisError (AM_E_IO) when none is found."""
+        if diarize_model is not None:
+            path = os.fspath(diarize_model)
+            if not os.path.isfile(path):
+                raise AmanuensisError(f"{path}: no such diarization weight file", -3)
+            return path
+        if os.environ.get("AMANUENSIS_DIARIZE_MODEL"):
+            return None
+        try:
+            from ._build_info import SOURCE_MODELS_DIR
+        except ImportError:
+            SOURCE_MODELS_DIR = str(Path(__file__).resolve().parents[2] / "models")
+        for root in ("models", os.environ.get("AMANUENSIS_MODELS"), SOURCE_MODELS_DIR):
+            if root and os.path.isfile(os.path.join(root, _DIARIZE_WEIGHTS)):
+                return os.path.join(root, _DIARIZE_WEIGHTS)
+        raise AmanuensisError(f"no diarization weights: {_DIARIZE_WEIGHTS} not found in ./models, $AMANUENSIS_MODELS "
+                              f"or {SOURCE_MODELS_DIR} (scripts/fetch-model diarization; or diarize_model=PATH)", -3)
 
     def _check(self, params: N.AmParams) -> None:
         """The library's parameter check, at once rather than from the generator: am_transcribe
@@ -456,7 +506,8 @@ class WhisperModel:
     def _detect(self, source: "_Audio", options: Dict[str, Any]) -> Tuple[str, float, List[Tuple[str, float]]]:
         """Language detection alone (am_params.detect_language_only) with the options of a
         transcription, so that it sees the first window the transcription will see."""
-        p, keep = self._params(**dict(options, language=None))
+        p, keep = self._params(**dict(options, language=None, diarize=False, num_speakers=None, min_speakers=None,
+                                      max_speakers=None, diarize_model=None))
         p.detect_language_only = 1
         result = self._run(source, p)
         try:
@@ -482,7 +533,9 @@ class WhisperModel:
                    chunk_length: Optional[int] = None, clip_timestamps: Union[str, List[float]] = "0",
                    hallucination_silence_threshold: Optional[float] = None, hotwords: Optional[str] = None,
                    language_detection_threshold: Optional[float] = 0.5, language_detection_segments: int = 1,
-                   *, batch_size: int = 1, seed: int = 0, max_context: Optional[int] = None
+                   *, batch_size: int = 1, seed: int = 0, max_context: Optional[int] = None,
+                   diarize: bool = False, num_speakers: Optional[int] = None, min_speakers: Optional[int] = None,
+                   max_speakers: Optional[int] = None, diarize_model: Optional[str] = None
                    ) -> Tuple[Iterator[Segment], TranscriptionInfo]:
         """Transcribe audio, as faster_whisper.WhisperModel.transcribe.
 
@@ -497,6 +550,14 @@ class WhisperModel:
         prompt_reset_on_temperature other than 0.5, several language detection segments) raise
         ValueError when set to anything but their defaults.  Beyond faster-whisper: batch_size (VAD
         chunks decoded together), seed (sampling) and max_context (previous-text tokens).
+
+        Speakers (am_params.diarize, the CLI's --diarize): with diarize=True every segment and word
+        carries `speaker` ("SPEAKER_00", "SPEAKER_01", ... in order of first appearance), a segment
+        is split where its words change speaker, and the segments come once the whole recording is
+        transcribed and diarized.  num_speakers (exactly), min_speakers and max_speakers (bounds on
+        the estimated count) take 1..64, and any of them turns diarize on, as on the CLI;
+        diarize_model is the weight file (default: models/diarization/diarization.bin, fetched by
+        scripts/fetch-model diarization, looked up as WhisperModel looks up models).
 
         Returns (segments, info): a generator of Segment that transcribes as it is consumed (in a
         worker thread; closing the generator early cancels the transcription), and a
@@ -525,7 +586,8 @@ class WhisperModel:
                        append_punctuations=append_punctuations, vad_filter=vad_filter,
                        vad_parameters=vad_parameters, max_new_tokens=max_new_tokens,
                        hallucination_silence_threshold=hallucination_silence_threshold, batch_size=batch_size,
-                       seed=seed, max_context=max_context)
+                       seed=seed, max_context=max_context, diarize=diarize, num_speakers=num_speakers,
+                       min_speakers=min_speakers, max_speakers=max_speakers, diarize_model=diarize_model)
         params, keep = self._params(**options)
         self._check(params)
         source = _Audio(audio, spool=True)
@@ -554,7 +616,8 @@ class WhisperModel:
         return self._segments(source, params, keep, bool(word_timestamps)), info
 
     def _segments(self, source: "_Audio", params: N.AmParams, keep: list, with_words: bool) -> Iterator[Segment]:
-        """Run am_transcribe in a worker thread; segments arrive through on_segment as each is final."""
+        """Run am_transcribe in a worker thread; segments arrive through on_segment as each is final,
+        with diarization from the result at the end (speakers are attached after transcription)."""
         items: "queue.Queue[Any]" = queue.Queue()
         stop = threading.Event()
         done = object()
@@ -569,12 +632,22 @@ class WhisperModel:
         def should_abort(_user):
             return 1 if stop.is_set() else 0
 
+        diarize = bool(params.diarize)
         segment_cb, abort_cb = N.SEGMENT_CALLBACK(on_segment), N.ABORT_CALLBACK(should_abort)
-        params.on_segment, params.abort_callback = segment_cb, abort_cb
+        params.abort_callback = abort_cb
+        if not diarize:
+            params.on_segment = segment_cb
 
         def worker():
             try:
-                self._run(source, params).close()
+                result = self._run(source, params)
+                try:
+                    if diarize:
+                        lib = N.lib()
+                        for i in range(lib.am_result_n_segments(result.handle)):
+                            items.put(_segment_from_c(lib.am_result_segment(result.handle, i).contents, with_words))
+                finally:
+                    result.close()
                 items.put(done)
             except BaseException as e:
                 items.put(e)

@@ -3,7 +3,9 @@ copy of the checkout's files (tracked and untracked, not ignored: what a clone w
 work in progress); a faster-whisper style script whose only change is the import gives the CLI's
 segments, words and language (jfk.wav with tiny.en; a German clip with the multilingual base model);
 NumPy input equals path input; four threads sharing one model give the single-thread results; the
-ctypes structures match the header's layout.
+ctypes structures match the header's layout; diarize=True on a two-voice conversation
+(diarize_fixtures.py) gives the CLI's speakers on segments and words (skipped without the
+diarization weights: scripts/fetch-model diarization).
 
 The venv uses --system-site-packages (NumPy, setuptools and wheel come from the test environment:
 scripts/install-deps test) and pip runs with --no-build-isolation --no-index, so nothing is
@@ -76,6 +78,34 @@ try:
     out["param_error"] = None
 except AmanuensisError as e:
     out["param_error"] = [str(e), e.status_name]
+print(json.dumps(out))
+"""
+
+
+# speakers (issue 15): the package's diarize / num_speakers / min_speakers / max_speakers / diarize_model
+SCRIPT_SPEAKERS = r"""
+import json, sys
+import amanuensis
+from amanuensis import AmanuensisError, WhisperModel
+
+model = WhisperModel(sys.argv[1], cpu_threads=2)
+wav, weights, corrupt = sys.argv[2:5]
+def run(**kw):
+    segments, info = model.transcribe(wav, **kw)
+    return [s._asdict() for s in segments]
+def error(**kw):
+    try:
+        run(**kw)
+        return None
+    except (AmanuensisError, ValueError) as e:
+        return [type(e).__name__, str(e), getattr(e, "status_name", None)]
+out = {"package": amanuensis.__file__,
+       "diarized": run(diarize=True, word_timestamps=True),  # weights found in ./models (cwd: the checkout)
+       "diarized_no_words": run(diarize_model=weights),
+       "one": run(num_speakers=1), "at_most_one": run(max_speakers=1),
+       "plain": run(word_timestamps=True),
+       "missing": error(diarize_model=weights + ".missing"), "corrupt": error(diarize_model=corrupt),
+       "bounds": error(min_speakers=3, max_speakers=2), "zero": error(num_speakers=0)}
 print(json.dumps(out))
 """
 
@@ -217,3 +247,58 @@ def test_ctypes_layout_matches_header(tmp_path):
                 assert getattr(cls, fname).offset == c_layout[(cname, fname)], (cname, fname)
         assert ctypes.sizeof(cls) >= c_layout[(cname, "sizeof")], cname
     assert ctypes.sizeof(native.AmWord) == c_layout[("am_word", "sizeof")]
+
+
+def test_speakers(venv_python, binary, model_dir, tmp_path):
+    """diarize=True gives the CLI's segments with their speakers (`transcribe --diarize`), on
+    segments and words, two speakers on a two-voice conversation; without word_timestamps the same
+    segments without words; num_speakers=1 and max_speakers=1 one speaker; without diarization
+    `speaker` is None; a missing or corrupt weight file and bad counts raise at once or from the
+    generator with the library's one line."""
+    weights = REPO / "models" / "diarization" / "diarization.bin"
+    if not weights.exists():
+        pytest.skip(f"{weights} is absent (scripts/fetch-model diarization)")
+    import wave
+    import numpy as np
+    import diarize_fixtures
+    if not diarize_fixtures.available():
+        pytest.fail("flite, espeak-ng and sox are needed (scripts/install-deps test)")
+    audio, ref = diarize_fixtures.conversation(diarize_fixtures.CONVERSATIONS["two"], tmp_path)
+    wav = tmp_path / "two.wav"
+    with wave.open(str(wav), "wb") as f:
+        f.setnchannels(1)
+        f.setsampwidth(2)
+        f.setframerate(16000)
+        f.writeframes(np.clip(np.round(audio * 32767), -32768, 32767).astype("<i2").tobytes())
+    corrupt = tmp_path / "corrupt.bin"
+    corrupt.write_bytes(weights.read_bytes()[: weights.stat().st_size // 3])
+    out = _run_script(venv_python, SCRIPT_SPEAKERS, model_dir, wav, weights, corrupt, cwd=REPO)
+    assert Path(out["package"]).resolve().is_relative_to(venv_python.parent.parent.resolve()), out["package"]
+
+    r = run_am(binary, ["transcribe", "-m", model_dir, "-t", THREADS, "--diarize", "--word-timestamps", "-o", "json",
+                        "--output-dir", tmp_path, "-q", wav], cwd=REPO, check=True, timeout=300)
+    cli = json.loads((tmp_path / "two.json").read_text(encoding="utf-8"))["segments"]
+    segs = out["diarized"]
+    assert {s["speaker"] for s in segs} == {"SPEAKER_00", "SPEAKER_01"}
+    assert [(s["text"], s["speaker"]) for s in segs] == [(c["text"], c["speaker"]) for c in cli]
+    for s, c in zip(segs, cli):
+        assert _close(s["start"], c["start"], 5e-4) and _close(s["end"], c["end"], 5e-4), (s, c)
+        assert [(w["word"], w["speaker"]) for w in s["words"]] == [(w["word"], w["speaker"]) for w in c["words"]]
+    # one voice per speaker: the turns alternate slt, kal, slt, ... and so do the segments' speakers
+    voices = [v for _, _, v in ref]
+    mid = [next(v for a, b, v in ref if a - 0.3 <= (s["start"] + s["end"]) / 2 <= b + 0.3) for s in segs]
+    assert len({(v, s["speaker"]) for v, s in zip(mid, segs)}) == 2 and set(mid) == set(voices)
+
+    assert [(s["text"], s["speaker"], s["words"]) for s in out["diarized_no_words"]] == \
+        [(s["text"], s["speaker"], None) for s in segs]
+    for key in ("one", "at_most_one"):
+        assert out[key] and {s["speaker"] for s in out[key]} == {"SPEAKER_00"}, key
+    assert out["plain"] and all(s["speaker"] is None for s in out["plain"])
+    assert all(w["speaker"] is None for s in out["plain"] for w in s["words"])
+
+    kind, message, status = out["missing"]
+    assert kind == "AmanuensisError" and status == "AM_E_IO" and "diarization.bin.missing" in message
+    kind, message, status = out["corrupt"]
+    assert kind == "AmanuensisError" and str(corrupt) in message and "\n" not in message, out["corrupt"]
+    assert out["bounds"][0] == "ValueError" and "max_speakers" in out["bounds"][1]
+    assert out["zero"][0] == "ValueError" and "num_speakers" in out["zero"][1]
