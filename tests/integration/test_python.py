@@ -275,8 +275,8 @@ def test_speakers(venv_python, binary, model_dir, tmp_path):
     out = _run_script(venv_python, SCRIPT_SPEAKERS, model_dir, wav, weights, corrupt, cwd=REPO)
     assert Path(out["package"]).resolve().is_relative_to(venv_python.parent.parent.resolve()), out["package"]
 
-    r = run_am(binary, ["transcribe", "-m", model_dir, "-t", THREADS, "--diarize", "--word-timestamps", "-o", "json",
-                        "--output-dir", tmp_path, "-q", wav], cwd=REPO, check=True, timeout=300)
+    run_am(binary, ["transcribe", "-m", model_dir, "-t", THREADS, "--diarize", "--word-timestamps", "-o", "json",
+                    "--output-dir", tmp_path, "-q", wav], cwd=REPO, check=True, timeout=300)
     cli = json.loads((tmp_path / "two.json").read_text(encoding="utf-8"))["segments"]
     segs = out["diarized"]
     assert {s["speaker"] for s in segs} == {"SPEAKER_00", "SPEAKER_01"}
