@@ -807,6 +807,11 @@ static MHD_RESULT finish_upload(server *s, req *r) {
         if (!diar_model_path(&dp, wpath, sizeof wpath))
             return send_error(r, 400, "invalid_request_error", "unsupported", NULL,
                               "this server has no diarization weights (scripts/fetch-model diarization)");
+        if (access(wpath, R_OK) != 0) { /* named by $AMANUENSIS_DIARIZE_MODEL and not there: the server's fault */
+            char msg[4200];
+            snprintf(msg, sizeof msg, "diarization weights %s: %s", wpath, strerror(errno));
+            return send_error(r, 500, "server_error", NULL, NULL, msg);
+        }
     }
 
     job *j = job_new();

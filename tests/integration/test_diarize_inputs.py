@@ -8,8 +8,8 @@ leave out (`amanuensis transcribe --diarize` with tiny.en, and the server):
 - 44.1 kHz stereo and 48 kHz mono copies of the two-voice conversation: two speakers, DER <= 10%.
 - The server with bad weight files named by $AMANUENSIS_DIARIZE_MODEL (truncated, wrong magic):
   diarize=true answers 500 with one line naming the file, and the same server still transcribes
-  without diarization (200).  A missing file named there is answered as if the upload were bad
-  (400 "could not decode the audio file", param "file"): marked xfail until the server checks it.
+  without diarization (200).  A missing file named there is the server's fault too: 500 naming it,
+  never blamed on the upload (param "file").
 
 Already covered elsewhere: mono 16 kHz, stereo (both channels the same) and 8 kHz in
 test_diarize_cli.py (test_two_voices, test_stereo_and_8khz); jfk.wav and a LibriSpeech clip as one
@@ -141,8 +141,6 @@ def test_server_bad_weight_files(binary, model_dir, weights, test_data, tmp_path
             assert srv.stop() == 0, srv.logtext()
 
 
-@pytest.mark.xfail(strict=True, reason="the server checks only that a weight file is named, then reports the "
-                   "failed load as a bad upload (src/server/server.c, the diarize pre-check)")
 def test_server_missing_weight_file(binary, model_dir, weights, test_data, tmp_path):
     import os
     p = tmp_path / "missing.bin"
@@ -151,5 +149,5 @@ def test_server_missing_weight_file(binary, model_dir, weights, test_data, tmp_p
         status, out = post(srv, test_data / "jfk.wav", ("diarize", "true"))
     finally:
         assert srv.stop() == 0, srv.logtext()
-    assert str(p) in out["error"]["message"]
+    assert status == 500 and str(p) in out["error"]["message"], (status, out)
     assert out["error"]["param"] != "file" and "decode the audio" not in out["error"]["message"], (status, out)
