@@ -967,13 +967,7 @@ static am_status transcribe_store(const am_model *m, const pcm_store *pcm, const
         lf.out->stats.mel_seconds = lf.mel_seconds; /* no window was encoded */
     }
     if (rc == AM_OK && p->diarize && !p->detect_language_only) {
-        const float *x = pcm_store_memory(pcm);
-        float *copy = NULL;
-        if (!x && (copy = malloc(n_samples * sizeof *copy)) && pcm_store_read(pcm, 0, n_samples, copy) == AM_OK)
-            x = copy;
-        if (!x) rc = am_fail(err, err_size, copy ? AM_E_IO : AM_E_NOMEM, "cannot read the audio back for diarization");
-        else rc = diar_transcript(lf.out, x, n_samples, p, err, err_size);
-        free(copy);
+        rc = diar_transcript(lf.out, pcm, p, err, err_size); /* reads the store chunk by chunk */
     }
     if (rc == AM_OK) report_progress(&lf, 1.0);
 

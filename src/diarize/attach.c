@@ -173,7 +173,7 @@ int diar_attach_turns(am_result *r, const diar_turn *turns, size_t n_turns, int 
     return rc;
 }
 
-int diar_transcript(am_result *r, const float *x, size_t n, const am_params *p, char *err, size_t err_size) {
+int diar_transcript(am_result *r, const pcm_store *pcm, const am_params *p, char *err, size_t err_size) {
     char path[4096];
     if (!diar_model_path(p, path, sizeof path))
         return am_fail(err, err_size, AM_E_IO,
@@ -189,7 +189,8 @@ int diar_transcript(am_result *r, const float *x, size_t n, const am_params *p, 
     int n_speakers = 0;
     int rc = diar_weights_load(path, &w, why, sizeof why);
     if (rc == AM_OK) rc = diar_seg_create(w, &seg, why, sizeof why);
-    if (rc == AM_OK) rc = diar_campplus_create(w, 0, &emb, why, sizeof why);
+    /* CAM++ in W8A8 where its error is small (campplus.h): the same DER on the fixtures, ~20% faster */
+    if (rc == AM_OK) rc = diar_campplus_create(w, 1, &emb, why, sizeof why);
     diar_weights_free(w);
     if (rc != AM_OK) {
         if (strstr(why, path)) am_fail(err, err_size, rc, "%s", why);
@@ -200,7 +201,7 @@ int diar_transcript(am_result *r, const float *x, size_t n, const am_params *p, 
         o.min_speakers = p->min_speakers;
         o.max_speakers = p->max_speakers;
         o.n_threads = p->n_threads > 0 ? p->n_threads : am_cpu_count();
-        rc = diar_run(seg, emb, x, n, &o, &turns, &n_turns, &n_speakers, err, err_size);
+        rc = diar_run_pcm(seg, emb, pcm, &o, &turns, &n_turns, &n_speakers, err, err_size);
         if (rc == AM_OK && (rc = diar_attach_turns(r, turns, n_turns, n_speakers)) != AM_OK)
             am_fail(err, err_size, rc, "out of memory");
     }

@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "amanuensis.h"
+#include "audio/pcm.h"
 #include "diarize/pipeline.h"
 
 #define DIAR_MODEL_FILE "diarization.bin"
@@ -24,8 +25,9 @@ int diar_model_path(const am_params *p, char *out, size_t size);
  * turns are stored in r (am_result_turn).  Returns AM_OK or AM_E_NOMEM (r unchanged). */
 int diar_attach_turns(am_result *r, const diar_turn *turns, size_t n_turns, int n_speakers);
 
-/* Diarize x[0..n) as p asks (model, speaker counts, threads) and attach the turns to r.  Returns
- * AM_OK, or AM_E_IO / AM_E_MODEL naming the weight file, AM_E_NOMEM, ... with a message. */
-int diar_transcript(am_result *r, const float *x, size_t n, const am_params *p, char *err, size_t err_size);
+/* Diarize the samples of pcm (read back chunk by chunk: diar_run_pcm) as p asks (model, speaker
+ * counts, threads) and attach the turns to r.  Returns AM_OK, or AM_E_IO / AM_E_MODEL naming the
+ * weight file, AM_E_NOMEM, ... with a message. */
+int diar_transcript(am_result *r, const pcm_store *pcm, const am_params *p, char *err, size_t err_size);
 
 #endif

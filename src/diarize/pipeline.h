@@ -1,13 +1,18 @@
 /* pipeline.h — a first end-to-end diarization in the pyannote 3.x manner, on the C networks
- * (segment.h, campplus.h, cluster.h).  Not yet called by the transcription path (issue 15).
+ * (segment.h, campplus.h, cluster.h); attach.h runs it on a transcription's samples.
  *
  *   1. 10 s chunks every `step` seconds (the last one ends at the end of the audio; audio shorter
  *      than 10 s is one chunk padded with zeros); segmentation-3.0 on each: 589 frames every 270
  *      samples, hard powerset decoding into up to 3 local speakers.
- *   2. One CAM++ embedding per (chunk, local speaker) from the audio of its frames where it speaks
- *      alone (where it overlaps too when that is shorter than `min_embed` seconds; none at all when
- *      even that is shorter).
- *   3. Agglomerative clustering of the embeddings (cluster.h) into global speakers.
+ *   2. One CAM++ embedding per (anchor chunk, local speaker) from the audio of its frames where it
+ *      speaks alone (where it overlaps too when that is shorter than `min_embed` seconds; none at
+ *      all when even that is shorter).  Anchors are every `embed_every`-th chunk and the last; a
+ *      local speaker of a chunk between them is linked to the previous or next anchor's local
+ *      speaker that is active on the same frames (LINK_MIN frames, LINK_IOU of their union) and
+ *      takes its embedding's cluster; one without such a link is embedded itself.  With the
+ *      default step every second of speech is embedded about once instead of 4 times.
+ *   3. Agglomerative clustering of the embeddings (cluster.h) into global speakers; above
+ *      CLUSTER_MAX embeddings, of an evenly spaced subset, the rest given the nearest cluster.
  *   4. Reconstruction on the global grid of 270-sample frames: each frame's speaker count is the
  *      rounded mean over the chunks covering it of their active local speakers; the count's most
  *      active global speakers (mean activity over those chunks) are the frame's speakers.
@@ -17,6 +22,7 @@
 
 #include <stddef.h>
 
+#include "audio/pcm.h"
 #include "diarize/campplus.h"
 #include "diarize/segment.h"
 
@@ -29,6 +35,11 @@ typedef struct diar_options {
     int max_speakers;   /* > 0: at most */
     float min_embed;    /* seconds of speech an embedding needs (default 0.5) */
     int n_threads;      /* chunks processed side by side (default 1) */
+    float max_embed;    /* seconds of speech an embedding takes at most, from the middle of its chunk outward
+                         * (0: all of it) */
+    int embed_every;    /* the local speakers of every embed_every-th chunk (and the last) are embedded; those of
+                         * the chunks between are linked to theirs by shared activity, and embedded only when
+                         * no link is clear (default 4: with a 2.5 s step, each speaker every 10 s; 1: all) */
 } diar_options;
 
 typedef struct diar_turn {
@@ -42,5 +53,9 @@ diar_options diar_options_default(void);
  * Returns AM_OK, AM_E_INVALID_ARG or AM_E_NOMEM with a message. */
 int diar_run(const diar_segmenter *seg, const diar_campplus *emb, const float *x, size_t n, const diar_options *o,
              diar_turn **turns, size_t *n_turns, int *n_speakers, char *err, size_t err_size);
+/* The same on the samples of a store, read chunk by chunk (each thread holds one 10 s chunk): a
+ * spooled recording is never all in memory.  Also AM_E_IO when the store cannot be read back. */
+int diar_run_pcm(const diar_segmenter *seg, const diar_campplus *emb, const pcm_store *pcm, const diar_options *o,
+                 diar_turn **turns, size_t *n_turns, int *n_speakers, char *err, size_t err_size);
 
 #endif

@@ -238,6 +238,13 @@ static void pool_norm_leaky(float *x, size_t T, int C, const float *g, const flo
 
 static float sigm(float v) { return 1.0f / (1.0f + expf(-v)); }
 
+/* tanh through one expf (libm's tanhf goes through expm1f, and was ~10% of the network's time);
+ * within 1e-7 of tanh (float64) from -20 to 20, as tanhf is */
+static float tanh_fast(float v) {
+    float e = expf(-2.0f * fabsf(v)), r = (1.0f - e) / (1.0f + e);
+    return v < 0.0f ? -r : r;
+}
+
 /* one direction of one LSTM layer over x[T][in] into y[t][off .. off + 128) (row stride 256) */
 static void lstm_run(const lstm_dir *d, const float *x, size_t T, int reverse, float *y, int off, float *pre) {
     gemm_f32_serial((int)T, GATES, d->in, x, d->in, d->wih, d->in, d->b, pre, GATES);
@@ -246,9 +253,9 @@ static void lstm_run(const lstm_dir *d, const float *x, size_t T, int reverse, f
         size_t t = reverse ? T - 1 - s : s;
         gemm_f32_serial(1, GATES, HID, h, HID, d->whh, HID, pre + t * GATES, g, GATES);
         for (int k = 0; k < HID; k++) {
-            float i = sigm(g[k]), f = sigm(g[HID + k]), gg = tanhf(g[2 * HID + k]), o = sigm(g[3 * HID + k]);
+            float i = sigm(g[k]), f = sigm(g[HID + k]), gg = tanh_fast(g[2 * HID + k]), o = sigm(g[3 * HID + k]);
             c[k] = f * c[k] + i * gg;
-            h[k] = o * tanhf(c[k]);
+            h[k] = o * tanh_fast(c[k]);
         }
         memcpy(y + t * 2 * HID + off, h, sizeof h);
     }
