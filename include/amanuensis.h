@@ -352,8 +352,10 @@ typedef struct am_stream_event {
     double emitted_at;          /* seconds of audio fed when the event was produced               */
     const am_word *words;       /* the words of `text` with their times (NULL for speech events)  */
     int n_words;
-    double compute_seconds;     /* wall seconds of the decode that produced the event (0 for speech
-                                   events); not deterministic, so not part of the audio clock    */
+    double compute_seconds;     /* wall seconds after emitted_at until the decode that produced the
+                                   event had finished: its whole compute, or what was left of it when
+                                   an earlier decode's words are committed (0 for speech events); not
+                                   deterministic, so not part of the audio clock                    */
 } am_stream_event;
 
 typedef void (*am_stream_callback)(const am_stream_event *event, void *user_data);

@@ -13,7 +13,9 @@
  *                 -> a final event; the rest -> a partial event
  *       trim:     past trim_s, the buffer is cut at the end of the last finished segment that is
  *                 committed; past max_buffer_s, everything pending is committed and the buffer cut
- *   speech end / finish: one last decode, everything committed.
+ *   speech pause: 200 ms into a silence, one decode at once (settle), so that when the silence
+ *                 ends the utterance (500 ms) its words are ready: the speech end commits that
+ *                 hypothesis; finish (or a speech end the settle decode missed) decodes once more.
  *
  * Time is counted in samples fed (emitted_at), so the events depend only on the samples and how
  * they were cut into feeds.  The decoder runs at most once per feed: a caller that feeds what piled
@@ -39,6 +41,10 @@
 #define SEGMENT_GAP_S 1.0      /* am_stream_result: a pause this long starts a new segment        */
 #define PROB_FRAMES 1024       /* VAD probabilities kept (32 s of frames: more than a buffer)    */
 #define SILENT_WORD_PROB 0.1f  /* a word the VAD heard no speech under (mean probability) is dropped */
+#define TAIL_S 1.0             /* an utterance's last second ...                                  */
+#define TAIL_PROB 0.1f         /* ... is not committed from its first word the decoder gave less  */
+#define SETTLE_SAMPLES (SR / 5) /* silence after speech that starts a decode at once (200 ms): by the
+                                   time the silence ends the utterance, its final hypothesis is ready */
 
 struct am_stream {
     const am_model *m;
@@ -61,6 +67,7 @@ struct am_stream {
     uint64_t buf_start;      /* absolute sample of buf[0]                                       */
     uint64_t fed, processed;
     uint64_t decoded_to;     /* absolute sample where the last decode's buffer ended             */
+    int settle;              /* speech paused SETTLE_SAMPLES ago: decode at the end of this feed  */
 
     word_list committed;     /* every committed word, in order                                  */
     int *breaks;             /* committed index where a speech end or a trim fell (segments)    */
@@ -71,7 +78,7 @@ struct am_stream {
     char *partial;           /* text of the last partial event                                  */
     char *initial_prompt;    /* the caller's decode.initial_prompt (copied): the prompt until
                                 committed text has left the buffer                              */
-    double last_compute;
+    double ready_at;         /* audio clock (seconds) + wall seconds when the last decode finished */
 };
 
 /* ---- events ------------------------------------------------------------------------------- */
@@ -83,8 +90,11 @@ static void emit(am_stream *s, am_stream_event_type type, const char *text, doub
     if (!s->p.on_event) return;
     am_word words[n > 0 ? n : 1];
     for (int i = 0; i < n; i++) words[i] = (am_word){w[i].start, w[i].end, w[i].text, w[i].prob, NULL};
+    /* a word event waits for the decode that produced it: its compute, or what is left of it when an
+     * earlier decode's hypothesis is committed now */
+    double wait = s->ready_at - clock_s(s);
     am_stream_event ev = {type, text ? text : "", start, end, clock_s(s), n > 0 ? words : NULL, n,
-                          type == AM_STREAM_PARTIAL || type == AM_STREAM_FINAL ? s->last_compute : 0.0};
+                          (type == AM_STREAM_PARTIAL || type == AM_STREAM_FINAL) && wait > 0.0 ? wait : 0.0};
     s->p.on_event(&ev, s->p.user_data);
 }
 
@@ -227,7 +237,7 @@ static int decode_buffer(am_stream *s, word_list *hyp, double *trim_at, char *er
     am_result *r = NULL;
     double t = am_now();
     int rc = transcribe_in_session(s->m, &s->session, s->buf, s->buf_n, &dp, &r, err, err_size);
-    s->last_compute = am_now() - t;
+    s->ready_at = clock_s(s) + (am_now() - t);
     free(prompt);
     if (rc != AM_OK) return rc;
     if (!s->language[0] && am_result_language(r) && am_result_n_segments(r) > 0)
@@ -306,17 +316,25 @@ static int step(am_stream *s, char *err, size_t err_size) {
     return AM_OK;
 }
 
-/* End of an utterance (speech end, finish): decode once more and commit everything. */
-static int flush(am_stream *s, char *err, size_t err_size) {
+/* End of an utterance (speech end, finish): commit everything, decoding once more unless the last
+ * decode already heard up to absolute sample `heard_to`. */
+static int flush(am_stream *s, uint64_t heard_to, char *err, size_t err_size) {
     word_list hyp = {0};
     double trim_at;
     int rc = AM_OK;
-    if (s->buf_n > 0 && buf_end(s) > s->decoded_to) rc = decode_buffer(s, &hyp, &trim_at, err, err_size);
-    else { /* nothing new since the last decode: its hypothesis is the final one */
+    s->settle = 0;
+    if (s->buf_n > 0 && heard_to > s->decoded_to) rc = decode_buffer(s, &hyp, &trim_at, err, err_size);
+    else { /* the last decode heard it all: its hypothesis is the final one */
         hyp = s->pending;
         memset(&s->pending, 0, sizeof s->pending);
     }
-    if (rc == AM_OK) rc = commit_words(s, hyp.w, hyp.n);
+    if (rc == AM_OK) {
+        /* no second hypothesis confirms an utterance's tail, and Whisper likes to go on into the
+         * silence ("Thank you.", "See you soon.", "The wind"): the tail is cut at its first word the
+         * decoder itself doubted */
+        words_truncate(&hyp, words_doubted_tail(&hyp, TAIL_S, TAIL_PROB));
+        rc = commit_words(s, hyp.w, hyp.n);
+    }
     words_free(&hyp);
     words_clear(&s->pending);
     if (rc == AM_OK) rc = emit_partial(s);
@@ -351,17 +369,21 @@ static int vad_frame(am_stream *s, const float *frame, uint64_t end, char *err, 
         return AM_OK;
     }
     if (prob < s->neg_threshold) s->silence += VAD_WINDOW;
-    else s->silence = 0;
+    else s->silence = s->settle = 0;
+    const uint64_t speech_end = end - s->silence;
     const int min_silence = s->p.decode.vad_min_silence_ms > 0 ? s->p.decode.vad_min_silence_ms : 500;
     if (s->silence >= (uint64_t)min_silence * (SR / 1000)) {
-        int rc = flush(s, err, err_size);
+        /* the decode started SETTLE_SAMPLES into this silence heard the whole utterance */
+        int rc = flush(s, speech_end + SETTLE_SAMPLES, err, err_size);
         if (rc != AM_OK) return rc;
         s->in_speech = 0;
         /* where the VAD heard speech end, or the end of the last word when its alignment runs on */
-        double at = (double)(end - s->silence) / SR;
+        double at = (double)speech_end / SR;
         if (s->committed_end > at) at = s->committed_end;
         emit(s, AM_STREAM_SPEECH_END, "", at, at, NULL, 0);
         s->silence = 0;
+    } else if (s->silence >= SETTLE_SAMPLES && s->decoded_to < speech_end + SETTLE_SAMPLES) {
+        s->settle = 1; /* decode now, so the utterance's end need not wait for one */
     }
     return AM_OK;
 }
@@ -472,15 +494,17 @@ am_status am_stream_feed(am_stream *s, const float *x, size_t n, char *err, size
             if (rc != AM_OK) return rc;
         }
     }
-    if (s->in_speech && buf_end(s) - s->decoded_to >= (uint64_t)llround((double)s->p.step_s * SR))
+    if (s->in_speech && (s->settle || buf_end(s) - s->decoded_to >= (uint64_t)llround((double)s->p.step_s * SR))) {
+        s->settle = 0;
         return step(s, err, err_size);
+    }
     return AM_OK;
 }
 
 am_status am_stream_finish(am_stream *s, char *err, size_t err_size) {
     if (!s) return am_fail(err, err_size, AM_E_INVALID_ARG, "am_stream_finish: NULL argument");
     if (s->in_speech || !s->vad) {
-        int rc = flush(s, err, err_size);
+        int rc = flush(s, buf_end(s), err, err_size);
         if (rc != AM_OK) return rc;
         if (s->vad) emit(s, AM_STREAM_SPEECH_END, "", clock_s(s), clock_s(s), NULL, 0);
     }

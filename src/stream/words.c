@@ -126,3 +126,9 @@ int words_loop_cut(const word_list *h) {
         }
     return -1;
 }
+
+int words_doubted_tail(const word_list *h, double tail_s, float min_prob) {
+    for (int i = 0; i < h->n; i++)
+        if (h->w[i].start >= h->w[h->n - 1].end - tail_s && h->w[i].prob < min_prob) return i;
+    return h->n;
+}

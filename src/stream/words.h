@@ -40,5 +40,9 @@ void words_drop_committed(word_list *hyp, const word_list *committed, double com
  * "thank you, thank you").  Returns the number of words to keep (i + n, the repetitions cut), or
  * -1 when there is no loop. */
 int words_loop_cut(const word_list *h);
+/* Where an unconfirmed tail stops being trusted: the first word starting within tail_s seconds of
+ * the last word's end whose probability is below min_prob (everything from there on is dropped),
+ * else h->n. */
+int words_doubted_tail(const word_list *h, double tail_s, float min_prob);
 
 #endif

@@ -1,6 +1,6 @@
 /* test_stream_words.c — the rules LocalAgreement applies to word lists (src/stream/words.h): word
  * identity, agreement, dropping what is already committed (by content and by time), and the
- * repetition-loop guard. */
+ * repetition-loop guard, the doubted tail of an utterance. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -101,6 +101,23 @@ static void test_loop_cut(void **state) {
     assert_int_equal(words_loop_cut(&e), -1);
 }
 
+static void test_doubted_tail(void **state) {
+    (void)state;
+    /* words 0.5 s apart, each 0.4 s long: the last ends at 2.4 s, so the tail is words from 1.4 s on */
+    word_list h = make("come quickly see you soon", 0);
+    assert_int_equal(words_doubted_tail(&h, 1.0, 0.1f), 5); /* all sure */
+    h.w[3].prob = 0.05f;                                     /* " you" doubted: it and " soon" go */
+    assert_int_equal(words_doubted_tail(&h, 1.0, 0.1f), 3);
+    h.w[2].prob = 0.01f;                                     /* " see" (1.0 s) is too early for the tail */
+    assert_int_equal(words_doubted_tail(&h, 1.0, 0.1f), 3);
+    assert_int_equal(words_doubted_tail(&h, 2.0, 0.1f), 2);
+    h.w[0].prob = 0.01f;                                     /* a doubted first word in the tail */
+    assert_int_equal(words_doubted_tail(&h, 5.0, 0.1f), 0);
+    words_free(&h);
+    word_list e = {0};
+    assert_int_equal(words_doubted_tail(&e, 1.0, 0.1f), 0);
+}
+
 static void test_list_edits(void **state) {
     (void)state;
     word_list h = make("one two three four", 0);
@@ -116,7 +133,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_same_and_agree),          cmocka_unit_test(test_drop_committed_by_content),
         cmocka_unit_test(test_drop_committed_by_time), cmocka_unit_test(test_loop_cut),
-        cmocka_unit_test(test_list_edits),
+        cmocka_unit_test(test_doubted_tail),            cmocka_unit_test(test_list_edits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
