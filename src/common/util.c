@@ -1,7 +1,9 @@
 /* util.c — see util.h. */
+#define _GNU_SOURCE /* dladdr */
 #define _POSIX_C_SOURCE 200809L
 #include "util.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -92,4 +94,34 @@ const char *am_status_string(am_status status) {
     case AM_E_BACKEND: return "compute backend failed or unavailable";
     default: return "unknown error";
     }
+}
+
+static int readable(const char *path) { return access(path, R_OK) == 0; }
+
+int am_find_data_file(const char *named, const char *dir, const char *file, char *out, size_t size) {
+    if (named && *named) {
+        snprintf(out, size, "%s", named);
+        return 1;
+    }
+    char exe[4096];
+    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (len > 0) {
+        exe[len] = 0;
+        char *slash = strrchr(exe, '/');
+        if (slash) {
+            *slash = 0;
+            if ((size_t)snprintf(out, size, "%s/../%s/%s", exe, dir, file) < size && readable(out)) return 1;
+            if ((size_t)snprintf(out, size, "%s/../share/amanuensis/%s", exe, file) < size && readable(out)) return 1;
+        }
+    }
+    Dl_info info; /* the shared library the code is in (the program's own path is the case above) */
+    if (dladdr((const void *)am_find_data_file, &info) && info.dli_fname) {
+        const char *slash = strrchr(info.dli_fname, '/');
+        if (slash &&
+            (size_t)snprintf(out, size, "%.*s/../share/amanuensis/%s", (int)(slash - info.dli_fname), info.dli_fname,
+                             file) < size &&
+            readable(out))
+            return 1;
+    }
+    return (size_t)snprintf(out, size, "%s/%s", dir, file) < size && readable(out);
 }

@@ -21,6 +21,12 @@ int am_cpu_count(void);
 /* Read a whole file into memory (NUL-terminated for convenience; *size excludes the NUL). */
 int am_read_file(const char *path, unsigned char **data, size_t *size, char *err, size_t err_size);
 
+/* A data file (weights) that the library looks for: `named` when set (the caller's path or
+ * environment variable), else the first that exists of <exe dir>/../<dir>/<file>,
+ * <exe dir>/../share/amanuensis/<file>, <libamanuensis.so dir>/../share/amanuensis/<file> and
+ * ./<dir>/<file>.  Returns 1 with the path in out, 0 when none is named and none is found. */
+int am_find_data_file(const char *named, const char *dir, const char *file, char *out, size_t size);
+
 /* malloc'd copy of a string or of n bytes plus a NUL. */
 char *am_strdup(const char *s);
 char *am_strndup(const char *s, size_t n);

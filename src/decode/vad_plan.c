@@ -12,14 +12,11 @@
  * PREFIX was), else ./data/silero-vad-v6.2.0-ggml.bin.  An explicitly named file that
  * cannot be loaded is an error; when none is named and none is found, the energy detector is used
  * instead. */
-#define _GNU_SOURCE /* dladdr */
-#include <dlfcn.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "amanuensis.h"
 #include "common/util.h"
@@ -34,40 +31,10 @@ void vad_plan_free(vad_plan *pl) {
     memset(pl, 0, sizeof *pl);
 }
 
-static int file_exists(const char *path) { return access(path, R_OK) == 0; }
-
 int vad_plan_model_path(const am_params *p, char *out, size_t size, int *explicit_) {
-    *explicit_ = 0;
     const char *named = p->vad_model && *p->vad_model ? p->vad_model : getenv("AMANUENSIS_VAD_MODEL");
-    if (named && *named) {
-        *explicit_ = 1;
-        snprintf(out, size, "%s", named);
-        return 1;
-    }
-    char exe[4096];
-    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (len > 0) {
-        exe[len] = 0;
-        char *slash = strrchr(exe, '/');
-        if (slash) {
-            *slash = 0;
-            if ((size_t)snprintf(out, size, "%s/../data/%s", exe, VAD_MODEL_FILE) < size && file_exists(out)) return 1;
-            if ((size_t)snprintf(out, size, "%s/../share/amanuensis/%s", exe, VAD_MODEL_FILE) < size && file_exists(out))
-                return 1;
-        }
-    }
-    /* the shared library the code is in (the program's own path is the case above) */
-    Dl_info info;
-    if (dladdr((const void *)vad_plan_model_path, &info) && info.dli_fname) {
-        const char *slash = strrchr(info.dli_fname, '/');
-        if (slash &&
-            (size_t)snprintf(out, size, "%.*s/../share/amanuensis/%s", (int)(slash - info.dli_fname), info.dli_fname,
-                             VAD_MODEL_FILE) < size &&
-            file_exists(out))
-            return 1;
-    }
-    if ((size_t)snprintf(out, size, "data/%s", VAD_MODEL_FILE) < size && file_exists(out)) return 1;
-    return 0;
+    *explicit_ = named && *named;
+    return am_find_data_file(named, "data", VAD_MODEL_FILE, out, size);
 }
 
 int vad_plan_build(const pcm_store *pcm, const am_params *p, vad_plan *pl, char *err, size_t err_size) {

@@ -1,14 +1,11 @@
 /* attach.c — diarization of a transcription: the weight file's search, diar_run on the samples,
  * and the speakers given to words and segments (attach.h). */
-#define _GNU_SOURCE /* dladdr */
 #include "diarize/attach.h"
 
-#include <dlfcn.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "common/util.h"
 #include "diarize/campplus.h"
@@ -16,40 +13,9 @@
 #include "diarize/weights.h"
 #include "result/result.h"
 
-static int file_exists(const char *path) { return access(path, R_OK) == 0; }
-
 int diar_model_path(const am_params *p, char *out, size_t size) {
     const char *named = p->diarize_model && *p->diarize_model ? p->diarize_model : getenv("AMANUENSIS_DIARIZE_MODEL");
-    if (named && *named) {
-        snprintf(out, size, "%s", named);
-        return 1;
-    }
-    char exe[4096];
-    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (len > 0) {
-        exe[len] = 0;
-        char *slash = strrchr(exe, '/');
-        if (slash) {
-            *slash = 0;
-            if ((size_t)snprintf(out, size, "%s/../models/diarization/%s", exe, DIAR_MODEL_FILE) < size &&
-                file_exists(out))
-                return 1;
-            if ((size_t)snprintf(out, size, "%s/../share/amanuensis/%s", exe, DIAR_MODEL_FILE) < size &&
-                file_exists(out))
-                return 1;
-        }
-    }
-    Dl_info info; /* the shared library the code is in */
-    if (dladdr((const void *)diar_model_path, &info) && info.dli_fname) {
-        const char *slash = strrchr(info.dli_fname, '/');
-        if (slash &&
-            (size_t)snprintf(out, size, "%.*s/../share/amanuensis/%s", (int)(slash - info.dli_fname), info.dli_fname,
-                             DIAR_MODEL_FILE) < size &&
-            file_exists(out))
-            return 1;
-    }
-    if ((size_t)snprintf(out, size, "models/diarization/%s", DIAR_MODEL_FILE) < size && file_exists(out)) return 1;
-    return 0;
+    return am_find_data_file(named, "models/diarization", DIAR_MODEL_FILE, out, size);
 }
 
 /* The speaker whose turns overlap [a, b) longest; when none overlaps, the nearest turn's (the
