@@ -60,8 +60,12 @@ int step_mask(const am_step_rules *r, const am_step_seq *s, float *x, int nv) {
         } else {
             check_prob = 1;
         }
-        if (s->last_timestamp >= tb) /* timestamps never decrease */
-            for (int i = tb; i < s->last_timestamp; i++) x[i] = -INFINITY;
+        /* timestamps never decrease, and after text a segment cannot end where it began (its end
+         * is above its start: openai-whisper's and CTranslate2's rule, which faster-whisper runs) */
+        if (s->last_timestamp >= tb) {
+            int end = s->last >= tb ? s->last_timestamp : s->last_timestamp + 1;
+            for (int i = tb; i < end && i < nv; i++) x[i] = -INFINITY;
+        }
     }
     return check_prob;
 }

@@ -3,10 +3,10 @@
  * Every step is one backend call for all live hypotheses (beams or sampled candidates), with the
  * step's rules (suppression, timestamp rules) applied by the backend, which returns each
  * hypothesis's best candidates (backend/step.h).  Self-attention caches live in session slots and
- * are reordered with copy_cache when beams move.  Beam search follows openai-whisper's
- * BeamSearchDecoder (beam_size + 1 candidates per beam, finished hypotheses collected until
- * round(beam_size · patience)), ranked by sum_logprob / length^length_penalty as CTranslate2 does
- * for faster-whisper. */
+ * are reordered with copy_cache when beams move.  Beam search is CTranslate2's, which faster-whisper
+ * runs (beam_size + 1 candidates per beam; an eot finishes its hypothesis when it ranks among the
+ * step's beam_size best candidates; finished hypotheses collected until round(beam_size · patience),
+ * ranked by sum_logprob / length^length_penalty). */
 #include "decode/search.h"
 
 #include <math.h>
@@ -320,30 +320,37 @@ static int beam_state_step(search_ctx *c, beam_state *st, const int *tok, const 
             n_cands++;
         }
     qsort(st->cands, (size_t)n_cands, sizeof *st->cands, cand_cmp);
-    int n_next = 0;
-    for (int j = 0; j < n_cands && n_next < beam; j++) {
+    /* The next beams are the best `beam` candidates that are not eot.  An eot finishes its
+     * hypothesis only when it ranks among the step's `beam` best candidates (CTranslate2's beam
+     * search, which faster-whisper runs; openai-whisper also takes an eot ranked below that, as long
+     * as fewer than `beam` other candidates rank above it), and every such eot counts, even past
+     * max_finished.  On the last step the `beam` best candidates all finish (eot or not). */
+    const int last_step = st->step + 1 == st->max_new;
+    int n_next = 0, n_top_next = 0;
+    for (int j = 0; j < n_cands && (n_next < beam || j < beam); j++) {
         const cand *cd = &st->cands[j];
         const hyp *src = &st->live[cd->src];
         if (cd->tok == eot) {
-            if (st->n_fin < st->max_finished) {
+            if (j < beam) {
                 hyp *f = &st->fin[st->n_fin++];
                 if ((rc = ivec_set(&f->seq, src->seq.v, src->seq.n)) != AM_OK) return rc;
                 f->sum_logprob = cd->score;
             }
             continue;
         }
+        if (n_next == beam) continue;
         hyp *h = &st->next[n_next];
         if ((rc = ivec_set(&h->seq, src->seq.v, src->seq.n)) != AM_OK) return rc;
         if ((rc = ivec_push(&h->seq, cd->tok)) != AM_OK) return rc;
         h->sum_logprob = cd->score;
         h->slot = src->slot; /* provisional: the source's cache */
         n_next++;
+        if (j < beam) n_top_next = n_next;
     }
     st->step++;
-    if (st->n_fin >= st->max_finished || n_next == 0) { st->done = 1; return AM_OK; }
-    if (st->step == st->max_new) {
-        /* out of steps: the best unfinished hypotheses compete too (openai-whisper) */
-        for (int j = 0; j < n_next && st->n_fin < beam; j++) {
+    if (last_step) {
+        /* out of steps: the unfinished hypotheses among the step's best compete too */
+        for (int j = 0; j < n_top_next; j++) {
             hyp *f = &st->fin[st->n_fin++];
             if ((rc = ivec_set(&f->seq, st->next[j].seq.v, st->next[j].seq.n)) != AM_OK) return rc;
             f->sum_logprob = st->next[j].sum_logprob;
@@ -351,6 +358,7 @@ static int beam_state_step(search_ctx *c, beam_state *st, const int *tok, const 
         st->done = 1;
         return AM_OK;
     }
+    if (st->n_fin >= st->max_finished || n_next == 0) { st->done = 1; return AM_OK; }
     /* move the caches: beam j continues from its source's slot.  The first beam from each source
      * keeps that slot as it is; each further beam from the same source gets a copy in a slot no
      * next beam uses (never a source, so copies cannot overwrite what they read). */

@@ -158,8 +158,9 @@ static int ref_cand_cmp(const void *a, const void *b) {
     return x < y ? 1 : x > y ? -1 : 0;
 }
 
-/* openai-whisper's beam search over the script, written out plainly: beam + 1 candidates per
- * hypothesis, finished ones collected until beam (patience 1), out of steps after max_new. */
+/* CTranslate2's beam search (faster-whisper's) over the script, written out plainly: beam + 1
+ * candidates per hypothesis, finished ones collected until beam (patience 1), out of steps after
+ * max_new. */
 static void reference_beam(fake *f, const am_step_rules *rules0, int beam, int max_new, ref_hyp *best) {
     ref_hyp live[8], next[8], fin[16];
     int n_live = 1, n_fin = 0;
@@ -181,21 +182,26 @@ static void reference_beam(fake *f, const am_step_rules *rules0, int beam, int m
             for (int j = 0; j < r.k && tok[j] >= 0; j++) c[nc++] = (ref_cand){live[i].sum + lp[j], i, tok[j]};
         }
         qsort(c, (size_t)nc, sizeof *c, ref_cand_cmp);
-        int n_next = 0;
-        for (int j = 0; j < nc && n_next < beam; j++) {
-            if (c[j].tok == EOT) {
-                if (n_fin < beam) { fin[n_fin] = live[c[j].src]; fin[n_fin++].sum = c[j].score; }
-                continue;
+        /* the step's candidates are the first beam; an eot among them finishes its hypothesis and
+         * its place goes to the next candidate past them (of the first 2·beam) that is not an eot;
+         * on the last step all of the first beam finish */
+        int n_next = 0, sec = beam, last = step + 1 == max_new;
+        for (int k = 0; k < beam && k < nc; k++) {
+            int j = k;
+            if (c[k].tok == EOT || last) {
+                fin[n_fin] = live[c[k].src];
+                if (c[k].tok != EOT) fin[n_fin].seq[fin[n_fin].n++] = c[k].tok;
+                fin[n_fin++].sum = c[k].score;
+                if (last) continue;
+                for (j = -1; sec < nc && sec < 2 * beam && j < 0; sec++)
+                    if (c[sec].tok != EOT) j = sec;
+                if (j < 0) continue;
             }
             next[n_next] = live[c[j].src];
             next[n_next].seq[next[n_next].n++] = c[j].tok;
             next[n_next++].sum = c[j].score;
         }
-        if (n_fin >= beam || n_next == 0) break;
-        if (step + 1 == max_new) {
-            for (int j = 0; j < n_next && n_fin < beam; j++) fin[n_fin++] = next[j];
-            break;
-        }
+        if (last || n_fin >= beam || n_next == 0) break;
         memcpy(live, next, sizeof next);
         n_live = n_next;
     }

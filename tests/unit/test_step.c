@@ -139,6 +139,15 @@ static void test_reference_rules(void **state) {
     s = step_seq_of(pair, 3, TB);
     step_apply_ref(&r, &s, x, NV, tok, lp, NULL, NULL, NULL);
     assert_int_equal(tok[0], TB + 35);
+    /* after text: a segment does not end where it began (the same timestamp is masked, the next is not) */
+    int opened[2] = {TB + 30, 1000};
+    flat(x);
+    x[TB + 30] = 30.0f;
+    x[TB + 31] = 20.0f;
+    x[1500] = 5.0f;
+    s = step_seq_of(opened, 2, TB);
+    step_apply_ref(&r, &s, x, NV, tok, lp, NULL, NULL, NULL);
+    assert_int_equal(tok[0], TB + 31);
     /* text after text, but timestamps together likelier than any text token: a timestamp */
     int text[2] = {TB, 1000};
     flat(x);

@@ -103,7 +103,8 @@ bool masked(uint i, ivec4 st) {
         if (pen >= p.tb) m = m || ii >= p.tb;
         else m = m || ii < p.eot;
     }
-    if (ts_last >= p.tb && ii >= p.tb && ii < ts_last) m = true;
+    // never below the last timestamp; after text, not equal to it either (a segment ends above its start)
+    if (ts_last >= p.tb && ii >= p.tb && (ii < ts_last || (last < p.tb && ii == ts_last))) m = true;
     return m;
 }
 
