@@ -18,6 +18,9 @@ than faster-whisper does.
 
   python3 bench/nonspeech.py                      # 64 files, both systems
   python3 bench/nonspeech.py --only ours          # without faster-whisper
+  python3 bench/nonspeech.py --first-window --files 041,052   # the figures of those files' first windows
+  python3 bench/nonspeech.py --only ours --ours-args='--frontend f32' --inputs bench/out/nonspeech/inputs-n64-s1 \
+      --out bench/out/nonspeech-f32fe              # ours with other options, on the same files
 """
 import argparse
 import collections
@@ -113,7 +116,8 @@ def run_ours(a, items, folder, out):
     od = out / "ours"
     if od.exists():
         shutil.rmtree(od)
-    cmd = [a.binary, "transcribe", "-m", a.model, "-q", "-o", "json", "--output-dir", str(od), str(folder)]
+    cmd = [a.binary, "transcribe", "-m", a.model, "-q", "-o", "json", *a.ours_args.split(), "--output-dir", str(od),
+           str(folder)]
     t0 = time.time()
     r = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
     wall = time.time() - t0
@@ -128,14 +132,92 @@ def run_faster_whisper(a, items, folder):
     from faster_whisper import WhisperModel
     import faster_whisper
     t0 = time.time()
-    m = WhisperModel(a.model, device="cpu", compute_type="int8", cpu_threads=a.fw_threads)
+    m = WhisperModel(a.model, device="cpu", compute_type=a.fw_compute_type, cpu_threads=a.fw_threads)
     texts = {}
     for it in items:
         segs, _info = m.transcribe(str(folder / it["name"]), beam_size=5)
         texts[it["name"]] = "".join(s.text for s in segs).strip()
-    return {"command": f'WhisperModel("{a.model}", device="cpu", compute_type="int8", cpu_threads={a.fw_threads})'
+    return {"command": f'WhisperModel("{a.model}", device="cpu", compute_type="{a.fw_compute_type}", '
+                       f'cpu_threads={a.fw_threads})'
                        f'.transcribe(f, beam_size=5)', "wall": time.time() - t0, "texts": texts,
             "version": faster_whisper.__version__}
+
+
+def first_window_ours(a, items, folder, out):
+    """{name: figures} of each file's first window decoded once at temperature 0 and never skipped."""
+    od = out / "ours-first"
+    if od.exists():
+        shutil.rmtree(od)
+    cmd = [a.binary, "transcribe", "-m", a.model, "-q", "-o", "json", *a.ours_args.split(), "--no-fallback",
+           "--no-speech-threshold", "-1", "--output-dir", str(od)] + [str(folder / it["name"]) for it in items]
+    r = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+    if r.returncode != 0:
+        sys.exit(f"nonspeech: {' '.join(cmd)} failed ({r.returncode}):\n{r.stderr}")
+    res = {}
+    for it in items:
+        segs = json.loads((od / (Path(it["name"]).stem + ".json")).read_text())["segments"]
+        res[it["name"]] = window_figures([(s["seek"], s["tokens"], s["text"], s["avg_logprob"], s["no_speech_prob"],
+                                           s["compression_ratio"]) for s in segs])
+    return {"command": " ".join(cmd), "windows": res}
+
+
+def first_window_faster_whisper(a, items, folder):
+    from faster_whisper import WhisperModel
+    m = WhisperModel(a.model, device="cpu", compute_type=a.fw_compute_type, cpu_threads=a.fw_threads)
+    res = {}
+    for it in items:
+        segs, _info = m.transcribe(str(folder / it["name"]), beam_size=5, temperature=[0.0], no_speech_threshold=None)
+        res[it["name"]] = window_figures([(s.seek, s.tokens, s.text, s.avg_logprob, s.no_speech_prob,
+                                           s.compression_ratio) for s in segs])
+    return {"command": f'WhisperModel("{a.model}", device="cpu", compute_type="{a.fw_compute_type}")'
+                       f'.transcribe(f, beam_size=5, temperature=[0.0], no_speech_threshold=None)', "windows": res}
+
+
+def window_figures(segs):
+    """The seek-0 window of (seek, tokens, text, avg_logprob, no_speech_prob, compression_ratio) segments, and
+    what the defaults would do with it: skip (no_speech_prob > 0.6, avg_logprob <= -1), fall back to sampling
+    (compression ratio > 2.4, or avg_logprob < -1 without the no-speech condition) or keep."""
+    s0 = [s for s in segs if s[0] == 0]
+    if not s0:
+        return None
+    tokens = [t for s in s0 for t in s[1]]
+    avg, nsp, cr = s0[0][3], s0[0][4], s0[0][5]
+    if nsp > 0.6 and avg <= -1.0:
+        fate = "skip"
+    elif cr > 2.4 or avg < -1.0:
+        fate = "fallback"
+    else:
+        fate = "keep"
+    return {"n_tokens": len(tokens), "text": "".join(s[2] for s in s0).strip(), "avg_logprob": avg,
+            "no_speech_prob": nsp, "compression_ratio": cr, "fate": fate}
+
+
+def first_window_report(a, items, folder, out):
+    if a.files:
+        keys = a.files.split(",")
+        items = [it for it in items if any(it["name"].startswith(k) for k in keys)]
+    systems = {}
+    if a.only != "faster-whisper":
+        systems["amanuensis"] = first_window_ours(a, items, folder, out)
+    if a.only != "ours":
+        systems["faster-whisper"] = first_window_faster_whisper(a, items, folder)
+    lines = ["| file | " + " | ".join(f"{s}: tokens, text | avg_logprob | no_speech_prob | compr. | at T=0"
+                                      for s in systems) + " |",
+             "|---|" + "---|---|---|---|---|" * len(systems)]
+    for it in items:
+        cells = []
+        for s, r in systems.items():
+            w = r["windows"][it["name"]]
+            cells += ([f'{w["n_tokens"]}, "{w["text"][:24]}"', f'{w["avg_logprob"]:.3f}', f'{w["no_speech_prob"]:.3f}',
+                       f'{w["compression_ratio"]:.2f}', w["fate"]] if w else ["(none)", "", "", "", ""])
+        lines.append(f"| {it['name'][:-4]} | " + " | ".join(cells) + " |")
+    lines.append("")
+    lines += [f"{s}: `{r['command'][:160]}`" for s, r in systems.items()]
+    text = "\n".join(lines)
+    print(text)
+    (out / "first-window.md").write_text(text + "\n")
+    (out / "first-window.json").write_text(json.dumps(systems, indent=1))
+    return 0
 
 
 def main():
@@ -146,11 +228,19 @@ def main():
     ap.add_argument("--binary", default=str(REPO / "build" / "amanuensis"))
     ap.add_argument("--model", default=str(REPO / "models" / "tiny.en"))
     ap.add_argument("--fw-threads", type=int, default=0, help="faster-whisper cpu_threads (0: its default)")
+    ap.add_argument("--ours-args", default="",
+                    help="more transcribe options for ours, as one argument: --ours-args='--frontend f32'")
+    ap.add_argument("--fw-compute-type", default="int8", help="faster-whisper compute_type (int8, float32)")
+    ap.add_argument("--inputs", help="folder of the generated files (default: OUT/inputs-nN-sSEED)")
     ap.add_argument("--only", choices=["ours", "faster-whisper"])
+    ap.add_argument("--first-window", action="store_true",
+                    help="instead of the counts: each file's first window decoded once at temperature 0 and never "
+                         "skipped, its tokens, avg_logprob, no_speech_prob and compression ratio on both sides")
+    ap.add_argument("--files", help="with --first-window: these files only (comma-separated name prefixes: 041,052)")
     a = ap.parse_args()
     out = Path(a.out).resolve()
     items = make_set(a.n, a.seed)
-    folder = out / f"inputs-n{a.n}-s{a.seed}"
+    folder = Path(a.inputs).resolve() if a.inputs else out / f"inputs-n{a.n}-s{a.seed}"
     folder.mkdir(parents=True, exist_ok=True)
     for it in items:
         dst = folder / it["name"]
@@ -158,6 +248,8 @@ def main():
             part = folder / (".part-" + it["name"])
             generate(it, a.seed, part)
             os.replace(part, dst)
+    if a.first_window:
+        return first_window_report(a, items, folder, out)
     systems = {}
     if a.only != "faster-whisper":
         systems["amanuensis"] = run_ours(a, items, folder, out)
