@@ -2,31 +2,20 @@
 // microphone that plays AUDIO_FILE (Chromium's fake-audio-capture flags): the committed text that
 // arrives over the realtime WebSocket must contain words of the recording.  Prints "live ok: ..."
 // and exits 0 on success.
-import { chromium } from "playwright-core";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { resolve } from "node:path";
+import { openPage } from "./browser.mjs";
 
 const [base, audio] = process.argv.slice(2);
 if (!base || !audio) { console.error("usage: node test_live.mjs BASE_URL AUDIO_FILE"); process.exit(2); }
-const profile = mkdtempSync(join(tmpdir(), "am-chromium-"));
-let context;
+let browser;
 const fail = (msg) => { console.error("FAIL: " + msg); process.exitCode = 1; };
 try {
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: process.env.AM_CHROMIUM || "/usr/bin/chromium",
-    headless: true,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-           "--disable-background-networking", "--disable-component-update", "--disable-sync",
-           "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-           "--use-file-for-fake-audio-capture=" + resolve(audio),
-           "--autoplay-policy=no-user-gesture-required"],
+  browser = await openPage({
+    args: ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+           "--use-file-for-fake-audio-capture=" + resolve(audio), "--autoplay-policy=no-user-gesture-required"],
+    microphoneFor: base,
   });
-  await context.grantPermissions(["microphone"], { origin: base });
-  const page = context.pages()[0] || await context.newPage();
-  const errors = [];
-  page.on("pageerror", (e) => errors.push(String(e)));
-  page.on("console", (m) => { if (m.type() === "error") errors.push(m.text()); });
+  const { page, errors } = browser;
   const sockets = [];
   page.on("websocket", (ws) => sockets.push(ws.url()));
 
@@ -56,6 +45,5 @@ try {
 } catch (e) {
   fail(e.stack || String(e));
 } finally {
-  if (context) await context.close();
-  rmSync(profile, { recursive: true, force: true });
+  if (browser) await browser.close();
 }

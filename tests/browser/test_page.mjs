@@ -1,27 +1,14 @@
 // test_page.mjs BASE_URL AUDIO_FILE — load the amanuensis web page in headless Chromium, upload a
 // file, and wait for its transcript.  Prints "transcript ok: ..." and exits 0 on success.
-import { chromium } from "playwright-core";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { openPage } from "./browser.mjs";
 
 const [base, audio] = process.argv.slice(2);
 if (!base || !audio) { console.error("usage: node test_page.mjs BASE_URL AUDIO_FILE"); process.exit(2); }
-const profile = mkdtempSync(join(tmpdir(), "am-chromium-"));
-let context;
+let browser;
 const fail = (msg) => { console.error("FAIL: " + msg); process.exitCode = 1; };
 try {
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: process.env.AM_CHROMIUM || "/usr/bin/chromium",
-    headless: true,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-           "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-    acceptDownloads: true,
-  });
-  const page = context.pages()[0] || await context.newPage();
-  const errors = [];
-  page.on("pageerror", (e) => errors.push(String(e)));
-  page.on("console", (m) => { if (m.type() === "error") errors.push(m.text()); });
+  browser = await openPage({ acceptDownloads: true });
+  const { page, errors } = browser;
   const external = [];
   page.on("request", (r) => { if (!r.url().startsWith(base) && !r.url().startsWith("blob:") && !r.url().startsWith("data:")) external.push(r.url()); });
 
@@ -48,6 +35,5 @@ try {
 } catch (e) {
   fail(e.stack || String(e));
 } finally {
-  if (context) await context.close();
-  rmSync(profile, { recursive: true, force: true });
+  if (browser) await browser.close();
 }

@@ -5,15 +5,12 @@
 // a legend with each speaker once; the .txt download prefixed "[SPEAKER_0k] ".  Prints
 // "speakers ok: " and a JSON list of the segments as shown ({start, end, speaker, colour, text}),
 // exits 0 on success (tests/integration/test_speakers_page.py compares them with the voices).
-import { chromium } from "playwright-core";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { readFileSync } from "node:fs";
+import { openPage } from "./browser.mjs";
 
 const [base, audio] = process.argv.slice(2);
 if (!base || !audio) { console.error("usage: node test_speakers.mjs BASE_URL AUDIO_FILE"); process.exit(2); }
-const profile = mkdtempSync(join(tmpdir(), "am-chromium-"));
-let context;
+let browser;
 const fail = (msg) => { console.error("FAIL: " + msg); process.exitCode = 1; };
 
 // WCAG 2 contrast ratio of two "rgb(r, g, b)" colours
@@ -31,17 +28,8 @@ function contrast(a, b) {
 const seconds = (t) => t.split(":").reduce((acc, v) => acc * 60 + Number(v), 0);
 
 try {
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: process.env.AM_CHROMIUM || "/usr/bin/chromium",
-    headless: true,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-           "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-    acceptDownloads: true,
-  });
-  const page = context.pages()[0] || await context.newPage();
-  const errors = [];
-  page.on("pageerror", (e) => errors.push(String(e)));
-  page.on("console", (m) => { if (m.type() === "error") errors.push(m.text()); });
+  browser = await openPage({ acceptDownloads: true });
+  const { page, errors } = browser;
 
   await page.goto(base + "/", { waitUntil: "load", timeout: 30000 });
   await page.waitForSelector("#model option[value='tiny.en']", { state: "attached", timeout: 10000 });
@@ -93,6 +81,5 @@ try {
 } catch (e) {
   fail(e.stack || String(e));
 } finally {
-  if (context) await context.close();
-  rmSync(profile, { recursive: true, force: true });
+  if (browser) await browser.close();
 }
