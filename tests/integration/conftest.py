@@ -10,6 +10,7 @@ Helpers: run_am(binary, args, ...) runs the CLI and returns the CompletedProcess
 import http.client
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
+BROWSER_DIR = REPO / "tests" / "browser"  # the Playwright tests of the web page (tests/browser/*.mjs)
 PSPHINX = Path("/usr/share/pocketsphinx/test/data")
 
 
@@ -229,3 +231,19 @@ class Server:
                 raise AssertionError(f"server did not stop on {sig}:\n" + self.logtext())
         self._drain.join(timeout=5)
         return self.proc.returncode
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """(node, chromium) for the page tests in tests/browser/, with playwright-core installed there
+    (npm ci); skipped without node or chromium (scripts/install-deps test installs them)."""
+    node = shutil.which("node")
+    chromium = os.environ.get("AM_CHROMIUM", "/usr/bin/chromium")
+    if not node or not os.access(chromium, os.X_OK):
+        pytest.skip("node or chromium is not installed (scripts/install-deps test installs them)")
+    if not (BROWSER_DIR / "node_modules" / "playwright-core").exists():
+        r = subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--silent"], cwd=BROWSER_DIR,
+                           capture_output=True, text=True, timeout=300)
+        if r.returncode != 0:
+            pytest.skip("npm ci failed (offline?): " + r.stderr[-500:])
+    return node, chromium

@@ -7,7 +7,6 @@ Each test starts the server (conftest.py's Server) on a free port with models/ti
 import base64
 import json
 import os
-import shutil
 import socket
 import subprocess
 import threading
@@ -15,7 +14,7 @@ import wave
 
 import pytest
 
-from conftest import REPO, Server
+from conftest import BROWSER_DIR, Server
 from textnorm import normalize, word_errors
 
 WANT = "ask not what your country can do for you"
@@ -344,23 +343,14 @@ def test_sigterm_closes_websocket(start, test_data):
 
 # ---- the web page's Live mode in a real browser -----------------------------------------------------
 
-def test_browser_live_microphone(start, test_data):
+def test_browser_live_microphone(start, browser, test_data):
     """Chromium's fake microphone plays jfk.wav into the page's Live mode (tests/browser/test_live.mjs)."""
-    node = shutil.which("node")
-    chromium = os.environ.get("AM_CHROMIUM", "/usr/bin/chromium")
-    browser_dir = REPO / "tests" / "browser"
-    if not node or not os.access(chromium, os.X_OK):
-        pytest.skip("node or chromium is not installed (scripts/install-deps test installs them)")
-    if not (browser_dir / "node_modules" / "playwright-core").exists():
-        r = subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--silent"], cwd=browser_dir,
-                           capture_output=True, text=True, timeout=300)
-        if r.returncode != 0:
-            pytest.skip("npm ci failed (offline?): " + r.stderr[-500:])
+    node, chromium = browser
     srv = start()
     if not has_websocket(srv):
         pytest.skip("built without libwslay")
-    r = subprocess.run([node, str(browser_dir / "test_live.mjs"), srv.base, str(test_data / "jfk.wav")],
-                       capture_output=True, text=True, timeout=180, cwd=browser_dir,
+    r = subprocess.run([node, str(BROWSER_DIR / "test_live.mjs"), srv.base, str(test_data / "jfk.wav")],
+                       capture_output=True, text=True, timeout=180, cwd=BROWSER_DIR,
                        env=dict(os.environ, AM_CHROMIUM=chromium))
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert "live ok" in r.stdout

@@ -7,7 +7,6 @@ import http.client
 import json
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Server
+from conftest import BROWSER_DIR, Server
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -430,20 +429,11 @@ def test_sigterm_finishes_running_job(start, jfk):
 
 # ---- the web page in a real browser ------------------------------------------------------------------
 
-def test_browser_page(start, test_data):
-    node = shutil.which("node")
-    chromium = os.environ.get("AM_CHROMIUM", "/usr/bin/chromium")
-    browser_dir = REPO / "tests" / "browser"
-    if not node or not os.access(chromium, os.X_OK):
-        pytest.skip("node or chromium is not installed (scripts/install-deps test installs them)")
-    if not (browser_dir / "node_modules" / "playwright-core").exists():
-        r = subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--silent"], cwd=browser_dir,
-                           capture_output=True, text=True, timeout=300)
-        if r.returncode != 0:
-            pytest.skip("npm ci failed (offline?): " + r.stderr[-500:])
+def test_browser_page(start, browser, test_data):
+    node, chromium = browser
     srv = start()
-    r = subprocess.run([node, str(browser_dir / "test_page.mjs"), srv.base, str(test_data / "jfk.wav")],
-                       capture_output=True, text=True, timeout=180, cwd=browser_dir,
+    r = subprocess.run([node, str(BROWSER_DIR / "test_page.mjs"), srv.base, str(test_data / "jfk.wav")],
+                       capture_output=True, text=True, timeout=180, cwd=BROWSER_DIR,
                        env=dict(os.environ, AM_CHROMIUM=chromium))
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert "transcript ok" in r.stdout

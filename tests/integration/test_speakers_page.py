@@ -8,33 +8,17 @@ test allows.  Skipped without node and chromium (scripts/install-deps test) or w
 diarization weights (scripts/fetch-model diarization; `make test` fetches them)."""
 import json
 import os
-import shutil
 import subprocess
 import wave
 
 import numpy as np
 import pytest
 
-from conftest import REPO, Server
+from conftest import BROWSER_DIR, REPO, Server
 import diarize_fixtures
 from test_diarize import der
 
 WEIGHTS = REPO / "models" / "diarization" / "diarization.bin"
-BROWSER_DIR = REPO / "tests" / "browser"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    node = shutil.which("node")
-    chromium = os.environ.get("AM_CHROMIUM", "/usr/bin/chromium")
-    if not node or not os.access(chromium, os.X_OK):
-        pytest.skip("node or chromium is not installed (scripts/install-deps test installs them)")
-    if not (BROWSER_DIR / "node_modules" / "playwright-core").exists():
-        r = subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--silent"], cwd=BROWSER_DIR,
-                           capture_output=True, text=True, timeout=300)
-        if r.returncode != 0:
-            pytest.skip("npm ci failed (offline?): " + r.stderr[-500:])
-    return node, chromium
 
 
 @pytest.fixture(scope="module")
