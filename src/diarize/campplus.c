@@ -1,7 +1,8 @@
 /* campplus.c — see campplus.h.  Activations are time-major: the 2-D head holds [T][F][C] (channels
  * innermost), the 1-D part [T][C].  A convolution gathers each output position's receptive field
  * into one row (im2col) and multiplies the rows by the weights, reordered at create time to the
- * rows' order, so that out[pos][cout] = rows[pos] · w[cout] + b[cout] is one gemm_f32_serial. */
+ * rows' order, so that out[pos][cout] = rows[pos] · w[cout] + b[cout] is one product: gemm_nn_f32
+ * on the weights stored k-major (backend/cpu/attention.h), or W8A8 gemm_i8 on the quantised ones. */
 #include "diarize/campplus.h"
 
 #include <math.h>
@@ -10,6 +11,7 @@
 #include <string.h>
 
 #include "amanuensis.h"
+#include "backend/cpu/attention.h"
 #include "backend/cpu/gemm_int8.h"
 #include "backend/cpu/kernels.h"
 #include "common/util.h"
@@ -26,7 +28,8 @@
 #define HEAD_TB 8     /* frames of the 2-D head per GEMM */
 
 typedef struct {
-    float *w; /* [cout][k], k in the im2col row's order (NULL once quantised) */
+    float *w; /* [cout][k], k in the im2col row's order (NULL once quantised or made k-major) */
+    float *wt; /* [k][cout]: w k-major, for the products of many rows (lin_kmajor) */
     float *b; /* [cout] or NULL */
     int cout, k;
     int8_t *q; /* int8: the packed rows (gemm_int8.h), their scales and sums; else NULL */
@@ -160,6 +163,7 @@ static lin conv1d_load(loader *L, const char *name, const char *bias, const char
 
 static void lin_free(lin *l) {
     free(l->w);
+    free(l->wt);
     free(l->b);
     free(l->q);
     free(l->qscale);
@@ -182,11 +186,26 @@ static void lin_quantize(loader *L, lin *l) {
     free(rows);
 }
 
+/* a float layer run by lin_run: w made k-major (gemm_nn_f32's B) */
+static void lin_kmajor(loader *L, lin *l) {
+    if (L->rc != AM_OK || !l->w) return;
+    l->wt = alloc(L, sizeof(float) * (size_t)l->cout * (size_t)l->k);
+    if (L->rc != AM_OK) return;
+    transpose_f32(l->cout, l->k, l->w, l->k, l->wt, l->cout);
+    free(l->w);
+    l->w = NULL;
+}
+
 /* out[M][cout] (row stride ldc) = A[M][k] · wᵀ + b, in float or W8A8 */
 static int lin_run(const diar_campplus *m, const lin *l, int M, const float *A, int lda, float *C, int ldc,
                    am_i8_scratch *s) {
     if (!l->q) {
-        gemm_f32_serial(M, l->cout, l->k, A, lda, l->w, l->k, l->b, C, ldc);
+        gemm_nn_f32(M, l->cout, l->k, A, lda, l->wt, l->cout, C, ldc);
+        if (l->b)
+            for (int i = 0; i < M; i++) {
+                float *c = C + (size_t)i * ldc;
+                for (int j = 0; j < l->cout; j++) c[j] += l->b[j];
+            }
         return 0;
     }
     am_i8w W = {l->q, l->qscale, l->qsum, l->cout, l->k};
@@ -309,6 +328,17 @@ int diar_campplus_create(const diar_weights *w, int int8, diar_campplus **out, c
             lin_quantize(&L, &m->layers[i].local);
         }
     }
+    /* the float layers of many rows k-major (cam1, cam2 and dense, of one row, stay as they are) */
+    lin_kmajor(&L, &m->conv1);
+    for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 3; j++) lin_kmajor(&L, &m->res[i][j]);
+    lin_kmajor(&L, &m->conv2);
+    lin_kmajor(&L, &m->tdnn);
+    for (int i = 0; i < 12 + 24 + 16 && m->layers; i++) {
+        lin_kmajor(&L, &m->layers[i].linear1);
+        lin_kmajor(&L, &m->layers[i].local);
+    }
+    for (int i = 0; i < 3; i++) lin_kmajor(&L, &m->transit[i]);
     if (L.rc != AM_OK) {
         diar_campplus_free(m);
         return L.rc;
@@ -329,15 +359,24 @@ static int conv2d(const diar_campplus *m, const lin *l, const float *x, int T, i
         for (int t = t0; t < t0 + tb; t++)
             for (int fo = 0; fo < fo_n; fo++) {
                 float *row = cols + ((size_t)(t - t0) * fo_n + fo) * l->k;
-                for (int kt = 0; kt < ks; kt++)
-                    for (int kf = 0; kf < ks; kf++) {
-                        int tt = t + kt - pad, ff = fo * sf + kf - pad;
-                        float *dst = row + (size_t)(kt * ks + kf) * cin;
-                        if (tt < 0 || tt >= T || ff < 0 || ff >= F)
-                            memset(dst, 0, sizeof(float) * (size_t)cin);
-                        else
-                            memcpy(dst, x + ((size_t)tt * F + ff) * cin, sizeof(float) * (size_t)cin);
+                int f0 = fo * sf - pad; /* the first tap's frequency; taps f0 .. f0 + ks - 1 are adjacent in x */
+                for (int kt = 0; kt < ks; kt++) {
+                    int tt = t + kt - pad;
+                    float *dst = row + (size_t)kt * ks * cin;
+                    if (tt < 0 || tt >= T) {
+                        memset(dst, 0, sizeof(float) * (size_t)(ks * cin));
+                    } else if (f0 >= 0 && f0 + ks <= F) { /* inside: one copy of ks * cin */
+                        memcpy(dst, x + ((size_t)tt * F + f0) * cin, sizeof(float) * (size_t)(ks * cin));
+                    } else {
+                        for (int kf = 0; kf < ks; kf++) {
+                            int ff = f0 + kf;
+                            if (ff < 0 || ff >= F)
+                                memset(dst + (size_t)kf * cin, 0, sizeof(float) * (size_t)cin);
+                            else
+                                memcpy(dst + (size_t)kf * cin, x + ((size_t)tt * F + ff) * cin, sizeof(float) * (size_t)cin);
+                        }
                     }
+                }
             }
         float *yt = y + (size_t)t0 * fo_n * cout;
         if (lin_run(m, l, tb * fo_n, cols, l->k, yt, cout, s)) return -1;
@@ -403,7 +442,7 @@ int diar_campplus_embed(const diar_campplus *m, const float *feats, size_t n_fra
     int F = N_FREQ;
     for (int r = 0; r < 4; r++) {
         int sf = (r % 2 == 0) ? 2 : 1, Fo = (F + 2 - 3) / sf + 1;
-        if (m->res[r][2].w || m->res[r][2].q) { /* shortcut conv into c; the block's output then overwrites a */
+        if (m->res[r][2].wt || m->res[r][2].q) { /* shortcut conv into c; the block's output then overwrites a */
             bad |= conv2d(m, &m->res[r][2], a, T, F, M_CH, 1, sf, NULL, 0, c, col, &s8);
             bad |= conv2d(m, &m->res[r][0], a, T, F, M_CH, 3, sf, NULL, 1, b, col, &s8);
             bad |= conv2d(m, &m->res[r][1], b, T, Fo, M_CH, 3, 1, c, 1, a, col, &s8);

@@ -20,6 +20,7 @@
 #define LINK_MIN 25       /* frames (0.4 s) two local speakers share to be linked */
 #define LINK_IOU 0.5f     /* and the share of the frames either speaks in */
 #define CLUSTER_MAX 3000 /* embeddings clustered at once: an n x n float matrix (36 MB) */
+#define SEG_GROUP 8      /* chunks segmented in one batch (the LSTM's weights read once per frame for all) */
 
 diar_options diar_options_default(void) {
     diar_options o = {2.5f, 0.45f, 0, 0, 0, 0.5f, 1, 0.0f, 4};
@@ -83,52 +84,69 @@ typedef struct {
     uint8_t *act;        /* [chunk][nf][K] */
     float *embs;         /* [chunk][K][dim] */
     int8_t *has;         /* [chunk][K]: an embedding was made */
-    float *scratch;      /* per thread: logp, chunk, buf, sel */
+    float *scratch;      /* per thread: logp [group][nf][7], chunks [group][DIAR_SEG_CHUNK], buf, sel */
     size_t scratch_len;
     int *rc;             /* per chunk */
     char (*errs)[160];   /* per thread */
     int every;           /* phase 0: chunks c % every == 0 (and the last) embed their speakers */
+    int group;           /* phase 0: chunks segmented together (diar_seg_forward_batch) */
     const int *jobs;     /* phase 1: the chunks c * K + k to embed */
     int phase;
 } run_ctx;
 
-/* phase 0: one chunk's samples read, segmentation, decoding, and at anchors an embedding per
- * local speaker; phase 1: job i, the embedding of one (chunk, local speaker) */
-static void chunk_task(void *p, int i, int thread) {
-    run_ctx *r = p;
-    float *logp = r->scratch + (size_t)thread * r->scratch_len, *chunk = logp + r->nf * DIAR_SEG_CLASSES,
-          *buf = chunk + DIAR_SEG_CHUNK;
-    uint8_t *sel = (uint8_t *)(buf + DIAR_SEG_CHUNK);
-    char *err = r->errs[thread];
-    int c = r->phase ? r->jobs[i] / K : i, k0 = r->phase ? r->jobs[i] % K : 0, k1 = r->phase ? k0 + 1 : K;
-    size_t s0 = r->start[c], have = r->n - s0 < DIAR_SEG_CHUNK ? r->n - s0 : DIAR_SEG_CHUNK;
-    int rc = pcm_store_read(r->pcm, s0, DIAR_SEG_CHUNK, chunk); /* zeros past the end */
-    if (rc != AM_OK) {
-        am_fail(err, sizeof r->errs[0], rc, "diarization: cannot read the audio back: %s", pcm_store_error(r->pcm));
-        r->rc[c] = rc;
-        return;
-    }
-    uint8_t *a = r->act + (size_t)c * r->nf * K;
-    if (!r->phase) {
-        rc = diar_seg_forward(r->seg, chunk, DIAR_SEG_CHUNK, logp, err, sizeof r->errs[0]);
-        if (rc == AM_OK) {
-            diar_powerset_decode(logp, r->nf, a);
-            for (size_t f = 0; f < r->nf; f++) /* frames past the end of the audio say nothing */
-                if (f * FRAME_STEP + FRAME_CENTER >= have) memset(a + f * K, 0, K);
-        }
-        if (c % r->every != 0 && (size_t)c + 1 != r->n_chunks) k1 = 0; /* linked to anchors later */
-    }
-    for (int k = k0; k < k1 && rc == AM_OK; k++) {
-        float *e = r->embs + ((size_t)c * K + k) * DIAR_CAMPPLUS_DIM;
+/* the embeddings of local speakers k0 .. k1 - 1 of chunk c (its samples `chunk`, its activity in
+ * r->act); AM_OK or the first failure */
+static int embed_chunk(run_ctx *r, size_t c, const float *chunk, int k0, int k1, float *buf, uint8_t *sel, char *err) {
+    size_t have = r->n - r->start[c] < DIAR_SEG_CHUNK ? r->n - r->start[c] : DIAR_SEG_CHUNK;
+    const uint8_t *a = r->act + c * r->nf * K;
+    for (int k = k0; k < k1; k++) {
+        float *e = r->embs + (c * K + (size_t)k) * DIAR_CAMPPLUS_DIM;
         int got = embed_speaker(r->emb, chunk, have, a, r->nf, k, 1, r->min_samples, r->max_frames, sel, buf, e, err,
                                 sizeof r->errs[0]);
         if (got == 0)
             got = embed_speaker(r->emb, chunk, have, a, r->nf, k, 0, r->min_samples, r->max_frames, sel, buf, e, err,
                                 sizeof r->errs[0]);
-        if (got < 0) rc = got;
-        r->has[c * K + k] = got == 1;
+        if (got < 0) return got;
+        r->has[c * K + (size_t)k] = got == 1;
     }
-    if (rc != AM_OK || !r->phase) r->rc[c] = rc;
+    return AM_OK;
+}
+
+/* phase 0: task i is the chunks i * group .. (i + 1) * group - 1: their samples read, segmented
+ * in one batch, decoded, and at anchors an embedding per local speaker; phase 1: task i is job i,
+ * the embedding of one (chunk, local speaker) */
+static void chunk_task(void *p, int i, int thread) {
+    run_ctx *r = p;
+    const size_t G = r->phase ? 1 : (size_t)r->group;
+    float *logp = r->scratch + (size_t)thread * r->scratch_len, *chunks = logp + G * r->nf * DIAR_SEG_CLASSES,
+          *buf = chunks + G * DIAR_SEG_CHUNK;
+    uint8_t *sel = (uint8_t *)(buf + DIAR_SEG_CHUNK);
+    char *err = r->errs[thread];
+    size_t c0 = r->phase ? (size_t)r->jobs[i] / K : (size_t)i * G;
+    size_t c1 = r->phase ? c0 + 1 : (c0 + G < r->n_chunks ? c0 + G : r->n_chunks);
+    int rc = AM_OK;
+    for (size_t c = c0; c < c1 && rc == AM_OK; c++) {
+        rc = pcm_store_read(r->pcm, r->start[c], DIAR_SEG_CHUNK, chunks + (c - c0) * DIAR_SEG_CHUNK); /* zeros past the end */
+        if (rc != AM_OK)
+            am_fail(err, sizeof r->errs[0], rc, "diarization: cannot read the audio back: %s", pcm_store_error(r->pcm));
+    }
+    if (rc == AM_OK && r->phase) {
+        int k = r->jobs[i] % K;
+        rc = embed_chunk(r, c0, chunks, k, k + 1, buf, sel, err);
+    } else if (rc == AM_OK) {
+        rc = diar_seg_forward_batch(r->seg, chunks, DIAR_SEG_CHUNK, (int)(c1 - c0), logp, err, sizeof r->errs[0]);
+        for (size_t c = c0; c < c1 && rc == AM_OK; c++) {
+            size_t have = r->n - r->start[c] < DIAR_SEG_CHUNK ? r->n - r->start[c] : DIAR_SEG_CHUNK;
+            uint8_t *a = r->act + c * r->nf * K;
+            diar_powerset_decode(logp + (c - c0) * r->nf * DIAR_SEG_CLASSES, r->nf, a);
+            for (size_t f = 0; f < r->nf; f++) /* frames past the end of the audio say nothing */
+                if (f * FRAME_STEP + FRAME_CENTER >= have) memset(a + f * K, 0, K);
+            if (c % (size_t)r->every == 0 || c + 1 == r->n_chunks) /* an anchor; the others are linked later */
+                rc = embed_chunk(r, c, chunks + (c - c0) * DIAR_SEG_CHUNK, 0, K, buf, sel, err);
+        }
+    }
+    if (rc != AM_OK || !r->phase)
+        for (size_t c = c0; c < c1; c++) r->rc[c] = rc;
 }
 
 /* The local speaker of anchor chunk b that local speaker k of chunk c is (they overlap by
@@ -260,7 +278,12 @@ int diar_run_pcm(const diar_segmenter *seg, const diar_campplus *emb, const pcm_
     am_pool *pool = n_threads > 1 ? am_pool_create(n_threads) : NULL;
     if (pool) n_threads = am_pool_size(pool);
     else n_threads = 1;
-    size_t scratch_len = nf * DIAR_SEG_CLASSES + 2 * (size_t)DIAR_SEG_CHUNK + (nf + sizeof(float) - 1) / sizeof(float);
+    /* chunks segmented together: up to SEG_GROUP, fewer when that would leave a thread idle */
+    size_t group = (n_chunks + (size_t)n_threads - 1) / (size_t)n_threads;
+    if (group > SEG_GROUP) group = SEG_GROUP;
+    size_t n_groups = (n_chunks + group - 1) / group;
+    size_t scratch_len = group * (nf * DIAR_SEG_CLASSES + (size_t)DIAR_SEG_CHUNK) + DIAR_SEG_CHUNK +
+                         (nf + sizeof(float) - 1) / sizeof(float);
     size_t *start = malloc(sizeof(size_t) * n_chunks);
     uint8_t *act = malloc((size_t)n_chunks * nf * K);
     float *embs = malloc(sizeof(float) * n_chunks * K * DIAR_CAMPPLUS_DIM);
@@ -282,10 +305,10 @@ int diar_run_pcm(const diar_segmenter *seg, const diar_campplus *emb, const pcm_
         start[c] = s0;
     }
     run_ctx r = {seg, emb, pcm, n, nf, (size_t)(d.min_embed * SR), (size_t)(d.max_embed * SR / FRAME_STEP), n_chunks,
-                 start, act, embs, has, scratch, scratch_len, rcs, errs, every, jobs, 0};
+                 start, act, embs, has, scratch, scratch_len, rcs, errs, every, (int)group, jobs, 0};
     memset(has, 0, n_chunks * K);
     for (size_t i = 0; i < n_chunks * K; i++) link[i] = -1;
-    am_pool_run(pool, (int)n_chunks, chunk_task, &r);
+    am_pool_run(pool, (int)n_groups, chunk_task, &r);
     if ((rc = pool_failed(rcs, n_chunks, errs, n_threads, err, err_size)) != AM_OK) goto done;
     /* the chunks between anchors: each local speaker linked to the previous or the next anchor's,
      * else embedded itself */

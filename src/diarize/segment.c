@@ -1,7 +1,12 @@
-/* segment.c — see segment.h.  Activations are time-major ([T][C]); convolutions are im2col +
- * gemm_f32_serial with the weights reordered to the rows' [tap][channel] order at create time; the
- * LSTM's input products for all frames are one GEMM per direction, the recurrence one 512 x 128
- * product per frame.  Means, variances and the log-softmax are summed in double. */
+/* segment.c — see segment.h.  Activations are time-major ([T][C]) and every product is
+ * gemm_nn_f32 (backend/cpu/attention.h) on weights stored k-major ([K][N]) at create time.  A
+ * convolution's rows are windows of its time-major input, so the input itself is the GEMM's A with
+ * a row stride of one step (no im2col copy).  The sinc filters are symmetric (cosine) or
+ * antisymmetric (sine), so each pair of taps k and 250 - k is summed (or subtracted) first and
+ * multiplied once.  The LSTM's input products for all frames of all the batch's chunks are one GEMM
+ * per direction; the recurrence is one [B][128] x [128][512] product per frame for the B chunks
+ * side by side, its gates through vm_exp_inplace.  Means, variances and the log-softmax are summed
+ * in double. */
 #include "diarize/segment.h"
 
 #include <math.h>
@@ -10,12 +15,14 @@
 #include <string.h>
 
 #include "amanuensis.h"
-#include "backend/cpu/kernels.h"
+#include "backend/cpu/attention.h"
+#include "backend/cpu/vmath.h"
 #include "common/util.h"
 
 #define N_SINC 80
 #define SINC_TAPS 251
 #define SINC_STRIDE 10
+#define SINC_HALF (SINC_TAPS / 2) /* 125: taps k and 250 - k pair up around the centre tap 125 */
 #define CONV_CH 60
 #define CONV_TAPS 5
 #define HID 128
@@ -25,18 +32,18 @@
 #define IN_EPS 1e-5
 
 typedef struct {
-    float *wih, *whh, *b; /* [512][in], [512][128], bias_ih + bias_hh [512] */
+    float *wih, *whh, *b; /* [in][512], [128][512] (k-major), bias_ih + bias_hh [512] */
     int in;
 } lstm_dir;
 
 struct diar_segmenter {
     float wav_w, wav_b;
-    float *sinc;                       /* [80][251] */
-    float *conv_w[2], *conv_b[2];      /* [60][5 * cin] rows [tap][cin] */
+    float *sinc_cos, *sinc_sin;        /* [126][40] taps 0..125 of the cosine filters, [125][40] taps 0..124 of the sine */
+    float *conv_w[2], *conv_b[2];      /* [5 * cin][60], rows [tap][cin] */
     float *norm_w[3], *norm_b[3];      /* 80, 60, 60 */
     lstm_dir lstm[N_LAYERS][2];
-    float *lin_w[2], *lin_b[2];        /* [128][256], [128][128] */
-    float *cls_w, *cls_b;              /* [7][128] */
+    float *lin_w[2], *lin_b[2];        /* [256][128], [128][128] */
+    float *cls_w, *cls_b;              /* [128][7] */
 };
 
 typedef struct {
@@ -70,9 +77,23 @@ static float *copy(loader *L, const char *name, int nd, int64_t d0, int64_t d1, 
     return q;
 }
 
+/* a k-major copy of tensor `name` [rows][cols]: [cols][rows], gemm_nn_f32's B */
+static float *copy_t(loader *L, const char *name, int64_t rows, int64_t cols) {
+    const float *p = get(L, name, 2, rows, cols, 0);
+    if (!p) return NULL;
+    float *q = malloc(sizeof(float) * (size_t)rows * (size_t)cols);
+    if (!q) {
+        L->rc = am_fail(L->err, L->err_size, AM_E_NOMEM, "segmentation: out of memory");
+        return NULL;
+    }
+    transpose_f32((int)rows, (int)cols, p, (int)cols, q, (int)rows);
+    return q;
+}
+
 void diar_seg_free(diar_segmenter *m) {
     if (!m) return;
-    free(m->sinc);
+    free(m->sinc_cos);
+    free(m->sinc_sin);
     for (int i = 0; i < 2; i++) {
         free(m->conv_w[i]);
         free(m->conv_b[i]);
@@ -94,7 +115,9 @@ void diar_seg_free(diar_segmenter *m) {
     free(m);
 }
 
-/* asteroid's ParamSincFB filters from the learned band edges, in double */
+/* asteroid's ParamSincFB filters from the learned band edges, in double.  Filter i's taps k and
+ * 250 - k are equal (cosine, i < 40) or opposite (sine, whose centre tap is 0): only taps 0..125
+ * (cosine) and 0..124 (sine) are kept, k-major. */
 static int make_sinc(loader *L, diar_segmenter *m) {
     const char *fb = "sincnet.conv1d.0.filterbank.";
     char n[96];
@@ -103,31 +126,29 @@ static int make_sinc(loader *L, diar_segmenter *m) {
     snprintf(n, sizeof n, "%sband_hz_", fb);
     const float *band_hz = get(L, n, 2, N_SINC / 2, 1, 0);
     snprintf(n, sizeof n, "%swindow_", fb);
-    const float *win = get(L, n, 1, SINC_TAPS / 2, 0, 0);
+    const float *win = get(L, n, 1, SINC_HALF, 0, 0);
     snprintf(n, sizeof n, "%sn_", fb);
-    const float *tn = get(L, n, 2, 1, SINC_TAPS / 2, 0);
+    const float *tn = get(L, n, 2, 1, SINC_HALF, 0);
     if (L->rc != AM_OK) return L->rc;
-    m->sinc = malloc(sizeof(float) * N_SINC * SINC_TAPS);
-    if (!m->sinc) return L->rc = am_fail(L->err, L->err_size, AM_E_NOMEM, "segmentation: out of memory");
-    const int half = SINC_TAPS / 2;
-    for (int i = 0; i < N_SINC / 2; i++) {
+    const int nh = N_SINC / 2;
+    m->sinc_cos = malloc(sizeof(float) * (SINC_HALF + 1) * nh);
+    m->sinc_sin = malloc(sizeof(float) * SINC_HALF * nh);
+    if (!m->sinc_cos || !m->sinc_sin)
+        return L->rc = am_fail(L->err, L->err_size, AM_E_NOMEM, "segmentation: out of memory");
+    for (int i = 0; i < nh; i++) {
         double low = 50.0 + fabs((double)low_hz[i]);
         double high = low + 50.0 + fabs((double)band_hz[i]);
         if (high < 50.0) high = 50.0;
         if (high > 8000.0) high = 8000.0;
         double band = high - low;
-        float *c = m->sinc + (size_t)i * SINC_TAPS, *s = m->sinc + (size_t)(N_SINC / 2 + i) * SINC_TAPS;
-        for (int k = 0; k < half; k++) {
+        for (int k = 0; k < SINC_HALF; k++) {
             double t = tn[k], fl = low * t, fh = high * t;
             double cl = (sin(fh) - sin(fl)) / (t / 2) * win[k];
             double sl = (cos(fl) - cos(fh)) / (t / 2) * win[k];
-            c[k] = (float)(cl / (2 * band));
-            c[SINC_TAPS - 1 - k] = (float)(cl / (2 * band));
-            s[k] = (float)(sl / (2 * band));
-            s[SINC_TAPS - 1 - k] = (float)(-sl / (2 * band));
+            m->sinc_cos[k * nh + i] = (float)(cl / (2 * band));
+            m->sinc_sin[k * nh + i] = (float)(sl / (2 * band));
         }
-        c[half] = (float)(2 * band / (2 * band));
-        s[half] = 0.0f;
+        m->sinc_cos[SINC_HALF * nh + i] = (float)(2 * band / (2 * band));
     }
     return AM_OK;
 }
@@ -167,7 +188,7 @@ int diar_seg_create(const diar_weights *w, diar_segmenter **out, char *err, size
         for (int o = 0; o < CONV_CH; o++)
             for (int c = 0; c < cin; c++)
                 for (int k = 0; k < CONV_TAPS; k++)
-                    m->conv_w[i][((size_t)o * CONV_TAPS + k) * cin + c] = cw[((size_t)o * cin + c) * CONV_TAPS + k];
+                    m->conv_w[i][((size_t)k * cin + c) * CONV_CH + o] = cw[((size_t)o * cin + c) * CONV_TAPS + k];
     }
     for (int l = 0; l < N_LAYERS; l++)
         for (int d = 0; d < 2; d++) {
@@ -175,9 +196,9 @@ int diar_seg_create(const diar_weights *w, diar_segmenter **out, char *err, size
             const char *sfx = d ? "_reverse" : "";
             ld->in = l == 0 ? CONV_CH : 2 * HID;
             snprintf(n, sizeof n, "lstm.weight_ih_l%d%s", l, sfx);
-            ld->wih = copy(&L, n, 2, GATES, ld->in, 0);
+            ld->wih = copy_t(&L, n, GATES, ld->in);
             snprintf(n, sizeof n, "lstm.weight_hh_l%d%s", l, sfx);
-            ld->whh = copy(&L, n, 2, GATES, HID, 0);
+            ld->whh = copy_t(&L, n, GATES, HID);
             snprintf(n, sizeof n, "lstm.bias_ih_l%d%s", l, sfx);
             ld->b = copy(&L, n, 1, GATES, 0, 0);
             snprintf(n, sizeof n, "lstm.bias_hh_l%d%s", l, sfx);
@@ -187,11 +208,11 @@ int diar_seg_create(const diar_weights *w, diar_segmenter **out, char *err, size
         }
     for (int i = 0; i < 2; i++) {
         snprintf(n, sizeof n, "linear.%d.weight", i);
-        m->lin_w[i] = copy(&L, n, 2, LIN, i == 0 ? 2 * HID : LIN, 0);
+        m->lin_w[i] = copy_t(&L, n, LIN, i == 0 ? 2 * HID : LIN);
         snprintf(n, sizeof n, "linear.%d.bias", i);
         m->lin_b[i] = copy(&L, n, 1, LIN, 0, 0);
     }
-    m->cls_w = copy(&L, "classifier.weight", 2, DIAR_SEG_CLASSES, LIN, 0);
+    m->cls_w = copy_t(&L, "classifier.weight", DIAR_SEG_CLASSES, LIN);
     m->cls_b = copy(&L, "classifier.bias", 1, DIAR_SEG_CLASSES, 0, 0);
     if (L.rc != AM_OK) {
         diar_seg_free(m);
@@ -211,68 +232,59 @@ size_t diar_seg_frames(size_t n) {
     return conv_out(t, CONV_TAPS, 1) / 3;
 }
 
-/* x[T][C] <- leaky_relu(instance_norm(maxpool3(x))), pooling into the first T/3 rows */
-static void pool_norm_leaky(float *x, size_t T, int C, const float *g, const float *b) {
+/* c[i][j] += bias[j] for `rows` rows of n */
+static void add_bias(size_t rows, int n, float *c, const float *bias) {
+    for (size_t i = 0; i < rows; i++)
+        for (int j = 0; j < n; j++) c[i * n + j] += bias[j];
+}
+
+static void leaky_relu(size_t n, float *x) {
+    for (size_t i = 0; i < n; i++) x[i] = x[i] >= 0.0f ? x[i] : 0.01f * x[i];
+}
+
+/* x[T][C] <- leaky_relu(instance_norm(maxpool3(x))), pooling into the first T/3 rows.  sum: 2 * C
+ * doubles of scratch. */
+static void pool_norm_leaky(float *x, size_t T, int C, const float *g, const float *b, double *sum) {
     size_t To = T / 3;
+    double *s = sum, *s2 = sum + C;
+    for (int c = 0; c < C; c++) s[c] = s2[c] = 0.0;
+    for (size_t t = 0; t < To; t++) {
+        const float *r0 = x + 3 * t * C, *r1 = r0 + C, *r2 = r1 + C;
+        float *o = x + t * C;
+        for (int c = 0; c < C; c++) {
+            float v = r1[c] > r0[c] ? r1[c] : r0[c];
+            o[c] = r2[c] > v ? r2[c] : v;
+            s[c] += o[c];
+        }
+    }
+    for (int c = 0; c < C; c++) s[c] /= (double)To; /* the means */
     for (size_t t = 0; t < To; t++)
         for (int c = 0; c < C; c++) {
-            float v = x[(3 * t) * C + c], v1 = x[(3 * t + 1) * C + c], v2 = x[(3 * t + 2) * C + c];
-            v = v1 > v ? v1 : v;
-            x[t * C + c] = v2 > v ? v2 : v;
+            double d = x[t * C + c] - s[c];
+            s2[c] += d * d;
         }
-    for (int c = 0; c < C; c++) {
-        double s = 0.0, s2 = 0.0;
-        for (size_t t = 0; t < To; t++) s += x[t * C + c];
-        double mu = s / (double)To;
-        for (size_t t = 0; t < To; t++) {
-            double d = x[t * C + c] - mu;
-            s2 += d * d;
-        }
-        double scale = g[c] / sqrt(s2 / (double)To + IN_EPS), shift = b[c] - mu * scale;
-        for (size_t t = 0; t < To; t++) {
-            float v = (float)(x[t * C + c] * scale + shift);
+    /* in double: on a constant input (silence) the variance is 0 and 1 / sqrt(eps) magnifies any
+     * rounding of x - mean 316 times */
+    double scale[N_SINC];
+    for (int c = 0; c < C; c++) scale[c] = g[c] / sqrt(s2[c] / (double)To + IN_EPS);
+    for (size_t t = 0; t < To; t++)
+        for (int c = 0; c < C; c++) {
+            float v = (float)((x[t * C + c] - s[c]) * scale[c] + b[c]);
             x[t * C + c] = v >= 0.0f ? v : 0.01f * v;
         }
-    }
 }
 
-static float sigm(float v) { return 1.0f / (1.0f + expf(-v)); }
-
-/* tanh through one expf (libm's tanhf goes through expm1f, and was ~10% of the network's time);
- * within 1e-7 of tanh (float64) from -20 to 20, as tanhf is */
-static float tanh_fast(float v) {
-    float e = expf(-2.0f * fabsf(v)), r = (1.0f - e) / (1.0f + e);
-    return v < 0.0f ? -r : r;
+/* SincNet of one chunk x[0..n) -> out[nf][60].  work: sincnet_work(n) floats. */
+static size_t sincnet_work(size_t n) {
+    size_t T0 = conv_out(n, SINC_TAPS, SINC_STRIDE);
+    return n + 2 * 512 * (SINC_HALF + 1) + T0 * N_SINC + (T0 / 3) * CONV_CH;
 }
 
-/* one direction of one LSTM layer over x[T][in] into y[t][off .. off + 128) (row stride 256) */
-static void lstm_run(const lstm_dir *d, const float *x, size_t T, int reverse, float *y, int off, float *pre) {
-    gemm_f32_serial((int)T, GATES, d->in, x, d->in, d->wih, d->in, d->b, pre, GATES);
-    float h[HID] = {0}, c[HID] = {0}, g[GATES];
-    for (size_t s = 0; s < T; s++) {
-        size_t t = reverse ? T - 1 - s : s;
-        gemm_f32_serial(1, GATES, HID, h, HID, d->whh, HID, pre + t * GATES, g, GATES);
-        for (int k = 0; k < HID; k++) {
-            float i = sigm(g[k]), f = sigm(g[HID + k]), gg = tanh_fast(g[2 * HID + k]), o = sigm(g[3 * HID + k]);
-            c[k] = f * c[k] + i * gg;
-            h[k] = o * tanh_fast(c[k]);
-        }
-        memcpy(y + t * 2 * HID + off, h, sizeof h);
-    }
-}
-
-int diar_seg_forward(const diar_segmenter *m, const float *x, size_t n, float *logp, char *err, size_t err_size) {
-    size_t nf = diar_seg_frames(n);
-    if (nf == 0) return am_fail(err, err_size, AM_E_INVALID_ARG, "segmentation: %zu samples give no frame", n);
-    size_t T0 = conv_out(n, SINC_TAPS, SINC_STRIDE), T1 = T0 / 3;
-    const size_t BLOCK = 512; /* sinc-conv rows gathered at a time */
-    size_t cols = BLOCK * SINC_TAPS;
-    if (cols < T1 * CONV_TAPS * N_SINC) cols = T1 * CONV_TAPS * N_SINC;
-    size_t need = n + cols + T0 * N_SINC + T1 * CONV_CH + 2 * nf * 2 * HID + nf * GATES;
-    float *mem = malloc(sizeof(float) * need);
-    if (!mem) return am_fail(err, err_size, AM_E_NOMEM, "segmentation: out of memory for %zu samples", n);
-    float *wav = mem, *col = wav + n, *a = col + cols, *b = a + T0 * N_SINC, *h0 = b + T1 * CONV_CH,
-          *h1 = h0 + nf * 2 * HID, *pre = h1 + nf * 2 * HID;
+static void sincnet(const diar_segmenter *m, const float *x, size_t n, float *out, float *work) {
+    const size_t T0 = conv_out(n, SINC_TAPS, SINC_STRIDE), T1 = T0 / 3, BLOCK = 512;
+    const int nh = N_SINC / 2, U = SINC_HALF + 1;
+    float *wav = work, *u = wav + n, *v = u + BLOCK * U, *a = v + BLOCK * U, *b = a + T0 * N_SINC;
+    double sum[2 * N_SINC];
 
     /* the waveform's instance norm */
     double s = 0.0, s2 = 0.0;
@@ -282,49 +294,118 @@ int diar_seg_forward(const diar_segmenter *m, const float *x, size_t n, float *l
     double scale = m->wav_w / sqrt(s2 / (double)n + IN_EPS), shift = m->wav_b - mu * scale;
     for (size_t i = 0; i < n; i++) wav[i] = (float)(x[i] * scale + shift);
 
-    /* sinc filters, stride 10, |x| -> a[T0][80] */
+    /* sinc filters, stride 10, |x| -> a[T0][80]: per output step t, u = the pair sums and v = the
+     * pair differences of its 251 samples; cos = u · sinc_cos, sin = v · sinc_sin */
     for (size_t t0 = 0; t0 < T0; t0 += BLOCK) {
         size_t nb = T0 - t0 < BLOCK ? T0 - t0 : BLOCK;
-        for (size_t t = 0; t < nb; t++)
-            memcpy(col + t * SINC_TAPS, wav + (t0 + t) * SINC_STRIDE, sizeof(float) * SINC_TAPS);
-        gemm_f32_serial((int)nb, N_SINC, SINC_TAPS, col, SINC_TAPS, m->sinc, SINC_TAPS, NULL, a + t0 * N_SINC, N_SINC);
+        for (size_t t = 0; t < nb; t++) {
+            const float *w = wav + (t0 + t) * SINC_STRIDE;
+            float *ut = u + t * U, *vt = v + t * U;
+            for (int k = 0; k < SINC_HALF; k++) {
+                ut[k] = w[k] + w[SINC_TAPS - 1 - k];
+                vt[k] = w[k] - w[SINC_TAPS - 1 - k];
+            }
+            ut[SINC_HALF] = w[SINC_HALF];
+        }
+        gemm_nn_f32((int)nb, nh, U, u, U, m->sinc_cos, nh, a + t0 * N_SINC, N_SINC);
+        gemm_nn_f32((int)nb, nh, SINC_HALF, v, U, m->sinc_sin, nh, a + t0 * N_SINC + nh, N_SINC);
     }
     for (size_t i = 0; i < T0 * N_SINC; i++) a[i] = fabsf(a[i]);
-    pool_norm_leaky(a, T0, N_SINC, m->norm_w[0], m->norm_b[0]); /* a[T1][80] */
+    pool_norm_leaky(a, T0, N_SINC, m->norm_w[0], m->norm_b[0], sum); /* a[T1][80] */
 
-    /* two conv1d k5 + pool + norm + leaky: a[T1][80] -> b[.][60] -> a[nf][60] */
+    /* two conv1d k5 + pool + norm + leaky: a[T1][80] -> b[.][60] -> out[nf][60].  Output row t's
+     * receptive field is input rows t .. t + 4, contiguous: the input is A with row stride cin. */
     size_t Tin = T1;
-    const float *src = a;
-    float *dst = b;
     for (int i = 0; i < 2; i++) {
         int cin = i == 0 ? N_SINC : CONV_CH;
+        const float *src = i == 0 ? a : b;
+        float *dst = i == 0 ? b : a;
         size_t To = Tin - CONV_TAPS + 1;
-        for (size_t t = 0; t < To; t++) memcpy(col + t * CONV_TAPS * cin, src + t * cin, sizeof(float) * CONV_TAPS * cin);
-        gemm_f32_serial((int)To, CONV_CH, CONV_TAPS * cin, col, CONV_TAPS * cin, m->conv_w[i], CONV_TAPS * cin,
-                        m->conv_b[i], dst, CONV_CH);
-        pool_norm_leaky(dst, To, CONV_CH, m->norm_w[i + 1], m->norm_b[i + 1]);
+        gemm_nn_f32((int)To, CONV_CH, CONV_TAPS * cin, src, cin, m->conv_w[i], CONV_CH, dst, CONV_CH);
+        add_bias(To, CONV_CH, dst, m->conv_b[i]);
+        pool_norm_leaky(dst, To, CONV_CH, m->norm_w[i + 1], m->norm_b[i + 1], sum);
         Tin = To / 3;
-        src = dst;
-        dst = a;
     }
-    /* src: [nf][60].  LSTM layers: h0 / h1 [nf][256] */
-    lstm_run(&m->lstm[0][0], src, nf, 0, h0, 0, pre);
-    lstm_run(&m->lstm[0][1], src, nf, 1, h0, HID, pre);
+    memcpy(out, a, sizeof(float) * Tin * CONV_CH);
+}
+
+/* one direction of one LSTM layer over B sequences x[B][T][in] into y[b][t][off .. off + 128) (row
+ * stride 256).  pre: B * T * 512 floats; work: 10 * B * 128 floats. */
+static void lstm_run(const lstm_dir *d, const float *x, int B, size_t T, int reverse, float *y, int off, float *pre,
+                     float *work) {
+    gemm_nn_f32(B * (int)T, GATES, d->in, x, d->in, d->wih, GATES, pre, GATES); /* pre[B][T][512] */
+    float *h = work, *c = h + B * HID, *g = c + B * HID, *e = g + (size_t)B * GATES;
+    memset(h, 0, sizeof(float) * 2 * B * HID);
+    for (size_t s = 0; s < T; s++) {
+        size_t t = reverse ? T - 1 - s : s;
+        gemm_nn_f32(B, GATES, HID, h, HID, d->whh, GATES, g, GATES); /* g[B][512] = h · whh */
+        /* gates i, f, g, o: sigmoid(v) = 1 / (1 + exp(-v)); tanh(v) = sign(v) (1 - e) / (1 + e), e = exp(-2|v|) */
+        for (int b = 0; b < B; b++) {
+            float *gb = g + (size_t)b * GATES, *eb = e + (size_t)b * GATES;
+            const float *pb = pre + ((size_t)b * T + t) * GATES;
+            for (int k = 0; k < GATES; k++) {
+                gb[k] += pb[k] + d->b[k];
+                eb[k] = k >= 2 * HID && k < 3 * HID ? -2.0f * fabsf(gb[k]) : -gb[k];
+            }
+        }
+        vm_exp_inplace((size_t)B * GATES, e);
+        for (int b = 0; b < B; b++) {
+            const float *gb = g + (size_t)b * GATES;
+            float *eb = e + (size_t)b * GATES, *cb = c + b * HID;
+            for (int k = 0; k < HID; k++) {
+                float i = 1.0f / (1.0f + eb[k]), f = 1.0f / (1.0f + eb[HID + k]);
+                float r = (1.0f - eb[2 * HID + k]) / (1.0f + eb[2 * HID + k]), gg = gb[2 * HID + k] < 0.0f ? -r : r;
+                cb[k] = f * cb[k] + i * gg;
+            }
+            for (int k = 0; k < HID; k++) eb[k] = -2.0f * fabsf(cb[k]); /* over the i gate's, used */
+        }
+        for (int b = 0; b < B; b++) vm_exp_inplace(HID, e + (size_t)b * GATES);
+        for (int b = 0; b < B; b++) {
+            const float *eb = e + (size_t)b * GATES, *cb = c + b * HID;
+            float *hb = h + b * HID;
+            for (int k = 0; k < HID; k++) {
+                float o = 1.0f / (1.0f + eb[3 * HID + k]), r = (1.0f - eb[k]) / (1.0f + eb[k]);
+                hb[k] = o * (cb[k] < 0.0f ? -r : r);
+            }
+            memcpy(y + ((size_t)b * T + t) * 2 * HID + off, hb, sizeof(float) * HID);
+        }
+    }
+}
+
+int diar_seg_forward_batch(const diar_segmenter *m, const float *x, size_t n, int B, float *logp, char *err,
+                           size_t err_size) {
+    size_t nf = diar_seg_frames(n);
+    if (nf == 0) return am_fail(err, err_size, AM_E_INVALID_ARG, "segmentation: %zu samples give no frame", n);
+    if (B < 1) return am_fail(err, err_size, AM_E_INVALID_ARG, "segmentation: a batch of %d chunks", B);
+    const size_t rows = (size_t)B * nf;
+    size_t need = sincnet_work(n) + rows * CONV_CH + 2 * rows * 2 * HID + rows * GATES + 10 * (size_t)B * HID;
+    float *mem = malloc(sizeof(float) * need);
+    if (!mem) return am_fail(err, err_size, AM_E_NOMEM, "segmentation: out of memory for %d x %zu samples", B, n);
+    float *work = mem, *feat = work + sincnet_work(n), *h0 = feat + rows * CONV_CH, *h1 = h0 + rows * 2 * HID,
+          *pre = h1 + rows * 2 * HID, *lw = pre + rows * GATES;
+
+    for (int b = 0; b < B; b++) sincnet(m, x + (size_t)b * n, n, feat + (size_t)b * nf * CONV_CH, work); /* [B][nf][60] */
+    /* LSTM layers: h0 / h1 [B][nf][256] */
+    lstm_run(&m->lstm[0][0], feat, B, nf, 0, h0, 0, pre, lw);
+    lstm_run(&m->lstm[0][1], feat, B, nf, 1, h0, HID, pre, lw);
     for (int l = 1; l < N_LAYERS; l++) {
-        lstm_run(&m->lstm[l][0], h0, nf, 0, h1, 0, pre);
-        lstm_run(&m->lstm[l][1], h0, nf, 1, h1, HID, pre);
+        lstm_run(&m->lstm[l][0], h0, B, nf, 0, h1, 0, pre, lw);
+        lstm_run(&m->lstm[l][1], h0, B, nf, 1, h1, HID, pre, lw);
         float *tmp = h0;
         h0 = h1;
         h1 = tmp;
     }
-    /* h0: the last layer's [nf][256].  Linear layers with leaky ReLU, classifier, log-softmax */
+    /* h0: the last layer's [B][nf][256].  Linear layers with leaky ReLU, classifier, log-softmax */
     float *l1 = h1, *l2 = pre;
-    gemm_f32_serial((int)nf, LIN, 2 * HID, h0, 2 * HID, m->lin_w[0], 2 * HID, m->lin_b[0], l1, LIN);
-    for (size_t i = 0; i < nf * LIN; i++) l1[i] = l1[i] >= 0.0f ? l1[i] : 0.01f * l1[i];
-    gemm_f32_serial((int)nf, LIN, LIN, l1, LIN, m->lin_w[1], LIN, m->lin_b[1], l2, LIN);
-    for (size_t i = 0; i < nf * LIN; i++) l2[i] = l2[i] >= 0.0f ? l2[i] : 0.01f * l2[i];
-    gemm_f32_serial((int)nf, DIAR_SEG_CLASSES, LIN, l2, LIN, m->cls_w, LIN, m->cls_b, logp, DIAR_SEG_CLASSES);
-    for (size_t t = 0; t < nf; t++) {
+    gemm_nn_f32((int)rows, LIN, 2 * HID, h0, 2 * HID, m->lin_w[0], LIN, l1, LIN);
+    add_bias(rows, LIN, l1, m->lin_b[0]);
+    leaky_relu(rows * LIN, l1);
+    gemm_nn_f32((int)rows, LIN, LIN, l1, LIN, m->lin_w[1], LIN, l2, LIN);
+    add_bias(rows, LIN, l2, m->lin_b[1]);
+    leaky_relu(rows * LIN, l2);
+    gemm_nn_f32((int)rows, DIAR_SEG_CLASSES, LIN, l2, LIN, m->cls_w, DIAR_SEG_CLASSES, logp, DIAR_SEG_CLASSES);
+    add_bias(rows, DIAR_SEG_CLASSES, logp, m->cls_b);
+    for (size_t t = 0; t < rows; t++) {
         float *z = logp + t * DIAR_SEG_CLASSES;
         float mx = z[0];
         for (int k = 1; k < DIAR_SEG_CLASSES; k++) mx = z[k] > mx ? z[k] : mx;
@@ -335,4 +416,8 @@ int diar_seg_forward(const diar_segmenter *m, const float *x, size_t n, float *l
     }
     free(mem);
     return AM_OK;
+}
+
+int diar_seg_forward(const diar_segmenter *m, const float *x, size_t n, float *logp, char *err, size_t err_size) {
+    return diar_seg_forward_batch(m, x, n, 1, logp, err, err_size);
 }

@@ -36,5 +36,10 @@ size_t diar_seg_frames(size_t n);
 /* logp [diar_seg_frames(n)][7]: the log-probabilities of the classes for x[0..n).  Returns AM_OK,
  * AM_E_INVALID_ARG (no frame) or AM_E_NOMEM.  Reentrant. */
 int diar_seg_forward(const diar_segmenter *m, const float *x, size_t n, float *logp, char *err, size_t err_size);
+/* The same for B chunks x[B][n] at once -> logp [B][diar_seg_frames(n)][7], each chunk's result
+ * bit-identical to diar_seg_forward's: the LSTM's recurrence multiplies the B chunks' states by its
+ * weights in one product per frame instead of B (the weights are read once per frame, not B times). */
+int diar_seg_forward_batch(const diar_segmenter *m, const float *x, size_t n, int B, float *logp, char *err,
+                           size_t err_size);
 
 #endif

@@ -155,6 +155,29 @@ def test_segmentation_matches_reference(tool, diar_weights, ref_weights, recordi
         assert set(got.argmax(1).tolist()) & {4, 5, 6}
 
 
+@pytest.mark.parametrize("simd", ["1", "0"])
+def test_segmentation_batch_equals_one_by_one(tool, diar_weights, recordings, tmp_path, simd):
+    """Chunks segmented side by side (the pipeline's batches of up to 8) give each chunk exactly what
+    it gives alone: the recurrence's batched product adds nothing across rows.  Both the SIMD and
+    the portable (AMANUENSIS_NO_SIMD=1) kernels."""
+    env = dict(os.environ, AMANUENSIS_NO_SIMD=simd)
+    chunks = [recordings["pyannote"][s: s + 160000] for s in (0, 40000, 150000)]
+    chunks.append(np.concatenate([recordings["jfk"][:100000], np.zeros(60000)]))
+    chunks.append(np.zeros(160000))
+    inp, out = tmp_path / "in.f32", tmp_path / "out.f32"
+
+    def run(args, audio):
+        audio.astype("<f4").tofile(inp)
+        subprocess.run([str(tool), "segment"] + args + [str(diar_weights), str(inp), str(out)], check=True,
+                       capture_output=True, env=env)
+        return np.fromfile(out, dtype="<f4").reshape(-1, 589, 7)
+
+    together = run(["--batch"], np.concatenate(chunks))
+    assert together.shape == (len(chunks), 589, 7)
+    for i, c in enumerate(chunks):
+        assert np.array_equal(together[i], run([], c)[0]), i
+
+
 def rttm_turns(text):
     """[(start, end, speaker)] of RTTM lines."""
     out = []

@@ -2,7 +2,9 @@
  * (tests/integration/test_diarize.py compares them with tests/integration/diarize_ref.py).
  *   diar_dump fbank [--norm] AUDIO.f32 OUT.f32          [frames][80] Kaldi fbank (--norm: minus the mean)
  *   diar_dump campplus [--int8] WEIGHTS AUDIO.f32 OUT.f32   the 192-dim CAM++ embedding of the whole input
- *   diar_dump segment WEIGHTS AUDIO.f32 OUT.f32        [frames][7] segmentation log-probabilities
+ *   diar_dump segment [--batch] WEIGHTS AUDIO.f32 OUT.f32   [frames][7] segmentation log-probabilities
+ *                                                      (--batch: AUDIO is B consecutive 10 s chunks, run
+ *                                                      as one diar_seg_forward_batch: [B][589][7])
  *   diar_dump diarize [--int8] [--num N] [--min N] [--max N] [--threshold T] [--step S] [--threads N]
  *                     WEIGHTS AUDIO.f32 URI
  *                                                      NIST RTTM of diar_run (pipeline.h) on stdout
@@ -132,6 +134,12 @@ int main(int argc, char **argv) {
         diar_weights_free(w);
         return rc;
     }
+    int batch = argc == 6 && !strcmp(argv[1], "segment") && !strcmp(argv[2], "--batch");
+    if (batch) {
+        argv[2] = argv[1];
+        argv++;
+        argc--;
+    }
     if (argc == 5 && !strcmp(argv[1], "segment")) {
         diar_weights *w = NULL;
         diar_segmenter *m = NULL;
@@ -142,11 +150,15 @@ int main(int argc, char **argv) {
             fprintf(stderr, "diar_dump: %s\n", err);
         } else if (!(pcm = read_f32(argv[3], &n))) {
             fprintf(stderr, "diar_dump: cannot read %s\n", argv[3]);
-        } else if (!(logp = malloc((diar_seg_frames(n) + 1) * DIAR_SEG_CLASSES * sizeof *logp)) ||
-                   diar_seg_forward(m, pcm, n, logp, err, sizeof err) != AM_OK) {
-            fprintf(stderr, "diar_dump: %s\n", logp ? err : "out of memory");
+        } else if (batch && (n == 0 || n % DIAR_SEG_CHUNK != 0)) {
+            fprintf(stderr, "diar_dump: --batch needs whole 10 s chunks, not %zu samples\n", n);
         } else {
-            rc = write_f32(argv[4], logp, diar_seg_frames(n) * DIAR_SEG_CLASSES);
+            size_t len = batch ? DIAR_SEG_CHUNK : n, B = n / len, nfr = diar_seg_frames(len);
+            if (!(logp = malloc((B * nfr + 1) * DIAR_SEG_CLASSES * sizeof *logp)) ||
+                diar_seg_forward_batch(m, pcm, len, (int)B, logp, err, sizeof err) != AM_OK)
+                fprintf(stderr, "diar_dump: %s\n", logp ? err : "out of memory");
+            else
+                rc = write_f32(argv[4], logp, B * nfr * DIAR_SEG_CLASSES);
         }
         free(logp);
         free(pcm);
@@ -222,6 +234,6 @@ int main(int argc, char **argv) {
         return rc;
     }
 usage:
-    fprintf(stderr, "usage: diar_dump fbank [--norm] AUDIO.f32 OUT.f32 | diar_dump campplus [--int8]|segment WEIGHTS AUDIO.f32 OUT.f32 | diar_dump diarize [OPTIONS] WEIGHTS AUDIO.f32 URI | diar_dump bench WEIGHTS AUDIO.f32 [N]\n");
+    fprintf(stderr, "usage: diar_dump fbank [--norm] AUDIO.f32 OUT.f32 | diar_dump campplus [--int8]|segment [--batch] WEIGHTS AUDIO.f32 OUT.f32 | diar_dump diarize [OPTIONS] WEIGHTS AUDIO.f32 URI | diar_dump bench WEIGHTS AUDIO.f32 [N]\n");
     return 2;
 }
