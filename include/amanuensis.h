@@ -313,6 +313,8 @@ typedef struct am_stats {
     double mel_seconds, encode_seconds, decode_seconds;
     /* device queue submissions (0 on the CPU): one per encoder batch and per decoder step */
     uint64_t submissions;
+    /* wall seconds of speaker diarization (am_params.diarize), 0 without it */
+    double diarize_seconds;
 } am_stats;
 AM_API void am_result_stats(const am_result *result, am_stats *stats);
 AM_API void am_result_free(am_result *result);

@@ -11,8 +11,8 @@ The C library (include/amanuensis.h of the repository) is bundled in the package
 ctypes; the GIL is released while it runs.  Errors are AmanuensisError (a RuntimeError) carrying
 the library's one-line message."""
 from . import _native
-from .transcribe import (AmanuensisError, Segment, TranscriptionInfo, WhisperModel, Word, available_backends,
-                         decode_audio)
+from .transcribe import (AmanuensisError, Segment, SpeakerTurn, TranscriptionInfo, WhisperModel, Word,
+                         available_backends, decode_audio)
 
 try:
     from ._build_info import VERSION as __version__

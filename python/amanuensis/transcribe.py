@@ -13,7 +13,9 @@ Beyond faster-whisper, diarize=True gives each segment and word its speaker ("SP
 
     segments, info = model.transcribe("meeting.wav", diarize=True, num_speakers=2)
     for s in segments:                            # with diarize, they come once the whole file is done
-        print("[%.2fs -> %.2fs] %s:%s" % (s.start, s.end, s.speaker, s.text))"""
+        print("[%.2fs -> %.2fs] %s:%s" % (s.start, s.end, s.speaker, s.text))
+    for t in info.speaker_turns:                  # filled once the segments are all out
+        print("%s %.2f-%.2f" % (t.speaker, t.start, t.end))"""
 import ctypes
 import math
 import os
@@ -27,8 +29,8 @@ from typing import Any, BinaryIO, Dict, Iterable, Iterator, List, Optional, Sequ
 
 from . import _native as N
 
-__all__ = ["AmanuensisError", "Word", "Segment", "TranscriptionInfo", "WhisperModel", "decode_audio",
-           "available_backends"]
+__all__ = ["AmanuensisError", "Word", "Segment", "SpeakerTurn", "TranscriptionInfo", "WhisperModel",
+           "decode_audio", "available_backends"]
 
 AudioInput = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, BinaryIO, Any]
 _VAD_WEIGHTS = Path(__file__).resolve().parent / "data" / "silero-vad-v6.2.0-ggml.bin"
@@ -100,10 +102,24 @@ class Segment:
 
 
 @dataclass
+class SpeakerTurn:
+    """Who spoke when (diarize=True): a speaker's turn from `start` to `end` seconds.  Turns of two
+    speakers overlap where both talk; silence has none.  The RTTM output's lines."""
+    start: float
+    end: float
+    speaker: str
+
+    def _asdict(self) -> Dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
 class TranscriptionInfo:
     """What transcribe() knows before the segments: the language (given, "en" for .en models, or
     detected on the first 30 s window) and its probability, every language's probability when it
-    was detected (else None), the audio's duration in seconds, and the options used."""
+    was detected (else None), the audio's duration in seconds, and the options used.  With
+    diarize=True, speaker_turns is a list that the segments' generator fills (SpeakerTurn, by start)
+    when the transcription is over, before its last segment comes out; None without diarization."""
     language: str
     language_probability: float
     duration: float
@@ -111,6 +127,7 @@ class TranscriptionInfo:
     all_language_probs: Optional[List[Tuple[str, float]]]
     transcription_options: Dict[str, Any] = field(default_factory=dict)
     vad_options: Optional[Dict[str, Any]] = None
+    speaker_turns: Optional[List[SpeakerTurn]] = None
 
     def _asdict(self) -> Dict[str, Any]:
         return asdict(self)
@@ -612,12 +629,14 @@ class WhisperModel:
                                  duration_after_vad=None if vad_filter else source.duration,
                                  all_language_probs=all_probs,
                                  transcription_options={k: v for k, v in options.items() if k != "vad_parameters"},
-                                 vad_options=vad_options)
-        return self._segments(source, params, keep, bool(word_timestamps)), info
+                                 vad_options=vad_options, speaker_turns=[] if params.diarize else None)
+        return self._segments(source, params, keep, bool(word_timestamps), info.speaker_turns), info
 
-    def _segments(self, source: "_Audio", params: N.AmParams, keep: list, with_words: bool) -> Iterator[Segment]:
+    def _segments(self, source: "_Audio", params: N.AmParams, keep: list, with_words: bool,
+                  turns: Optional[List[SpeakerTurn]] = None) -> Iterator[Segment]:
         """Run am_transcribe in a worker thread; segments arrive through on_segment as each is final,
-        with diarization from the result at the end (speakers are attached after transcription)."""
+        with diarization from the result at the end (speakers are attached after transcription; the
+        result's speaker turns go into `turns` first)."""
         items: "queue.Queue[Any]" = queue.Queue()
         stop = threading.Event()
         done = object()
@@ -644,6 +663,13 @@ class WhisperModel:
                 try:
                     if diarize:
                         lib = N.lib()
+                        start, end, speaker = ctypes.c_double(), ctypes.c_double(), ctypes.c_char_p()
+                        for i in range(lib.am_result_n_turns(result.handle)):
+                            status = lib.am_result_turn(result.handle, i, byref(start), byref(end), byref(speaker))
+                            if status != N.AM_OK:
+                                raise AmanuensisError(N.text(lib.am_status_string(status)) or "am_result_turn", status)
+                            if turns is not None:
+                                turns.append(SpeakerTurn(start.value, end.value, N.text(speaker.value)))
                         for i in range(lib.am_result_n_segments(result.handle)):
                             items.put(_segment_from_c(lib.am_result_segment(result.handle, i).contents, with_words))
                 finally:

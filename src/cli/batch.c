@@ -215,6 +215,7 @@ static void slot_end(job_slot *s, const am_result *res, int ok, double read_seco
         b->sum.mel_seconds += st.mel_seconds;
         b->sum.encode_seconds += st.encode_seconds;
         b->sum.decode_seconds += st.decode_seconds;
+        b->sum.diarize_seconds += st.diarize_seconds;
     } else {
         b->n_failed++;
     }
@@ -356,6 +357,7 @@ static void print_stats(const batch *b, double wall) {
             "stats: mel_seconds %.3f\n"
             "stats: encode_seconds %.3f\n"
             "stats: decode_seconds %.3f\n"
+            "stats: diarize_seconds %.3f\n"
             "stats: encode_calls %llu\n"
             "stats: decode_calls %llu\n"
             "stats: windows %llu\n"
@@ -368,7 +370,7 @@ static void print_stats(const batch *b, double wall) {
             "stats: wall_seconds %.3f\n"
             "stats: real_time_factor %.4f\n",
             b->o->load_seconds, b->read_seconds, s->mel_seconds, s->encode_seconds, s->decode_seconds,
-            (unsigned long long)s->encode_calls, (unsigned long long)s->decode_calls,
+            s->diarize_seconds, (unsigned long long)s->encode_calls, (unsigned long long)s->decode_calls,
             (unsigned long long)s->windows_encoded, (unsigned long long)s->rows_decoded,
             (unsigned long long)s->bytes_to_device, (unsigned long long)s->bytes_from_device,
             (unsigned long long)s->submissions,

@@ -961,13 +961,15 @@ static am_status transcribe_store(const am_model *m, const pcm_store *pcm, const
         const am_session_stats *ss = &lf.s->stats;
         am_stats st = {ss->encode_calls,    ss->decode_calls,      ss->windows_encoded, ss->rows_decoded,
                        ss->bytes_to_device, ss->bytes_from_device, lf.s->bytes,
-                       lf.mel_seconds,      lf.encode_seconds,     lf.decode_seconds,   ss->submissions};
+                       lf.mel_seconds,      lf.encode_seconds,     lf.decode_seconds,   ss->submissions, 0.0};
         lf.out->stats = st;
     } else {
         lf.out->stats.mel_seconds = lf.mel_seconds; /* no window was encoded */
     }
     if (rc == AM_OK && p->diarize && !p->detect_language_only) {
+        double t0 = am_now();
         rc = diar_transcript(lf.out, pcm, p, err, err_size); /* reads the store chunk by chunk */
+        lf.out->stats.diarize_seconds = am_now() - t0;
     }
     if (rc == AM_OK) report_progress(&lf, 1.0);
 

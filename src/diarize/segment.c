@@ -343,10 +343,10 @@ static void lstm_run(const lstm_dir *d, const float *x, int B, size_t T, int rev
         for (int b = 0; b < B; b++) {
             float *gb = g + (size_t)b * GATES, *eb = e + (size_t)b * GATES;
             const float *pb = pre + ((size_t)b * T + t) * GATES;
-            for (int k = 0; k < GATES; k++) {
-                gb[k] += pb[k] + d->b[k];
-                eb[k] = k >= 2 * HID && k < 3 * HID ? -2.0f * fabsf(gb[k]) : -gb[k];
-            }
+            for (int k = 0; k < GATES; k++) gb[k] += pb[k] + d->b[k];
+            for (int k = 0; k < 2 * HID; k++) eb[k] = -gb[k];
+            for (int k = 2 * HID; k < 3 * HID; k++) eb[k] = -2.0f * fabsf(gb[k]);
+            for (int k = 3 * HID; k < GATES; k++) eb[k] = -gb[k];
         }
         vm_exp_inplace((size_t)B * GATES, e);
         for (int b = 0; b < B; b++) {

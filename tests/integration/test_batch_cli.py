@@ -253,12 +253,14 @@ def test_jobs_outputs_identical(jobs_runs):
 def test_stats_fields(jobs_runs, jobs_subset):
     r = jobs_runs[0][2]
     stats = dict(re.findall(r"^stats: (\w+) ([\d.]+)$", r.stderr, re.M))
-    for key in ("load_seconds", "read_seconds", "mel_seconds", "encode_seconds", "decode_seconds", "encode_calls",
+    for key in ("load_seconds", "read_seconds", "mel_seconds", "encode_seconds", "decode_seconds", "diarize_seconds",
+                "encode_calls",
                 "decode_calls", "windows", "rows_decoded", "bytes_to_device", "bytes_from_device", "audio_seconds",
                 "wall_seconds", "real_time_factor"):
         assert key in stats, (key, r.stderr)
     v = {k: float(x) for k, x in stats.items()}
     assert v["load_seconds"] > 0 and v["mel_seconds"] > 0 and v["encode_seconds"] > 0 and v["decode_seconds"] > 0
+    assert v["diarize_seconds"] == 0  # no --diarize
     assert v["encode_calls"] >= 8 and v["windows"] >= 8 and v["decode_calls"] > v["encode_calls"]
     assert v["rows_decoded"] >= v["decode_calls"]
     audio = 0.0

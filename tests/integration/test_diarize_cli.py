@@ -128,10 +128,12 @@ def test_stereo_and_8khz(binary, model_dir, weights, two_voices, tmp_path, varia
 
 def test_num_speakers(binary, model_dir, weights, two_voices, tmp_path):
     d, _ = two_voices
-    r = transcribe(binary, model_dir, d / "two.wav", tmp_path, "--num-speakers", "1", "-o", "json")
+    r = transcribe(binary, model_dir, d / "two.wav", tmp_path, "--num-speakers", "1", "-o", "json", "--stats")
     assert r.returncode == 0, r.stderr
     segs = json.loads((tmp_path / "two.json").read_text())["segments"]
     assert segs and {s["speaker"] for s in segs} == {"SPEAKER_00"}
+    stats = dict(re.findall(r"^stats: (\w+) ([\d.]+)$", r.stderr, re.M))
+    assert 0 < float(stats["diarize_seconds"]) < float(stats["wall_seconds"]), r.stderr
 
 
 def test_one_voice(binary, model_dir, weights, test_data, tmp_path):

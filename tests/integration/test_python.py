@@ -90,9 +90,13 @@ from amanuensis import AmanuensisError, WhisperModel
 
 model = WhisperModel(sys.argv[1], cpu_threads=2)
 wav, weights, corrupt = sys.argv[2:5]
+turns = {}
 def run(**kw):
     segments, info = model.transcribe(wav, **kw)
-    return [s._asdict() for s in segments]
+    out = [s._asdict() for s in segments]
+    turns[json.dumps(kw, sort_keys=True)] = None if info.speaker_turns is None else \
+        [[t.start, t.end, t.speaker] for t in info.speaker_turns]
+    return out
 def error(**kw):
     try:
         run(**kw)
@@ -106,6 +110,8 @@ out = {"package": amanuensis.__file__,
        "plain": run(word_timestamps=True),
        "missing": error(diarize_model=weights + ".missing"), "corrupt": error(diarize_model=corrupt),
        "bounds": error(min_speakers=3, max_speakers=2), "zero": error(num_speakers=0)}
+out["turns"] = turns[json.dumps(dict(diarize=True, word_timestamps=True), sort_keys=True)]
+out["plain_turns"] = turns[json.dumps(dict(word_timestamps=True), sort_keys=True)]
 print(json.dumps(out))
 """
 
@@ -276,7 +282,13 @@ def test_speakers(venv_python, binary, model_dir, tmp_path):
     assert Path(out["package"]).resolve().is_relative_to(venv_python.parent.parent.resolve()), out["package"]
 
     run_am(binary, ["transcribe", "-m", model_dir, "-t", THREADS, "--diarize", "--word-timestamps", "-o", "json",
-                    "--output-dir", tmp_path, "-q", wav], cwd=REPO, check=True, timeout=300)
+                    "-o", "rttm", "--output-dir", tmp_path, "-q", wav], cwd=REPO, check=True, timeout=300)
+    # info.speaker_turns: the CLI's RTTM turns (to its 3 decimals); None without diarization
+    rttm = [(float(f[3]), float(f[3]) + float(f[4]), f[7]) for f in
+            (line.split() for line in (tmp_path / "two.rttm").read_text().splitlines())]
+    assert len(out["turns"]) == len(rttm) >= 2 and out["plain_turns"] is None
+    for (a, b, s), (ra, rb, rs) in zip(out["turns"], rttm):
+        assert s == rs and _close(a, ra, 1.5e-3) and _close(b, rb, 1.5e-3), ((a, b, s), (ra, rb, rs))
     cli = json.loads((tmp_path / "two.json").read_text(encoding="utf-8"))["segments"]
     segs = out["diarized"]
     assert {s["speaker"] for s in segs} == {"SPEAKER_00", "SPEAKER_01"}

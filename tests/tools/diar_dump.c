@@ -6,6 +6,7 @@
  *                                                      (--batch: AUDIO is B consecutive 10 s chunks, run
  *                                                      as one diar_seg_forward_batch: [B][589][7])
  *   diar_dump diarize [--int8] [--num N] [--min N] [--max N] [--threshold T] [--step S] [--threads N]
+ *                     [--every N] [--max-embed S]
  *                     WEIGHTS AUDIO.f32 URI
  *                                                      NIST RTTM of diar_run (pipeline.h) on stdout
  *   diar_dump bench WEIGHTS AUDIO.f32 [N]              milliseconds per call (best of N, default 5, one
@@ -177,6 +178,8 @@ int main(int argc, char **argv) {
             else if (!strcmp(argv[a], "--threshold")) o.threshold = (float)atof(argv[++a]);
             else if (!strcmp(argv[a], "--step")) o.step = (float)atof(argv[++a]);
             else if (!strcmp(argv[a], "--threads")) o.n_threads = atoi(argv[++a]);
+            else if (!strcmp(argv[a], "--every")) o.embed_every = atoi(argv[++a]);
+            else if (!strcmp(argv[a], "--max-embed")) o.max_embed = (float)atof(argv[++a]);
             else goto usage;
         }
         if (argc - a != 3) goto usage;
