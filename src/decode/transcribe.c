@@ -968,7 +968,7 @@ static am_status transcribe_store(const am_model *m, const pcm_store *pcm, const
     }
     if (rc == AM_OK && p->diarize && !p->detect_language_only) {
         double t0 = am_now();
-        rc = diar_transcript(lf.out, pcm, p, err, err_size); /* reads the store chunk by chunk */
+        rc = diar_transcript(lf.out, pcm, p, m->diar, err, err_size); /* reads the store chunk by chunk */
         lf.out->stats.diarize_seconds = am_now() - t0;
     }
     if (rc == AM_OK) report_progress(&lf, 1.0);

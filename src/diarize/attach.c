@@ -2,10 +2,12 @@
  * and the speakers given to words and segments (attach.h). */
 #include "diarize/attach.h"
 
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "common/util.h"
 #include "diarize/campplus.h"
@@ -139,7 +141,89 @@ int diar_attach_turns(am_result *r, const diar_turn *turns, size_t n_turns, int 
     return rc;
 }
 
-int diar_transcript(am_result *r, const pcm_store *pcm, const am_params *p, char *err, size_t err_size) {
+/* ---- the networks, loaded once per weight file -------------------------------------------------- */
+
+typedef struct {
+    char path[4096];
+    long long size, mtime_ns;
+    diar_segmenter *seg;
+    diar_campplus *emb;
+} diar_cache_entry;
+
+struct diar_cache {
+    pthread_mutex_t mu; /* held while an entry is looked up or loaded: a second transcription waits for the
+                         * first one's load instead of loading the same file again */
+    diar_cache_entry e[DIAR_CACHE_MAX];
+    int n;
+};
+
+diar_cache *diar_cache_create(void) {
+    diar_cache *c = calloc(1, sizeof *c);
+    if (c && pthread_mutex_init(&c->mu, NULL) != 0) {
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+void diar_cache_free(diar_cache *c) {
+    if (!c) return;
+    for (int i = 0; i < c->n; i++) {
+        diar_seg_free(c->e[i].seg);
+        diar_campplus_free(c->e[i].emb);
+    }
+    pthread_mutex_destroy(&c->mu);
+    free(c);
+}
+
+/* both networks from the file at path (why: the reason on failure) */
+static int load_networks(const char *path, diar_segmenter **seg, diar_campplus **emb, char *why, size_t why_size) {
+    diar_weights *w = NULL;
+    *seg = NULL;
+    *emb = NULL;
+    int rc = diar_weights_load(path, &w, why, why_size);
+    if (rc == AM_OK) rc = diar_seg_create(w, seg, why, why_size);
+    /* CAM++ in W8A8 where its error is small (campplus.h): the same DER on the fixtures, ~20% faster */
+    if (rc == AM_OK) rc = diar_campplus_create(w, 1, emb, why, why_size);
+    diar_weights_free(w);
+    if (rc != AM_OK) {
+        diar_seg_free(*seg);
+        *seg = NULL;
+    }
+    return rc;
+}
+
+/* the networks of path: the cache's (*owned = 0), or loaded for this call alone (*owned = 1) */
+static int get_networks(diar_cache *c, const char *path, diar_segmenter **seg, diar_campplus **emb, int *owned,
+                        char *why, size_t why_size) {
+    *owned = 1;
+    struct stat st;
+    if (!c || stat(path, &st) != 0) return load_networks(path, seg, emb, why, why_size); /* its error names why */
+    long long size = (long long)st.st_size, mtime = (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
+    pthread_mutex_lock(&c->mu);
+    int rc = AM_OK;
+    int i = 0;
+    while (i < c->n && !(c->e[i].size == size && c->e[i].mtime_ns == mtime && strcmp(c->e[i].path, path) == 0)) i++;
+    if (i < c->n) {
+        *seg = c->e[i].seg;
+        *emb = c->e[i].emb;
+        *owned = 0;
+    } else if ((rc = load_networks(path, seg, emb, why, why_size)) == AM_OK && c->n < DIAR_CACHE_MAX &&
+               strlen(path) < sizeof c->e[0].path) {
+        diar_cache_entry *e = &c->e[c->n++];
+        snprintf(e->path, sizeof e->path, "%s", path);
+        e->size = size;
+        e->mtime_ns = mtime;
+        e->seg = *seg;
+        e->emb = *emb;
+        *owned = 0;
+    }
+    pthread_mutex_unlock(&c->mu);
+    return rc;
+}
+
+int diar_transcript(am_result *r, const pcm_store *pcm, const am_params *p, diar_cache *cache, char *err,
+                    size_t err_size) {
     char path[4096];
     if (!diar_model_path(p, path, sizeof path))
         return am_fail(err, err_size, AM_E_IO,
@@ -147,17 +231,12 @@ int diar_transcript(am_result *r, const pcm_store *pcm, const am_params *p, char
                        "or name the file)",
                        DIAR_MODEL_FILE);
     char why[512] = "";
-    diar_weights *w = NULL;
     diar_segmenter *seg = NULL;
     diar_campplus *emb = NULL;
     diar_turn *turns = NULL;
     size_t n_turns = 0;
-    int n_speakers = 0;
-    int rc = diar_weights_load(path, &w, why, sizeof why);
-    if (rc == AM_OK) rc = diar_seg_create(w, &seg, why, sizeof why);
-    /* CAM++ in W8A8 where its error is small (campplus.h): the same DER on the fixtures, ~20% faster */
-    if (rc == AM_OK) rc = diar_campplus_create(w, 1, &emb, why, sizeof why);
-    diar_weights_free(w);
+    int n_speakers = 0, owned = 1;
+    int rc = get_networks(cache, path, &seg, &emb, &owned, why, sizeof why);
     if (rc != AM_OK) {
         if (strstr(why, path)) am_fail(err, err_size, rc, "%s", why);
         else am_fail(err, err_size, rc, "%s: %s", path, why);
@@ -172,7 +251,9 @@ int diar_transcript(am_result *r, const pcm_store *pcm, const am_params *p, char
             am_fail(err, err_size, rc, "out of memory");
     }
     free(turns);
-    diar_campplus_free(emb);
-    diar_seg_free(seg);
+    if (owned) {
+        diar_campplus_free(emb);
+        diar_seg_free(seg);
+    }
     return rc;
 }

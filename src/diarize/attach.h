@@ -25,9 +25,21 @@ int diar_model_path(const am_params *p, char *out, size_t size);
  * turns are stored in r (am_result_turn).  Returns AM_OK or AM_E_NOMEM (r unchanged). */
 int diar_attach_turns(am_result *r, const diar_turn *turns, size_t n_turns, int n_speakers);
 
+/* The networks of the weight files a model's transcriptions have diarized with, each loaded once
+ * (segmentation and W8A8 CAM++: ~0.1 s and ~40 MB) and shared read-only by every later
+ * transcription, on any thread.  An entry is keyed by the file's path, size and modification time
+ * (a replaced file is loaded again); at most DIAR_CACHE_MAX are kept, beyond that a transcription
+ * loads its own and frees it.  Owned by the am_model (model.h), freed with it. */
+#define DIAR_CACHE_MAX 4
+typedef struct diar_cache diar_cache;
+diar_cache *diar_cache_create(void);
+void diar_cache_free(diar_cache *c);
+
 /* Diarize the samples of pcm (read back chunk by chunk: diar_run_pcm) as p asks (model, speaker
- * counts, threads) and attach the turns to r.  Returns AM_OK, or AM_E_IO / AM_E_MODEL naming the
- * weight file, AM_E_NOMEM, ... with a message. */
-int diar_transcript(am_result *r, const pcm_store *pcm, const am_params *p, char *err, size_t err_size);
+ * counts, threads) and attach the turns to r; the networks from cache (NULL: loaded and freed
+ * here).  Returns AM_OK, or AM_E_IO / AM_E_MODEL naming the weight file, AM_E_NOMEM, ... with a
+ * message. */
+int diar_transcript(am_result *r, const pcm_store *pcm, const am_params *p, diar_cache *cache, char *err,
+                    size_t err_size);
 
 #endif

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "common/util.h"
+#include "diarize/attach.h"
 #include "model/tensors.h"
 #include "model/weights_map.h"
 
@@ -382,6 +383,7 @@ am_status am_model_load_ex(const char *path, const am_load_options *opts, am_mod
     } else {
         rc = am_fail(err, err_size, AM_E_IO, "%s: no such model file or directory", path);
     }
+    if (rc == AM_OK && !(m->diar = diar_cache_create())) rc = am_fail(err, err_size, AM_E_NOMEM, "out of memory");
     if (rc == AM_OK) { /* the backend places the weights once, for every transcription to share */
         int st = AM_OK;
         m->backend = backend_create(o.backend, o.device, m, &st, err, err_size, m->backend_warning,
@@ -402,6 +404,7 @@ const char *am_model_backend_warning(const am_model *m) { return m ? m->backend_
 
 void am_model_free(am_model *m) {
     if (!m) return;
+    diar_cache_free(m->diar);
     backend_destroy(m->backend);
     am_block *b = m->blocks;
     while (b) {

@@ -95,6 +95,8 @@ struct am_model {
     am_block *blocks;         /* every weight allocation */
     int precision;            /* AM_PRECISION_F32 | AM_PRECISION_INT8: how linear layers are stored */
     struct am_backend *backend; /* where the model runs: created at load, owns the placed weights */
+    struct diar_cache *diar;    /* the diarization networks, loaded by the first transcription that asks
+                                 * (diarize/attach.h); freed with the model */
     char backend_warning[256]; /* why `auto` fell back to the CPU ("" when it did not need to) */
 };
 

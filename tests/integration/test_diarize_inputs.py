@@ -151,3 +151,33 @@ def test_server_missing_weight_file(binary, model_dir, weights, test_data, tmp_p
         assert srv.stop() == 0, srv.logtext()
     assert status == 500 and str(p) in out["error"]["message"], (status, out)
     assert out["error"]["param"] != "file" and "decode the audio" not in out["error"]["message"], (status, out)
+
+
+def test_server_loads_weights_once_and_again_when_replaced(binary, model_dir, weights, test_data, tmp_path):
+    """The networks are loaded by the first diarized request and kept with the model: the second
+    request does not read the file (zeros of the same size and time still give the same answer); a
+    file replaced on disk (another size or time) is loaded again: a corrupt one then gives 500, the
+    good one back answers again."""
+    import os
+    import shutil
+    p = tmp_path / "diarization.bin"
+    shutil.copyfile(weights, p)
+    srv = Server(binary, ["-m", model_dir, "--workers", "2"], env=dict(os.environ, AMANUENSIS_DIARIZE_MODEL=str(p)))
+    try:
+        status, first = post(srv, test_data / "jfk.wav", ("diarize", "true"), ("response_format", "diarized_json"))
+        assert status == 200 and first["segments"], first
+        data = weights.read_bytes()
+        st = p.stat()
+        p.write_bytes(b"\0" * len(data))  # garbage of the same size, the same time set back: not read again
+        os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns))
+        status, again = post(srv, test_data / "jfk.wav", ("diarize", "true"), ("response_format", "diarized_json"))
+        assert status == 200 and again == first, (status, again)
+        p.write_bytes(data[: len(data) // 2])  # replaced: loaded again, and refused
+        status, out = post(srv, test_data / "jfk.wav", ("diarize", "true"))
+        assert status == 500 and str(p) in out["error"]["message"], (status, out)
+        p.write_bytes(data)
+        os.utime(p, ns=(1, 10**18))  # a time the cached entry does not have
+        status, back = post(srv, test_data / "jfk.wav", ("diarize", "true"), ("response_format", "diarized_json"))
+        assert status == 200 and back == first, (status, back)
+    finally:
+        assert srv.stop() == 0, srv.logtext()
