@@ -321,12 +321,13 @@ int diar_campplus_create(const diar_weights *w, int int8, diar_campplus **out, c
     m->i8_path = gemm_i8_best_path();
     if (int8) {
         /* the layers whose int8 error is small (measured on speech, see campplus.h): the head's last
-         * convolution and each CAM layer's 1x1 and k3 convolutions */
+         * convolution, each CAM layer's 1x1 and k3 convolutions, and the transition layers */
         lin_quantize(&L, &m->conv2);
         for (int i = 0; i < 12 + 24 + 16 && m->layers; i++) {
             lin_quantize(&L, &m->layers[i].linear1);
             lin_quantize(&L, &m->layers[i].local);
         }
+        for (int i = 0; i < 3; i++) lin_quantize(&L, &m->transit[i]);
     }
     /* the float layers of many rows k-major (cam1, cam2 and dense, of one row, stay as they are) */
     lin_kmajor(&L, &m->conv1);
