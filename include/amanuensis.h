@@ -170,8 +170,8 @@ typedef void (*am_segment_callback)(const am_segment *segment, void *user_data);
 
 /* How the log-mel spectrogram is computed (am_params.frontend). */
 typedef enum am_frontend {
-    AM_FRONTEND_Q15 = 0, /* integer-only Q15 kernel (default), src/frontend/mel_q15.h             */
-    AM_FRONTEND_F32 = 1  /* float32                                                            */
+    AM_FRONTEND_Q15 = 0, /* integer-only Q15 kernel (the accelerator-shaped one), src/frontend/mel_q15.h */
+    AM_FRONTEND_F32 = 1  /* float32 (default: with int8 weights it decides as faster-whisper does) */
 } am_frontend;
 
 /* Voice activity detection (am_params.vad). */
@@ -237,7 +237,7 @@ typedef struct am_params {
      * transcription, which then returns AM_E_ABORTED with no result.  NULL: never aborts. */
     int (*abort_callback)(void *abort_user_data);
     void *abort_user_data;
-    am_frontend frontend;               /* log-mel: AM_FRONTEND_Q15 (default) | AM_FRONTEND_F32 */
+    am_frontend frontend;               /* log-mel: AM_FRONTEND_F32 (default) | AM_FRONTEND_Q15 */
     int batch_size;                     /* with vad: chunks encoded and decoded together (1)  */
     int vad_chunk_gap_ms;               /* speech further apart than this starts a new chunk, so
                                            a segment never spans a long removed silence (1000);

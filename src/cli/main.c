@@ -33,7 +33,7 @@ static void usage(FILE *f) {
             "      --device N               device index within the backend (default 0)\n"
             "      --precision int8|f32|f16 linear layers in int8 (default; W8A8 on the CPU), float32, or\n"
             "                               half-precision storage (GPU backends; float32 on the CPU)\n"
-            "      --frontend q15|f32       log-mel: integer Q15 kernel (default on the CPU) or float reference\n"
+            "      --frontend f32|q15       log-mel: float (default) or the integer Q15 kernel\n"
             "                               (default on a GPU backend, computed on the device)\n"
             "  -l, --language CODE          spoken language (default: en; auto on multilingual models)\n"
             "      --task transcribe|translate\n"
@@ -197,7 +197,7 @@ static int info_model(const char *model_arg, const am_load_options *load_opts) {
  * when some file needs it, so a resumed run with nothing left does no work.  Returns the exit
  * status. */
 static int transcribe_inputs(const char *model_arg, const am_load_options *load_opts, const am_params *params,
-                             int frontend_given, char **args, int n_args, int skip_existing, cli_run_options *ro) {
+                             char **args, int n_args, int skip_existing, cli_run_options *ro) {
     am_params run_params = *params, *p = &run_params;
     char model_path[4096];
     if (resolve_model(model_arg, model_path, sizeof model_path) != 0) return 1;
@@ -224,8 +224,6 @@ static int transcribe_inputs(const char *model_arg, const am_load_options *load_
         return 1;
     }
     ro->load_seconds = model ? am_now() - t0 : 0.0;
-    /* on a device backend the float log-mel runs on the device (the Q15 kernel is host code) */
-    if (model && !frontend_given && strcmp(am_model_backend(model), "cpu") != 0) p->frontend = AM_FRONTEND_F32;
     int status = cli_run(model, p, &inputs, ro);
     cli_inputs_free(&inputs);
     am_model_free(model);
@@ -293,7 +291,7 @@ int main(int argc, char **argv) {
     am_load_options load_opts = am_load_options_default();
     const char *model_arg = NULL, *out_dir = ".";
     int formats[MAX_FORMATS], n_formats = 0, quiet = 0, bad = 0, detect_only = 0;
-    int jobs = 1, skip_existing = 0, force_progress = 0, stats = 0, frontend_given = 0, file_times = 0;
+    int jobs = 1, skip_existing = 0, force_progress = 0, stats = 0, file_times = 0;
     am_writer_options wopts = {0, 0, 0, 0, NULL};
     optind = 2;
     int c;
@@ -441,7 +439,6 @@ int main(int argc, char **argv) {
             break;
         }
         case OPT_FRONTEND:
-            frontend_given = 1;
             if (!strcmp(optarg, "q15")) p.frontend = AM_FRONTEND_Q15;
             else if (!strcmp(optarg, "f32")) p.frontend = AM_FRONTEND_F32;
             else return cli_die_usage("--frontend must be q15 or f32", optarg);
@@ -491,6 +488,6 @@ int main(int argc, char **argv) {
     }
     cli_run_options ro = {out_dir, formats, detect_only ? 0 : n_formats, &wopts, !quiet, detect_only, jobs,
                           p.n_threads, force_progress || isatty(STDERR_FILENO), 0, stats, 0.0, file_times};
-    return transcribe_inputs(model_arg, &load_opts, &p, frontend_given, argv + optind, argc - optind, skip_existing,
+    return transcribe_inputs(model_arg, &load_opts, &p, argv + optind, argc - optind, skip_existing,
                              &ro);
 }

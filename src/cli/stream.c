@@ -831,8 +831,6 @@ int cli_stream(int argc, char **argv) {
         reader_close_device(&rd);
         return 1;
     }
-    /* on a device backend the float log-mel runs on the device (as transcribe's default) */
-    if (strcmp(am_model_backend(model), "cpu") != 0) sp.decode.frontend = AM_FRONTEND_F32;
     out.tty = out.mode == OUT_TEXT && isatty(STDOUT_FILENO);
     sp.on_event = on_event;
     sp.user_data = &out;

@@ -87,7 +87,7 @@ am_params am_params_default(void) {
     p.vad_min_silence_ms = 2000;
     p.vad_speech_pad_ms = 400;
     p.vad_max_speech_s = 30.0f;
-    p.frontend = AM_FRONTEND_Q15;
+    p.frontend = AM_FRONTEND_F32;
     p.batch_size = 1;
     p.vad_chunk_gap_ms = 1000;
     p.diarize = 0;
