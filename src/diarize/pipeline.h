@@ -4,19 +4,26 @@
  *   1. 10 s chunks every `step` seconds (the last one ends at the end of the audio; audio shorter
  *      than 10 s is one chunk padded with zeros); segmentation-3.0 on each: 589 frames every 270
  *      samples, hard powerset decoding into up to 3 local speakers.
- *   2. One CAM++ embedding per (anchor chunk, local speaker) from the audio of its frames where it
- *      speaks alone (where it overlaps too when that is shorter than `min_embed` seconds; none at
- *      all when even that is shorter).  Anchors are every `embed_every`-th chunk and the last; a
- *      local speaker of a chunk between them is linked to the previous or next anchor's local
- *      speaker that is active on the same frames (LINK_MIN frames, LINK_IOU of their union) and
- *      takes its embedding's cluster; one without such a link is embedded itself.  With the
- *      default step every second of speech is embedded about once instead of 4 times.
- *   3. Agglomerative clustering of the embeddings (cluster.h) into global speakers; above
- *      CLUSTER_MAX embeddings, of an evenly spaced subset, the rest given the nearest cluster.
+ *   2. Each local speaker of a chunk cut into pieces: its runs of activity, cut where another local
+ *      speaker speaks 0.4 s between two of them or where it is silent 0.5 s (the segmentation may
+ *      give two voices that never overlap in a chunk to the same local speaker).  One CAM++
+ *      embedding per piece of the anchor chunks (every `embed_every`-th and the last) from the audio
+ *      of its frames where it speaks alone (where it overlaps too when that is shorter than
+ *      `min_embed` seconds; none at all when even that is shorter).  A piece of a chunk between
+ *      anchors is linked to the previous or next anchor's piece that is active on the same frames
+ *      (LINK_MIN frames, LINK_IOU of their union) and takes its embedding; one without such a link
+ *      is embedded itself.  With the default step every second of speech is embedded about once
+ *      instead of 4 times.
+ *   3. Agglomerative clustering (cluster.h) of the embeddings of at least 2 s of their speaker alone
+ *      (pyannote's 20% of a chunk; all of them when none is that long), at most CLUSTER_MAX of them
+ *      (an evenly spread subset above that); every other embedding takes the cluster whose mean
+ *      direction is nearest.  Two pieces of a chunk active together are two speakers: when they got
+ *      the same cluster, the one further from it takes its next nearest.
  *   4. Reconstruction on the global grid of 270-sample frames: each frame's speaker count is the
  *      rounded mean over the chunks covering it of their active local speakers; the count's most
  *      active global speakers (mean activity over those chunks) are the frame's speakers.
- *   5. Runs of frames become turns; speakers are numbered in order of first appearance. */
+ *   5. Runs of frames become turns; a speaker's pause shorter than 0.2 s is filled; speakers are
+ *      numbered in order of first appearance. */
 #ifndef AM_DIARIZE_PIPELINE_H
 #define AM_DIARIZE_PIPELINE_H
 
@@ -29,17 +36,18 @@
 typedef struct diar_options {
     float step;         /* seconds between chunk starts (default 2.5) */
     float threshold;    /* clustering: cosine distance below which clusters merge (default 0.45: the middle of
-                         * 0.3 .. 0.6, where pyannote's 2-speaker sample is split right) */
+                         * 0.35 .. 0.6, where pyannote's 2-speaker sample and the fixtures of
+                         * tests/integration/diarize_fixtures.py get their count right) */
     int num_speakers;   /* > 0: exactly this many */
     int min_speakers;   /* > 0: at least */
     int max_speakers;   /* > 0: at most */
-    float min_embed;    /* seconds of speech an embedding needs (default 0.5) */
+    float min_embed;    /* seconds of speech an embedding needs (default 0.25: a back-channel's piece) */
     int n_threads;      /* chunks processed side by side (default 1) */
     float max_embed;    /* seconds of speech an embedding takes at most, from the middle of its chunk outward
                          * (0: all of it) */
-    int embed_every;    /* the local speakers of every embed_every-th chunk (and the last) are embedded; those of
-                         * the chunks between are linked to theirs by shared activity, and embedded only when
-                         * no link is clear (default 4: with a 2.5 s step, each speaker every 10 s; 1: all) */
+    int embed_every;    /* the pieces of every embed_every-th chunk (and the last) are embedded; those of the
+                         * chunks between are linked to theirs by shared activity, and embedded only when no
+                         * link is clear (default 4: with a 2.5 s step, each speaker every 10 s; 1: all) */
 } diar_options;
 
 typedef struct diar_turn {
