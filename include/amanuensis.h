@@ -260,6 +260,9 @@ typedef struct am_params {
     int num_speakers;                   /* > 0: exactly this many (0: estimated)             */
     int min_speakers;                   /* > 0: at least this many (0: no bound)             */
     int max_speakers;                   /* > 0: at most this many (0: no bound)              */
+    float diarize_threshold;            /* clustering: cosine distance below which two groups
+                                           of speaker embeddings merge, in (0, 2) (0.45);
+                                           higher: fewer speakers estimated                  */
 } am_params;
 
 AM_API am_params am_params_default(void);

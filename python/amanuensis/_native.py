@@ -69,7 +69,7 @@ class AmParams(Structure):
         ("frontend", c_int), ("batch_size", c_int), ("vad_chunk_gap_ms", c_int),
         ("progress_callback", PROGRESS_CALLBACK), ("progress_user_data", c_void_p),
         ("diarize", c_int), ("diarize_model", c_char_p), ("num_speakers", c_int), ("min_speakers", c_int),
-        ("max_speakers", c_int),
+        ("max_speakers", c_int), ("diarize_threshold", c_float),
         ("_reserved", c_char * 512),  # fields a newer header appends, with their defaults
     ]
 

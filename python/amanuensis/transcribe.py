@@ -45,7 +45,8 @@ _DEFAULT_OPTIONS: Dict[str, Any] = dict(
     suppress_tokens=[-1], without_timestamps=False, max_initial_timestamp=1.0, word_timestamps=False,
     prepend_punctuations=_PREPEND_PUNCTUATIONS, append_punctuations=_APPEND_PUNCTUATIONS, vad_filter=False,
     vad_parameters=None, max_new_tokens=None, hallucination_silence_threshold=None, batch_size=1, seed=0,
-    max_context=None, diarize=False, num_speakers=None, min_speakers=None, max_speakers=None, diarize_model=None)
+    max_context=None, diarize=False, num_speakers=None, min_speakers=None, max_speakers=None, diarize_model=None,
+    diarize_threshold=None)
 _DIARIZE_WEIGHTS = os.path.join("diarization", "diarization.bin")
 
 
@@ -386,8 +387,8 @@ class WhisperModel:
                 initial_prompt, prefix, suppress_blank, suppress_tokens, without_timestamps,
                 max_initial_timestamp, word_timestamps, prepend_punctuations, append_punctuations,
                 vad_filter, vad_parameters, max_new_tokens, hallucination_silence_threshold, batch_size, seed,
-                max_context, diarize, num_speakers, min_speakers, max_speakers, diarize_model
-                ) -> Tuple[N.AmParams, list]:
+                max_context, diarize, num_speakers, min_speakers, max_speakers, diarize_model,
+                diarize_threshold=None) -> Tuple[N.AmParams, list]:
         """am_params from faster-whisper's arguments, and the Python objects its pointers refer to."""
         p = N.lib().am_params_default()
         keep: list = []
@@ -449,12 +450,19 @@ class WhisperModel:
                 raise ValueError(f"{name}={value!r}: a whole number 1..64 (or None)")
         if min_speakers is not None and max_speakers is not None and min_speakers > max_speakers:
             raise ValueError(f"min_speakers={min_speakers} is above max_speakers={max_speakers}")
-        if diarize or diarize_model is not None or any(v is not None for v in counts.values()):
+        if diarize_threshold is not None and (isinstance(diarize_threshold, bool)
+                                              or not isinstance(diarize_threshold, (int, float))
+                                              or not 0 < diarize_threshold < 2):
+            raise ValueError(f"diarize_threshold={diarize_threshold!r}: a number between 0 and 2 (exclusive), or None")
+        if (diarize or diarize_model is not None or diarize_threshold is not None
+                or any(v is not None for v in counts.values())):
             p.diarize = 1
             # word times, so that a segment is split where its words change speaker (as the server
             # does); the words are returned only with word_timestamps=True
             p.word_timestamps = 1
             p.num_speakers, p.min_speakers, p.max_speakers = (int(v or 0) for v in counts.values())
+            if diarize_threshold is not None:
+                p.diarize_threshold = float(diarize_threshold)
             weights = self._diarize_weights(diarize_model)
             p.diarize_model = cstr(weights)
         return p, keep
@@ -524,7 +532,7 @@ class WhisperModel:
         """Language detection alone (am_params.detect_language_only) with the options of a
         transcription, so that it sees the first window the transcription will see."""
         p, keep = self._params(**dict(options, language=None, diarize=False, num_speakers=None, min_speakers=None,
-                                      max_speakers=None, diarize_model=None))
+                                      max_speakers=None, diarize_model=None, diarize_threshold=None))
         p.detect_language_only = 1
         result = self._run(source, p)
         try:
@@ -552,7 +560,8 @@ class WhisperModel:
                    language_detection_threshold: Optional[float] = 0.5, language_detection_segments: int = 1,
                    *, batch_size: int = 1, seed: int = 0, max_context: Optional[int] = None,
                    diarize: bool = False, num_speakers: Optional[int] = None, min_speakers: Optional[int] = None,
-                   max_speakers: Optional[int] = None, diarize_model: Optional[str] = None
+                   max_speakers: Optional[int] = None, diarize_model: Optional[str] = None,
+                   diarize_threshold: Optional[float] = None
                    ) -> Tuple[Iterator[Segment], TranscriptionInfo]:
         """Transcribe audio, as faster_whisper.WhisperModel.transcribe.
 
@@ -572,7 +581,9 @@ class WhisperModel:
         carries `speaker` ("SPEAKER_00", "SPEAKER_01", ... in order of first appearance), a segment
         is split where its words change speaker, and the segments come once the whole recording is
         transcribed and diarized.  num_speakers (exactly), min_speakers and max_speakers (bounds on
-        the estimated count) take 1..64, and any of them turns diarize on, as on the CLI;
+        the estimated count) take 1..64, diarize_threshold (the clustering's cosine distance, in
+        (0, 2), default 0.45; higher: fewer speakers estimated) the CLI's --diarize-threshold, and
+        any of them turns diarize on, as on the CLI;
         diarize_model is the weight file (default: models/diarization/diarization.bin, fetched by
         scripts/fetch-model diarization, looked up as WhisperModel looks up models).
 
@@ -604,7 +615,8 @@ class WhisperModel:
                        vad_parameters=vad_parameters, max_new_tokens=max_new_tokens,
                        hallucination_silence_threshold=hallucination_silence_threshold, batch_size=batch_size,
                        seed=seed, max_context=max_context, diarize=diarize, num_speakers=num_speakers,
-                       min_speakers=min_speakers, max_speakers=max_speakers, diarize_model=diarize_model)
+                       min_speakers=min_speakers, max_speakers=max_speakers, diarize_model=diarize_model,
+                       diarize_threshold=diarize_threshold)
         params, keep = self._params(**options)
         self._check(params)
         source = _Audio(audio, spool=True)

@@ -79,6 +79,8 @@ static void usage(FILE *f) {
             "                               ./models; scripts/fetch-model diarization)\n"
             "      --num-speakers N         exactly N speakers (default: estimated; turns --diarize on)\n"
             "      --min-speakers N --max-speakers N   bounds on the estimated count\n"
+            "      --diarize-threshold X    cosine distance below which voices are one speaker, in (0, 2)\n"
+            "                               (default 0.45; higher: fewer speakers estimated; turns --diarize on)\n"
             "  -o, --output-format F        txt, srt, vtt, tsv, json or rttm (repeatable, or 'all': all but\n"
             "                               rttm; rttm needs --diarize)\n"
             "      --max-line-width N       subtitles: characters per line (word timestamps)\n"
@@ -153,7 +155,8 @@ enum { /* voice activity detection options */
 };
 
 enum { /* speaker diarization */
-    OPT_DIARIZE = 1536, OPT_DIARIZE_MODEL, OPT_NUM_SPEAKERS, OPT_MIN_SPEAKERS, OPT_MAX_SPEAKERS
+    OPT_DIARIZE = 1536, OPT_DIARIZE_MODEL, OPT_NUM_SPEAKERS, OPT_MIN_SPEAKERS, OPT_MAX_SPEAKERS,
+    OPT_DIARIZE_THRESHOLD
 };
 
 /* Find the model file or folder named by -m; prints the error and returns -1 when there is none. */
@@ -286,6 +289,7 @@ int main(int argc, char **argv) {
         {"num-speakers", required_argument, 0, OPT_NUM_SPEAKERS},
         {"min-speakers", required_argument, 0, OPT_MIN_SPEAKERS},
         {"max-speakers", required_argument, 0, OPT_MAX_SPEAKERS},
+        {"diarize-threshold", required_argument, 0, OPT_DIARIZE_THRESHOLD},
         {0, 0, 0, 0}};
     am_params p = am_params_default();
     am_load_options load_opts = am_load_options_default();
@@ -401,6 +405,13 @@ int main(int argc, char **argv) {
             p.diarize = 1;
             break;
         }
+        case OPT_DIARIZE_THRESHOLD:
+            p.diarize_threshold = (float)cli_parse_double(optarg, "--diarize-threshold", &bad);
+            if (bad) return 2;
+            if (!(p.diarize_threshold > 0.0f && p.diarize_threshold < 2.0f))
+                return cli_die_usage("--diarize-threshold takes a number between 0 and 2 (exclusive)", optarg);
+            p.diarize = 1;
+            break;
         case OPT_VAD: if (p.vad != 2) p.vad = 1; break;
         case OPT_VAD_ENERGY: p.vad = 2; break;
         case OPT_VAD_MODEL: p.vad_model = optarg; if (p.vad != 2) p.vad = 1; break;

@@ -95,6 +95,7 @@ am_params am_params_default(void) {
     p.num_speakers = 0;
     p.min_speakers = 0;
     p.max_speakers = 0;
+    p.diarize_threshold = 0.45f;
     return p;
 }
 
@@ -884,6 +885,8 @@ static am_status transcribe_store(const am_model *m, const pcm_store *pcm, const
         if (user->num_speakers < 0 || user->min_speakers < 0 || user->max_speakers < 0 ||
             (user->max_speakers > 0 && user->min_speakers > user->max_speakers))
             return am_fail(err, err_size, AM_E_INVALID_ARG, "speaker counts must be >= 0 and min <= max");
+        if (!(user->diarize_threshold > 0.0f && user->diarize_threshold < 2.0f))
+            return am_fail(err, err_size, AM_E_INVALID_ARG, "the diarization threshold must be in (0, 2)");
         if (!diar_model_path(user, path, sizeof path))
             return am_fail(err, err_size, AM_E_IO,
                            "no diarization weights: models/diarization/" DIAR_MODEL_FILE

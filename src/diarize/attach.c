@@ -245,6 +245,7 @@ int diar_transcript(am_result *r, const pcm_store *pcm, const am_params *p, diar
         o.num_speakers = p->num_speakers;
         o.min_speakers = p->min_speakers;
         o.max_speakers = p->max_speakers;
+        o.threshold = p->diarize_threshold;
         o.n_threads = p->n_threads > 0 ? p->n_threads : am_cpu_count();
         rc = diar_run_pcm(seg, emb, pcm, &o, &turns, &n_turns, &n_speakers, err, err_size);
         if (rc == AM_OK && (rc = diar_attach_turns(r, turns, n_turns, n_speakers)) != AM_OK)

@@ -76,7 +76,7 @@ typedef struct server {
 } server;
 
 enum { F_NONE, F_FILE, F_MODEL, F_LANGUAGE, F_PROMPT, F_FORMAT, F_TEMPERATURE, F_GRANULARITY, F_STREAM, F_DIARIZE,
-       F_IGNORED };
+       F_DIARIZE_THRESHOLD, F_IGNORED };
 enum { RF_JSON, RF_TEXT, RF_SRT, RF_VTT, RF_VERBOSE, RF_DIARIZED };
 
 typedef struct req {
@@ -113,6 +113,7 @@ typedef struct req {
     int want_words, want_segments, has_granularity;
     int stream;                  /* stream=true: server-sent events (live.c)                     */
     int diarize;                 /* diarize=true, or response_format=diarized_json               */
+    float diarize_threshold;     /* diarize_threshold=X (turns diarize on); 0: the default       */
     live_ws *ws;                 /* a WebSocket waiting for its upgrade                           */
     job *job;
     struct MHD_Connection *conn;
@@ -297,6 +298,7 @@ static int field_id(const char *name) {
         return F_GRANULARITY;
     if (!strcmp(name, "stream")) return F_STREAM;
     if (!strcmp(name, "diarize")) return F_DIARIZE;
+    if (!strcmp(name, "diarize_threshold")) return F_DIARIZE_THRESHOLD;
     return F_IGNORED;
 }
 
@@ -454,6 +456,18 @@ static int on_part_end(void *user) {
             return 1;
         }
         break;
+    case F_DIARIZE_THRESHOLD: {
+        char *end;
+        errno = 0;
+        double t = n ? strtod(v, &end) : NAN;
+        if (n == 0 || errno || *end || !(t > 0 && t < 2)) {
+            req_fail(r, 400, "invalid_value", "diarize_threshold",
+                     "'diarize_threshold' must be a number between 0 and 2 (exclusive)");
+            return 1;
+        }
+        r->diarize_threshold = (float)t;
+        break;
+    }
     case F_STREAM:
         if (!strcmp(v, "true") || !strcmp(v, "True") || !strcmp(v, "1")) r->stream = 1;
         else if (!strcmp(v, "false") || !strcmp(v, "False") || !strcmp(v, "0")) r->stream = 0;
@@ -796,7 +810,7 @@ static MHD_RESULT finish_upload(server *s, req *r) {
         return send_error_h(r, 503, "server_error", "model_loading", NULL, "the model is still loading",
                             "Retry-After", "1");
     }
-    int diarize = r->diarize || r->format == RF_DIARIZED;
+    int diarize = r->diarize || r->format == RF_DIARIZED || r->diarize_threshold > 0.0f;
     if (r->stream && diarize)
         return send_error(r, 400, "invalid_request_error", "invalid_value", "stream",
                           "stream=true does not diarize (diarize, response_format=diarized_json)");
@@ -839,6 +853,7 @@ static MHD_RESULT finish_upload(server *s, req *r) {
     if (diarize) {
         j->params.diarize = 1;
         j->params.word_timestamps = 1; /* segments split where the speaker changes between words */
+        if (r->diarize_threshold > 0.0f) j->params.diarize_threshold = r->diarize_threshold;
     }
 
     if (pool_submit(&s->pool, j) != 0) return send_429(s, r);

@@ -4,12 +4,14 @@
   speakers in the JSON segments and words, each word's speaker the voice that said it (mapped one to
   one), every segment one speaker, the JSON valid under schema/transcript.schema.json, srt and txt lines prefixed "[SPEAKER_0k] ", a valid RTTM named
   after the input; the same audio as stereo and at 8 kHz gives the same two speakers;
-  --num-speakers 1 gives one.
+  --num-speakers 1 gives one, and so does --diarize-threshold 1.99 (every merge closer than that);
+  --diarize-threshold outside (0, 2) is a one-line usage error.
 - A one-voice recording (jfk.wav) gives one speaker.
 - Missing and corrupt weight files: one line on stderr naming the file, exit status 1; -o rttm
   without --diarize is a usage error; without --diarize no output carries a speaker.
 - The server: the official `openai` client gets response_format=diarized_json (OpenAI's
-  TranscriptionDiarized) with both speakers; verbose_json with diarize=true carries speakers.
+  TranscriptionDiarized) with both speakers; verbose_json with diarize=true carries speakers;
+  diarize_threshold=1.99 gives one speaker, a bad diarize_threshold answers 400 naming it.
 - The attaching of turns to words and segments (src/diarize/attach.c) on a described result
   (build/tools/write_result, no model): a segment is split where its words change speaker.
 """
@@ -136,6 +138,22 @@ def test_num_speakers(binary, model_dir, weights, two_voices, tmp_path):
     assert 0 < float(stats["diarize_seconds"]) < float(stats["wall_seconds"]), r.stderr
 
 
+def test_diarize_threshold(binary, model_dir, weights, two_voices, tmp_path):
+    d, _ = two_voices
+    r = transcribe(binary, model_dir, d / "two.wav", tmp_path, "--diarize-threshold", "1.99", "-o", "json")
+    assert r.returncode == 0, r.stderr
+    segs = json.loads((tmp_path / "two.json").read_text())["segments"]
+    assert segs and {s["speaker"] for s in segs} == {"SPEAKER_00"}
+
+
+@pytest.mark.parametrize("value", ["0", "2", "-0.3", "nan", "0.5x", ""])
+def test_diarize_threshold_bad(binary, model_dir, test_data, tmp_path, value):
+    r = transcribe(binary, model_dir, test_data / "jfk.wav", tmp_path, "--diarize-threshold", value, "-o", "json")
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(lines) == 1 and "--diarize-threshold" in lines[0], r.stderr
+    assert not (tmp_path / "jfk.json").exists()
+
+
 def test_one_voice(binary, model_dir, weights, test_data, tmp_path):
     r = transcribe(binary, model_dir, test_data / "jfk.wav", tmp_path, "--diarize", "--word-timestamps",
                    "-o", "json", "-o", "rttm")
@@ -239,6 +257,18 @@ def test_server_diarized_json(binary, model_dir, weights, two_voices):
         v = json.loads(out)
         assert {s["speaker"] for s in v["segments"]} == {"SPEAKER_00", "SPEAKER_01"}
         assert v["words"] and {w["speaker"] for w in v["words"]} == {"SPEAKER_00", "SPEAKER_01"}
+
+        body, ct = multipart([("model", "whisper-1"), ("response_format", "verbose_json"),
+                              ("diarize_threshold", "1.99")], [("file", "a.wav", (d / "two.wav").read_bytes())])
+        status, _, out = srv.request("POST", "/v1/audio/transcriptions", body=body,
+                                     headers={"Content-Type": ct}, timeout=300)
+        assert status == 200, out
+        assert {s["speaker"] for s in json.loads(out)["segments"]} == {"SPEAKER_00"}
+        for bad in ("0", "2", "x", ""):
+            body, ct = multipart([("model", "whisper-1"), ("diarize_threshold", bad)],
+                                 [("file", "a.wav", (d / "two.wav").read_bytes())])
+            status, _, out = srv.request("POST", "/v1/audio/transcriptions", body=body, headers={"Content-Type": ct})
+            assert status == 400 and json.loads(out)["error"]["param"] == "diarize_threshold", (bad, out)
 
         body, ct = multipart([("model", "whisper-1"), ("response_format", "diarized_json"), ("stream", "true")],
                              [("file", "a.wav", (d / "two.wav").read_bytes())])

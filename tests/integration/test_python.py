@@ -107,9 +107,12 @@ out = {"package": amanuensis.__file__,
        "diarized": run(diarize=True, word_timestamps=True),  # weights found in ./models (cwd: the checkout)
        "diarized_no_words": run(diarize_model=weights),
        "one": run(num_speakers=1), "at_most_one": run(max_speakers=1),
+       "merged": run(diarize_threshold=1.99),  # every voice within 1.99 of cosine distance: one speaker
        "plain": run(word_timestamps=True),
        "missing": error(diarize_model=weights + ".missing"), "corrupt": error(diarize_model=corrupt),
-       "bounds": error(min_speakers=3, max_speakers=2), "zero": error(num_speakers=0)}
+       "bounds": error(min_speakers=3, max_speakers=2), "zero": error(num_speakers=0),
+       "threshold_zero": error(diarize_threshold=0), "threshold_two": error(diarize_threshold=2.0),
+       "threshold_text": error(diarize_threshold="0.5")}
 out["turns"] = turns[json.dumps(dict(diarize=True, word_timestamps=True), sort_keys=True)]
 out["plain_turns"] = turns[json.dumps(dict(word_timestamps=True), sort_keys=True)]
 print(json.dumps(out))
@@ -258,9 +261,9 @@ def test_ctypes_layout_matches_header(tmp_path):
 def test_speakers(venv_python, binary, model_dir, tmp_path):
     """diarize=True gives the CLI's segments with their speakers (`transcribe --diarize`), on
     segments and words, two speakers on a two-voice conversation; without word_timestamps the same
-    segments without words; num_speakers=1 and max_speakers=1 one speaker; without diarization
-    `speaker` is None; a missing or corrupt weight file and bad counts raise at once or from the
-    generator with the library's one line."""
+    segments without words; num_speakers=1, max_speakers=1 and diarize_threshold=1.99 one speaker;
+    without diarization `speaker` is None; a missing or corrupt weight file, bad counts and bad
+    thresholds raise at once or from the generator with the library's one line."""
     weights = REPO / "models" / "diarization" / "diarization.bin"
     if not weights.exists():
         pytest.skip(f"{weights} is absent (scripts/fetch-model diarization)")
@@ -303,7 +306,7 @@ def test_speakers(venv_python, binary, model_dir, tmp_path):
 
     assert [(s["text"], s["speaker"], s["words"]) for s in out["diarized_no_words"]] == \
         [(s["text"], s["speaker"], None) for s in segs]
-    for key in ("one", "at_most_one"):
+    for key in ("one", "at_most_one", "merged"):
         assert out[key] and {s["speaker"] for s in out[key]} == {"SPEAKER_00"}, key
     assert out["plain"] and all(s["speaker"] is None for s in out["plain"])
     assert all(w["speaker"] is None for s in out["plain"] for w in s["words"])
@@ -314,3 +317,5 @@ def test_speakers(venv_python, binary, model_dir, tmp_path):
     assert kind == "AmanuensisError" and str(corrupt) in message and "\n" not in message, out["corrupt"]
     assert out["bounds"][0] == "ValueError" and "max_speakers" in out["bounds"][1]
     assert out["zero"][0] == "ValueError" and "num_speakers" in out["zero"][1]
+    for key in ("threshold_zero", "threshold_two", "threshold_text"):
+        assert out[key][0] == "ValueError" and "diarize_threshold" in out[key][1], out[key]
