@@ -43,8 +43,9 @@ typedef struct diar_options {
     int max_speakers;   /* > 0: at most */
     float min_embed;    /* seconds of speech an embedding needs (default 0.25: a back-channel's piece) */
     int n_threads;      /* chunks processed side by side (default 1) */
-    float max_embed;    /* seconds of speech an embedding takes at most, from the middle of its chunk outward
-                         * (0: all of it) */
+    float max_embed;    /* seconds of speech an embedding takes at most, from the middle of its piece outward
+                         * (0: all of it; default 3: longer adds nothing on the fixtures, pyannote's sample
+                         * or the 10-minute file of bench/diarize_eval.py, and CAM++ costs as much per second) */
     int embed_every;    /* the pieces of every embed_every-th chunk (and the last) are embedded; those of the
                          * chunks between are linked to theirs by shared activity, and embedded only when no
                          * link is clear (default 4: with a 2.5 s step, each speaker every 10 s; 1: all) */
