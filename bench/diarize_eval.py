@@ -14,7 +14,7 @@
 3. A --long-minutes conversation (default 60) made the same way: peak RSS (the child's ru_maxrss,
    os.wait4) with --diarize.  --long-minutes 0 skips it.
 
-    python3 bench/diarize_eval.py [--binary build/amanuensis] [--model models/tiny.en] [--threads 2]
+    python3 bench/diarize_eval.py [--binary build/amanuensis] [--model models/tiny.en] [--threads 2] [--detailed]
 
 Prints a Markdown table for BENCHMARKS.md.  Work files go to bench/out/diarize/ (ignored).  Needs
 flite, espeak-ng and sox (scripts/install-deps test), pyannote.metrics (same) and the diarization
@@ -124,13 +124,17 @@ def annotation(turns):
     return a
 
 
-def der(ref, hyp, wav):
-    """(DER without collar, DER with collar 0.5) in percent, overlap scored, over the whole file."""
+def der(ref, hyp, wav, detailed=False):
+    """(DER without collar, DER with collar 0.5) in percent, overlap scored, over the whole file;
+    detailed: (missed, false alarm, confusion) without collar, in percent of the reference speech."""
     from pyannote.core import Segment, Timeline
     from pyannote.metrics.diarization import DiarizationErrorRate
     with wave.open(str(wav), "rb") as f:
         uem = Timeline([Segment(0.0, f.getnframes() / f.getframerate())])
     r, h = annotation(ref), annotation(hyp)
+    if detailed:
+        d = DiarizationErrorRate(collar=0.0, skip_overlap=False)(r, h, uem=uem, detailed=True)
+        return tuple(100.0 * d[k] / d["total"] for k in ("missed detection", "false alarm", "confusion"))
     return tuple(100.0 * DiarizationErrorRate(collar=c, skip_overlap=False)(r, h, uem=uem) for c in (0.0, 0.5))
 
 
@@ -144,6 +148,8 @@ def main():
     ap.add_argument("--repeat", type=int, default=1, help="timed runs of each kind (the best kept)")
     ap.add_argument("--seed", type=int, default=15)
     ap.add_argument("--no-fixtures", action="store_true", help="skip part 1")
+    ap.add_argument("--detailed", action="store_true",
+                    help="part 1: also the DER's parts without collar (missed, false alarm, confusion)")
     ap.add_argument("--work", type=Path, default=ROOT / "bench" / "out" / "diarize")
     args = ap.parse_args()
     if not fx.available():
@@ -157,7 +163,7 @@ def main():
     if not args.no_fixtures:
         print("| file | voices | told the count: DER / collar 0.5 | estimated: DER / collar 0.5 | estimated count |")
         print("|---|---:|---:|---:|---:|")
-    hits = 0
+    hits, parts = 0, []
     for name in [] if args.no_fixtures else fx.CONVERSATIONS:
         wav, ref = fixture(name, args.work)
         n = len({v for _, _, v in ref})
@@ -169,8 +175,16 @@ def main():
         e0, e1 = der(ref, est, wav)
         print(f"| {name} | {n} | {d0:.1f}% / {d1:.1f}% | {e0:.1f}% / {e1:.1f}% | {k}{'' if k == n else ' (wrong)'} |",
               flush=True)
+        if args.detailed:
+            parts.append((name, der(ref, told, wav, True), der(ref, est, wav, True)))
     if not args.no_fixtures:
         print(f"\nspeaker count right on {hits} of {len(fx.CONVERSATIONS)} fixtures\n")
+    if parts:
+        print("| file | told: missed / false alarm / confusion | estimated: missed / false alarm / confusion |")
+        print("|---|---:|---:|")
+        for name, t, e in parts:
+            print(f"| {name} | {' / '.join(f'{x:.1f}%' for x in t)} | {' / '.join(f'{x:.1f}%' for x in e)} |")
+        print()
 
     if args.minutes > 0:
         wav, ref = long_conversation(args.minutes, args.seed, args.work)
