@@ -36,7 +36,7 @@
 typedef struct diar_options {
     float step;         /* seconds between chunk starts (default 2.5) */
     float threshold;    /* clustering: cosine distance below which clusters merge (default 0.45: the middle of
-                         * 0.35 .. 0.6, where pyannote's 2-speaker sample and the fixtures of
+                         * 0.35 .. 0.55, where pyannote's 2-speaker sample and the fixtures of
                          * tests/integration/diarize_fixtures.py get their count right) */
     int num_speakers;   /* > 0: exactly this many */
     int min_speakers;   /* > 0: at least */
