@@ -169,9 +169,17 @@ def test_metrics_move(start, jfk):
     assert status == 200, body
     status, _, body = transcribe(srv, jfk, [("temperature", "hot")])
     assert status == 400
-    after = srv.metrics()
     ok = 'amanuensis_http_requests_total{endpoint="/v1/audio/transcriptions",code="200"}'
     bad = 'amanuensis_http_requests_total{endpoint="/v1/audio/transcriptions",code="400"}'
+    # a request is counted when libmicrohttpd reports it complete (on_completed), which may come a
+    # moment after the client has read the response: wait for both, at most 10 s
+    deadline = time.monotonic() + 10
+    while True:
+        after = srv.metrics()
+        if after["amanuensis_request_duration_seconds_count"] >= before["amanuensis_request_duration_seconds_count"] + 2 \
+                or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     assert after.get(ok, 0) == before.get(ok, 0) + 1
     assert after.get(bad, 0) == before.get(bad, 0) + 1
     assert after["amanuensis_audio_seconds_total"] - before["amanuensis_audio_seconds_total"] == pytest.approx(11.0, abs=0.1)
