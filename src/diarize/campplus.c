@@ -202,10 +202,7 @@ static int lin_run(const diar_campplus *m, const lin *l, int M, const float *A, 
     if (!l->q) {
         gemm_nn_f32(M, l->cout, l->k, A, lda, l->wt, l->cout, C, ldc);
         if (l->b)
-            for (int i = 0; i < M; i++) {
-                float *c = C + (size_t)i * ldc;
-                for (int j = 0; j < l->cout; j++) c[j] += l->b[j];
-            }
+            for (int i = 0; i < M; i++) add_inplace((size_t)l->cout, C + (size_t)i * ldc, l->b);
         return 0;
     }
     am_i8w W = {l->q, l->qscale, l->qsum, l->cout, l->k};

@@ -16,6 +16,7 @@
 
 #include "amanuensis.h"
 #include "backend/cpu/attention.h"
+#include "backend/cpu/kernels.h"
 #include "backend/cpu/vmath.h"
 #include "common/util.h"
 
@@ -234,8 +235,7 @@ size_t diar_seg_frames(size_t n) {
 
 /* c[i][j] += bias[j] for `rows` rows of n */
 static void add_bias(size_t rows, int n, float *c, const float *bias) {
-    for (size_t i = 0; i < rows; i++)
-        for (int j = 0; j < n; j++) c[i * n + j] += bias[j];
+    for (size_t i = 0; i < rows; i++) add_inplace((size_t)n, c + i * (size_t)n, bias);
 }
 
 static void leaky_relu(size_t n, float *x) {
