@@ -27,7 +27,7 @@
 #define SEG_GROUP 8      /* chunks segmented in one batch (the LSTM's weights read once per frame for all) */
 
 diar_options diar_options_default(void) {
-    diar_options o = {2.5f, 0.45f, 0, 0, 0, 0.25f, 1, 3.0f, 4};
+    diar_options o = {2.0f, 0.45f, 0, 0, 0, 0.25f, 1, 3.0f, 5};
     return o;
 }
 

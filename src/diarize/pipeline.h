@@ -13,7 +13,7 @@
  *      anchors is linked to the previous or next anchor's piece that is active on the same frames
  *      (LINK_MIN frames, LINK_IOU of their union) and takes its embedding; one without such a link
  *      is embedded itself.  With the default step every second of speech is embedded about once
- *      instead of 4 times.
+ *      instead of 5 times.
  *   3. Agglomerative clustering (cluster.h) of the embeddings of at least 2 s of their speaker alone
  *      (pyannote's 20% of a chunk; all of them when none is that long), at most CLUSTER_MAX of them
  *      (an evenly spread subset above that); every other embedding takes the cluster whose mean
@@ -34,7 +34,10 @@
 #include "diarize/segment.h"
 
 typedef struct diar_options {
-    float step;         /* seconds between chunk starts (default 2.5) */
+    float step;         /* seconds between chunk starts (default 2: 5 chunks vote on each frame, pyannote's 1 s
+                         * gives 10; at 2.5 a 0.5 s back-channel of tests/integration/diarize_fixtures.py's "three"
+                         * went to the voice before it, which 2 of the 3 chunks covering it did not tell apart
+                         * from it; at 2 s, 1 of 3; steps of 1 to 2 s all get it right, 2.25 does not) */
     float threshold;    /* clustering: cosine distance below which clusters merge (default 0.45: the middle of
                          * 0.35 .. 0.55, where pyannote's 2-speaker sample and the fixtures of
                          * tests/integration/diarize_fixtures.py get their count right) */
@@ -48,7 +51,7 @@ typedef struct diar_options {
                          * or the 10-minute file of bench/diarize_eval.py, and CAM++ costs as much per second) */
     int embed_every;    /* the pieces of every embed_every-th chunk (and the last) are embedded; those of the
                          * chunks between are linked to theirs by shared activity, and embedded only when no
-                         * link is clear (default 4: with a 2.5 s step, each speaker every 10 s; 1: all) */
+                         * link is clear (default 5: with a 2 s step, each speaker every 10 s; 1: all) */
 } diar_options;
 
 typedef struct diar_turn {
