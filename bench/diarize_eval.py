@@ -6,7 +6,8 @@
    `amanuensis transcribe -m MODEL -t THREADS --diarize -o rttm FILE` told the count
    (--num-speakers N) and estimating it; the RTTM scored with pyannote.metrics'
    DiarizationErrorRate(collar=0.0, skip_overlap=False) and collar=0.5 (the NIST +-0.25 s), and
-   whether the estimated count is right.
+   whether the estimated count is right.  Then the same for real speech: pyannote's two-speaker
+   sample against its RTTM (tests/data/speech/; not counted among the fixtures).
 2. A --minutes long two-speaker conversation (default 10) made here from the same voices (slt and
    kal, the fixtures' lines and back-channels, seeded pauses and a few overlaps): the wall time of
    the transcription without and with --diarize, run one after the other --repeat times (the best
@@ -15,6 +16,7 @@
    os.wait4) with --diarize.  --long-minutes 0 skips it.
 
     python3 bench/diarize_eval.py [--binary build/amanuensis] [--model models/tiny.en] [--threads 2] [--detailed]
+    python3 bench/diarize_eval.py --step 1.5 --every 7 --minutes 0 --long-minutes 0   # other chunk settings
 
 Prints a Markdown table for BENCHMARKS.md.  Work files go to bench/out/diarize/ (ignored).  Needs
 flite, espeak-ng and sox (scripts/install-deps test), pyannote.metrics (same) and the diarization
@@ -55,6 +57,20 @@ def fixture(name, work):
         write_wav(wav, audio)
         ref.write_text(json.dumps(turns))
     return wav, [tuple(t) for t in json.loads(ref.read_text())]
+
+
+SAMPLE = "pyannote_sample"  # real speech: pyannote's two-speaker sample and its RTTM, from tests/data/speech
+
+
+def sample():
+    """(wav, reference turns) of pyannote's two-speaker sample (tests/data/README.md)."""
+    d = ROOT / "tests" / "data" / "speech"
+    ref = []
+    for line in (d / f"{SAMPLE}.rttm").read_text().splitlines():
+        f = line.split()
+        if f and f[0] == "SPEAKER":
+            ref.append((float(f[3]), float(f[3]) + float(f[4]), f[7]))
+    return d / f"{SAMPLE}.wav", ref
 
 
 def long_conversation(minutes, seed, work):
@@ -116,6 +132,22 @@ def run(args, wav, out_dir, *extra):
     return wall, ru.ru_maxrss / 1024.0, turns
 
 
+def run_pipeline(args, wav, n):
+    """The turns of `diar_dump diarize` (the pipeline alone, int8 CAM++ as the CLI runs it) on wav
+    with --step / --every; told n speakers when n > 0."""
+    with wave.open(str(wav), "rb") as f:
+        x = np.frombuffer(f.readframes(f.getnframes()), dtype="<i2").astype("<f4") / 32768.0
+    f32 = args.work / "pipeline.f32"
+    x.tofile(f32)
+    cmd = [str(args.binary.parent / "tools" / "diar_dump"), "diarize", "--int8", "--threads", str(args.threads),
+           "--step", str(args.step)] + (["--every", str(args.every)] if args.every else []) + \
+          (["--num", str(n)] if n else []) + [str(ROOT / "models" / "diarization" / "diarization.bin"), str(f32), "x"]
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    if out.returncode != 0:
+        sys.exit(f"diarize_eval: {' '.join(cmd)} failed: {out.stderr.strip()}")
+    return [(float(f[3]), float(f[3]) + float(f[4]), f[7]) for f in (line.split() for line in out.stdout.splitlines())]
+
+
 def annotation(turns):
     from pyannote.core import Annotation, Segment
     a = Annotation()
@@ -150,6 +182,9 @@ def main():
     ap.add_argument("--no-fixtures", action="store_true", help="skip part 1")
     ap.add_argument("--detailed", action="store_true",
                     help="part 1: also the DER's parts without collar (missed, false alarm, confusion)")
+    ap.add_argument("--step", type=float, help="part 1 through the pipeline alone (tests/tools/diar_dump beside "
+                    "--binary) with chunks every STEP seconds instead of the CLI's default")
+    ap.add_argument("--every", type=int, default=0, help="with --step: the anchor chunks' spacing (0: the default)")
     ap.add_argument("--work", type=Path, default=ROOT / "bench" / "out" / "diarize")
     args = ap.parse_args()
     if not fx.available():
@@ -164,13 +199,17 @@ def main():
         print("| file | voices | told the count: DER / collar 0.5 | estimated: DER / collar 0.5 | estimated count |")
         print("|---|---:|---:|---:|---:|")
     hits, parts = 0, []
-    for name in [] if args.no_fixtures else fx.CONVERSATIONS:
-        wav, ref = fixture(name, args.work)
+    files = [] if args.no_fixtures else list(fx.CONVERSATIONS) + [SAMPLE]
+    for name in files:
+        wav, ref = fixture(name, args.work) if name != SAMPLE else sample()
         n = len({v for _, _, v in ref})
-        _, _, told = run(args, wav, args.work / "told", "--diarize", "-o", "rttm", "--num-speakers", str(n))
-        _, _, est = run(args, wav, args.work / "est", "--diarize", "-o", "rttm")
+        if args.step:
+            told, est = run_pipeline(args, wav, n), run_pipeline(args, wav, 0)
+        else:
+            _, _, told = run(args, wav, args.work / "told", "--diarize", "-o", "rttm", "--num-speakers", str(n))
+            _, _, est = run(args, wav, args.work / "est", "--diarize", "-o", "rttm")
         k = len({s for _, _, s in est})
-        hits += k == n
+        hits += k == n and name != SAMPLE
         d0, d1 = der(ref, told, wav)
         e0, e1 = der(ref, est, wav)
         print(f"| {name} | {n} | {d0:.1f}% / {d1:.1f}% | {e0:.1f}% / {e1:.1f}% | {k}{'' if k == n else ' (wrong)'} |",
