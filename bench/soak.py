@@ -585,12 +585,14 @@ def pct(values, p):
 
 
 def rss_summary(samples):
-    """RSS (MiB) in the second and the last tenth of the run (median of the samples in each)."""
-    if len(samples) < 10:
-        return {"samples": len(samples)}
-    t_end = samples[-1][0]
-    second = [v for t, v in samples if 0.1 * t_end <= t < 0.2 * t_end]
-    last = [v for t, v in samples if t >= 0.9 * t_end]
+    """RSS (MiB) in the second and the last tenth of the run (median of the samples in each).  The
+    tenths are of the samples, taken about once a second: a window of the run's time could hold none
+    of them when the sampler was held up (a loaded machine), and the median of nothing fails."""
+    n = len(samples)
+    if n < 10:
+        return {"samples": n}
+    second = [v for _, v in samples[n // 10: n // 5]]
+    last = [v for _, v in samples[n - n // 10:]]
     r2, rl = statistics.median(second) / 1024, statistics.median(last) / 1024
     return {"samples": len(samples), "second_tenth_mib": r2, "last_tenth_mib": rl,
             "growth_pct": 100 * (rl - r2) / r2, "peak_mib": max(v for _, v in samples) / 1024}
