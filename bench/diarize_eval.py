@@ -65,12 +65,17 @@ SAMPLE = "pyannote_sample"  # real speech: pyannote's two-speaker sample and its
 def sample():
     """(wav, reference turns) of pyannote's two-speaker sample (tests/data/README.md)."""
     d = ROOT / "tests" / "data" / "speech"
-    ref = []
-    for line in (d / f"{SAMPLE}.rttm").read_text().splitlines():
+    return d / f"{SAMPLE}.wav", rttm_turns((d / f"{SAMPLE}.rttm").read_text())
+
+
+def rttm_turns(text):
+    """[(start, end, speaker)] of an RTTM's SPEAKER lines."""
+    turns = []
+    for line in text.splitlines():
         f = line.split()
         if f and f[0] == "SPEAKER":
-            ref.append((float(f[3]), float(f[3]) + float(f[4]), f[7]))
-    return d / f"{SAMPLE}.wav", ref
+            turns.append((float(f[3]), float(f[3]) + float(f[4]), f[7]))
+    return turns
 
 
 def long_conversation(minutes, seed, work):
@@ -123,12 +128,7 @@ def run(args, wav, out_dir, *extra):
     if os.waitstatus_to_exitcode(status) != 0:
         sys.exit(f"diarize_eval: {' '.join(cmd)} failed: {err.strip()}")
     rttm = out_dir / (wav.stem + ".rttm")
-    turns = None
-    if "--diarize" in extra:
-        turns = []
-        for line in rttm.read_text().splitlines():
-            f = line.split()
-            turns.append((float(f[3]), float(f[3]) + float(f[4]), f[7]))
+    turns = rttm_turns(rttm.read_text()) if "--diarize" in extra else None
     return wall, ru.ru_maxrss / 1024.0, turns
 
 
@@ -145,7 +145,7 @@ def run_pipeline(args, wav, n):
     out = subprocess.run(cmd, capture_output=True, text=True)
     if out.returncode != 0:
         sys.exit(f"diarize_eval: {' '.join(cmd)} failed: {out.stderr.strip()}")
-    return [(float(f[3]), float(f[3]) + float(f[4]), f[7]) for f in (line.split() for line in out.stdout.splitlines())]
+    return rttm_turns(out.stdout)
 
 
 def annotation(turns):
