@@ -100,7 +100,7 @@ typedef struct {
     size_t scratch_len;
     int *rc;             /* per chunk */
     char (*errs)[160];   /* per thread */
-    int group;           /* phase 0: chunks segmented together (diar_seg_forward_batch) */
+    int group;           /* phase 0: chunks segmented together (diar_seg_forward_chunks) */
     const int *jobs;     /* phase 1: the pieces to embed */
     int phase;
 } run_ctx;
@@ -134,16 +134,20 @@ static void chunk_task(void *p, int i, int thread) {
     char *err = r->errs[thread];
     size_t c0 = r->phase ? (size_t)r->pieces[r->jobs[i]].c : (size_t)i * G;
     size_t c1 = r->phase ? c0 + 1 : (c0 + G < r->n_chunks ? c0 + G : r->n_chunks);
-    int rc = AM_OK;
-    for (size_t c = c0; c < c1 && rc == AM_OK; c++) {
-        rc = pcm_store_read(r->pcm, r->start[c], DIAR_SEG_CHUNK, chunks + (c - c0) * DIAR_SEG_CHUNK); /* zeros past the end */
+    /* the chunks' samples (zeros past the end): their whole span at once when it fits, so that
+     * overlapping chunks share their sinc filters (diar_seg_forward_chunks); else one by one */
+    size_t span = r->start[c1 - 1] - r->start[c0] + DIAR_SEG_CHUNK, at[SEG_GROUP];
+    int whole = span <= G * DIAR_SEG_CHUNK, rc = AM_OK;
+    for (size_t c = c0; c < c1; c++) at[c - c0] = whole ? r->start[c] - r->start[c0] : (c - c0) * DIAR_SEG_CHUNK;
+    for (size_t c = c0; c < c1 && rc == AM_OK && (!whole || c == c0); c++) {
+        rc = pcm_store_read(r->pcm, r->start[c], whole ? span : DIAR_SEG_CHUNK, chunks + at[c - c0]);
         if (rc != AM_OK)
             am_fail(err, sizeof r->errs[0], rc, "diarization: cannot read the audio back: %s", pcm_store_error(r->pcm));
     }
     if (rc == AM_OK && r->phase) {
         rc = embed_piece(r, r->jobs[i], chunks, buf, sel, err);
     } else if (rc == AM_OK) {
-        rc = diar_seg_forward_batch(r->seg, chunks, DIAR_SEG_CHUNK, (int)(c1 - c0), logp, err, sizeof r->errs[0]);
+        rc = diar_seg_forward_chunks(r->seg, chunks, at, (int)(c1 - c0), DIAR_SEG_CHUNK, logp, err, sizeof r->errs[0]);
         for (size_t c = c0; c < c1 && rc == AM_OK; c++) {
             size_t have = r->n - r->start[c] < DIAR_SEG_CHUNK ? r->n - r->start[c] : DIAR_SEG_CHUNK;
             uint8_t *a = r->act + c * r->nf * K;

@@ -40,6 +40,7 @@ typedef struct {
 struct diar_segmenter {
     float wav_w, wav_b;
     float *sinc_cos, *sinc_sin;        /* [126][40] taps 0..125 of the cosine filters, [125][40] taps 0..124 of the sine */
+    double sinc_sum[N_SINC];           /* the sum of each filter's 251 taps (0 for the sine filters) */
     float *conv_w[2], *conv_b[2];      /* [5 * cin][60], rows [tap][cin] */
     float *norm_w[3], *norm_b[3];      /* 80, 60, 60 */
     lstm_dir lstm[N_LAYERS][2];
@@ -150,6 +151,10 @@ static int make_sinc(loader *L, diar_segmenter *m) {
             m->sinc_sin[k * nh + i] = (float)(sl / (2 * band));
         }
         m->sinc_cos[SINC_HALF * nh + i] = (float)(2 * band / (2 * band));
+        double sum = m->sinc_cos[SINC_HALF * nh + i];
+        for (int k = 0; k < SINC_HALF; k++) sum += 2.0 * m->sinc_cos[k * nh + i];
+        m->sinc_sum[i] = sum;
+        m->sinc_sum[nh + i] = 0.0;
     }
     return AM_OK;
 }
@@ -242,23 +247,14 @@ static void leaky_relu(size_t n, float *x) {
     for (size_t i = 0; i < n; i++) x[i] = x[i] >= 0.0f ? x[i] : 0.01f * x[i];
 }
 
-/* x[T][C] <- leaky_relu(instance_norm(maxpool3(x))), pooling into the first T/3 rows.  sum: 2 * C
- * doubles of scratch. */
-static void pool_norm_leaky(float *x, size_t T, int C, const float *g, const float *b, double *sum) {
-    size_t To = T / 3;
+/* x[T][C] <- leaky_relu(instance_norm(x)) (affine g, b).  sum: 2 * C doubles of scratch. */
+static void norm_leaky(float *x, size_t T, int C, const float *g, const float *b, double *sum) {
     double *s = sum, *s2 = sum + C;
     for (int c = 0; c < C; c++) s[c] = s2[c] = 0.0;
-    for (size_t t = 0; t < To; t++) {
-        const float *r0 = x + 3 * t * C, *r1 = r0 + C, *r2 = r1 + C;
-        float *o = x + t * C;
-        for (int c = 0; c < C; c++) {
-            float v = r1[c] > r0[c] ? r1[c] : r0[c];
-            o[c] = r2[c] > v ? r2[c] : v;
-            s[c] += o[c];
-        }
-    }
-    for (int c = 0; c < C; c++) s[c] /= (double)To; /* the means */
-    for (size_t t = 0; t < To; t++)
+    for (size_t t = 0; t < T; t++)
+        for (int c = 0; c < C; c++) s[c] += x[t * C + c];
+    for (int c = 0; c < C; c++) s[c] /= (double)T; /* the means */
+    for (size_t t = 0; t < T; t++)
         for (int c = 0; c < C; c++) {
             double d = x[t * C + c] - s[c];
             s2[c] += d * d;
@@ -266,52 +262,86 @@ static void pool_norm_leaky(float *x, size_t T, int C, const float *g, const flo
     /* in double: on a constant input (silence) the variance is 0 and 1 / sqrt(eps) magnifies any
      * rounding of x - mean 316 times */
     double scale[N_SINC];
-    for (int c = 0; c < C; c++) scale[c] = g[c] / sqrt(s2[c] / (double)To + IN_EPS);
-    for (size_t t = 0; t < To; t++)
+    for (int c = 0; c < C; c++) scale[c] = g[c] / sqrt(s2[c] / (double)T + IN_EPS);
+    for (size_t t = 0; t < T; t++)
         for (int c = 0; c < C; c++) {
             float v = (float)((x[t * C + c] - s[c]) * scale[c] + b[c]);
             x[t * C + c] = v >= 0.0f ? v : 0.01f * v;
         }
 }
 
-/* SincNet of one chunk x[0..n) -> out[nf][60].  work: sincnet_work(n) floats. */
-static size_t sincnet_work(size_t n) {
-    size_t T0 = conv_out(n, SINC_TAPS, SINC_STRIDE);
-    return n + 2 * 512 * (SINC_HALF + 1) + T0 * N_SINC + (T0 / 3) * CONV_CH;
+/* x[T][C] <- maxpool3(x) in its first T / 3 rows */
+static void maxpool3(float *x, size_t T, int C) {
+    for (size_t t = 0; t < T / 3; t++) {
+        const float *r0 = x + 3 * t * C, *r1 = r0 + C, *r2 = r1 + C;
+        float *o = x + t * C;
+        for (int c = 0; c < C; c++) {
+            float v = r1[c] > r0[c] ? r1[c] : r0[c];
+            o[c] = r2[c] > v ? r2[c] : v;
+        }
+    }
 }
 
-static void sincnet(const diar_segmenter *m, const float *x, size_t n, float *out, float *work) {
-    const size_t T0 = conv_out(n, SINC_TAPS, SINC_STRIDE), T1 = T0 / 3, BLOCK = 512;
+/* The sinc filters (stride 10) over x[0..len) - m0, before the waveform's instance norm:
+ * G[conv_out(len)][80].  Per output step t, u = the pair sums and v = the pair differences of its
+ * 251 samples (m0 cancels in v); cos = u · sinc_cos, sin = v · sinc_sin.  uv: 2 * 512 * 126 floats. */
+#define SINC_BLOCK 512
+static void sinc_raw(const diar_segmenter *m, const float *x, size_t len, float m0, float *G, float *uv) {
+    const size_t T = conv_out(len, SINC_TAPS, SINC_STRIDE);
     const int nh = N_SINC / 2, U = SINC_HALF + 1;
-    float *wav = work, *u = wav + n, *v = u + BLOCK * U, *a = v + BLOCK * U, *b = a + T0 * N_SINC;
+    float *u = uv, *v = uv + SINC_BLOCK * U;
+    for (size_t t0 = 0; t0 < T; t0 += SINC_BLOCK) {
+        size_t nb = T - t0 < SINC_BLOCK ? T - t0 : SINC_BLOCK;
+        for (size_t t = 0; t < nb; t++) {
+            const float *w = x + (t0 + t) * SINC_STRIDE;
+            float *ut = u + t * U, *vt = v + t * U;
+            for (int k = 0; k < SINC_HALF; k++) {
+                ut[k] = (w[k] - m0) + (w[SINC_TAPS - 1 - k] - m0);
+                vt[k] = w[k] - w[SINC_TAPS - 1 - k];
+            }
+            ut[SINC_HALF] = w[SINC_HALF] - m0;
+        }
+        gemm_nn_f32((int)nb, nh, U, u, U, m->sinc_cos, nh, G + t0 * N_SINC, N_SINC);
+        gemm_nn_f32((int)nb, nh, SINC_HALF, v, U, m->sinc_sin, nh, G + t0 * N_SINC + nh, N_SINC);
+    }
+}
+
+/* The rest of SincNet for one chunk of n samples x[0..n), from its filters' raw outputs G (rows
+ * from the chunk's start; sinc_raw of the chunk's samples minus m0) -> out[nf][60].
+ * The waveform's instance norm y = (x - mu) * scale + wav_b is affine, so each filter's output on
+ * y is scale * G + (wav_b - (mu - m0) * scale) * (the sum of its taps), which is 0 for the sine
+ * filters.  work: chunk_work(n) floats. */
+static size_t chunk_work(size_t n) {
+    size_t T1 = conv_out(n, SINC_TAPS, SINC_STRIDE) / 3;
+    return T1 * N_SINC + T1 * CONV_CH;
+}
+
+static void sincnet_chunk(const diar_segmenter *m, const float *x, size_t n, float m0, const float *G, float *out,
+                          float *work) {
+    const size_t T1 = conv_out(n, SINC_TAPS, SINC_STRIDE) / 3;
+    float *a = work, *b = a + T1 * N_SINC;
     double sum[2 * N_SINC];
 
-    /* the waveform's instance norm */
+    /* the waveform's instance norm: its mean and scale in double */
     double s = 0.0, s2 = 0.0;
     for (size_t i = 0; i < n; i++) s += x[i];
     double mu = s / (double)n;
     for (size_t i = 0; i < n; i++) s2 += (x[i] - mu) * (x[i] - mu);
-    double scale = m->wav_w / sqrt(s2 / (double)n + IN_EPS), shift = m->wav_b - mu * scale;
-    for (size_t i = 0; i < n; i++) wav[i] = (float)(x[i] * scale + shift);
+    double scale = m->wav_w / sqrt(s2 / (double)n + IN_EPS);
+    float sc = (float)scale, sh[N_SINC];
+    for (int f = 0; f < N_SINC; f++) sh[f] = (float)((m->wav_b - (mu - m0) * scale) * m->sinc_sum[f]);
 
-    /* sinc filters, stride 10, |x| -> a[T0][80]: per output step t, u = the pair sums and v = the
-     * pair differences of its 251 samples; cos = u · sinc_cos, sin = v · sinc_sin */
-    for (size_t t0 = 0; t0 < T0; t0 += BLOCK) {
-        size_t nb = T0 - t0 < BLOCK ? T0 - t0 : BLOCK;
-        for (size_t t = 0; t < nb; t++) {
-            const float *w = wav + (t0 + t) * SINC_STRIDE;
-            float *ut = u + t * U, *vt = v + t * U;
-            for (int k = 0; k < SINC_HALF; k++) {
-                ut[k] = w[k] + w[SINC_TAPS - 1 - k];
-                vt[k] = w[k] - w[SINC_TAPS - 1 - k];
-            }
-            ut[SINC_HALF] = w[SINC_HALF];
+    /* |filters| and max-pool 3 in one pass: a[t][f] = max over j < 3 of |sc G[3t + j][f] + sh[f]| */
+    for (size_t t = 0; t < T1; t++) {
+        const float *g0 = G + 3 * t * N_SINC, *g1 = g0 + N_SINC, *g2 = g1 + N_SINC;
+        float *o = a + t * N_SINC;
+        for (int f = 0; f < N_SINC; f++) {
+            float v0 = fabsf(sc * g0[f] + sh[f]), v1 = fabsf(sc * g1[f] + sh[f]), v2 = fabsf(sc * g2[f] + sh[f]);
+            float v = v1 > v0 ? v1 : v0;
+            o[f] = v2 > v ? v2 : v;
         }
-        gemm_nn_f32((int)nb, nh, U, u, U, m->sinc_cos, nh, a + t0 * N_SINC, N_SINC);
-        gemm_nn_f32((int)nb, nh, SINC_HALF, v, U, m->sinc_sin, nh, a + t0 * N_SINC + nh, N_SINC);
     }
-    for (size_t i = 0; i < T0 * N_SINC; i++) a[i] = fabsf(a[i]);
-    pool_norm_leaky(a, T0, N_SINC, m->norm_w[0], m->norm_b[0], sum); /* a[T1][80] */
+    norm_leaky(a, T1, N_SINC, m->norm_w[0], m->norm_b[0], sum); /* a[T1][80] */
 
     /* two conv1d k5 + pool + norm + leaky: a[T1][80] -> b[.][60] -> out[nf][60].  Output row t's
      * receptive field is input rows t .. t + 4, contiguous: the input is A with row stride cin. */
@@ -323,10 +353,56 @@ static void sincnet(const diar_segmenter *m, const float *x, size_t n, float *ou
         size_t To = Tin - CONV_TAPS + 1;
         gemm_nn_f32((int)To, CONV_CH, CONV_TAPS * cin, src, cin, m->conv_w[i], CONV_CH, dst, CONV_CH);
         add_bias(To, CONV_CH, dst, m->conv_b[i]);
-        pool_norm_leaky(dst, To, CONV_CH, m->norm_w[i + 1], m->norm_b[i + 1], sum);
+        maxpool3(dst, To, CONV_CH);
+        norm_leaky(dst, To / 3, CONV_CH, m->norm_w[i + 1], m->norm_b[i + 1], sum);
         Tin = To / 3;
     }
     memcpy(out, a, sizeof(float) * Tin * CONV_CH);
+}
+
+/* the mean of x[0..n) in double */
+static float mean_of(const float *x, size_t n) {
+    double s = 0.0;
+    for (size_t i = 0; i < n; i++) s += x[i];
+    return (float)(s / (double)n);
+}
+
+/* SincNet of B chunks of n samples, chunk b at x + start[b] -> feat[B][nf][60].  When the chunks
+ * overlap (starts sorted, on the filters' 10-sample stride, their span shorter than B * n) the
+ * filters run once over the span and each chunk takes its rows; otherwise once per chunk.
+ * Returns AM_OK or AM_E_NOMEM. */
+static int sincnet_batch(const diar_segmenter *m, const float *x, const size_t *start, int B, size_t n, float *feat,
+                         char *err, size_t err_size) {
+    const size_t nf = diar_seg_frames(n);
+    int shared = B > 1;
+    for (int b = 1; b < B && shared; b++)
+        shared = start[b] >= start[b - 1] && (start[b] - start[0]) % SINC_STRIDE == 0;
+    size_t span = shared ? start[B - 1] - start[0] + n : n;
+    if (shared && span >= (size_t)B * n) {
+        shared = 0;
+        span = n;
+    }
+    const size_t rows = conv_out(span, SINC_TAPS, SINC_STRIDE);
+    float *mem = malloc(sizeof(float) * (rows * N_SINC + 2 * SINC_BLOCK * (SINC_HALF + 1) + chunk_work(n)));
+    if (!mem) return am_fail(err, err_size, AM_E_NOMEM, "segmentation: out of memory for %d x %zu samples", B, n);
+    float *G = mem, *uv = G + rows * N_SINC, *work = uv + 2 * SINC_BLOCK * (SINC_HALF + 1);
+    if (shared) {
+        const float *xs = x + start[0];
+        float m0 = mean_of(xs, span);
+        sinc_raw(m, xs, span, m0, G, uv);
+        for (int b = 0; b < B; b++)
+            sincnet_chunk(m, x + start[b], n, m0, G + (start[b] - start[0]) / SINC_STRIDE * N_SINC,
+                          feat + (size_t)b * nf * CONV_CH, work);
+    } else {
+        for (int b = 0; b < B; b++) {
+            const float *xb = x + start[b];
+            float m0 = mean_of(xb, n);
+            sinc_raw(m, xb, n, m0, G, uv);
+            sincnet_chunk(m, xb, n, m0, G, feat + (size_t)b * nf * CONV_CH, work);
+        }
+    }
+    free(mem);
+    return AM_OK;
 }
 
 /* one direction of one LSTM layer over B sequences x[B][T][in] into y[b][t][off .. off + 128) (row
@@ -372,19 +448,23 @@ static void lstm_run(const lstm_dir *d, const float *x, int B, size_t T, int rev
     }
 }
 
-int diar_seg_forward_batch(const diar_segmenter *m, const float *x, size_t n, int B, float *logp, char *err,
-                           size_t err_size) {
+int diar_seg_forward_chunks(const diar_segmenter *m, const float *x, const size_t *start, int B, size_t n,
+                            float *logp, char *err, size_t err_size) {
     size_t nf = diar_seg_frames(n);
     if (nf == 0) return am_fail(err, err_size, AM_E_INVALID_ARG, "segmentation: %zu samples give no frame", n);
     if (B < 1) return am_fail(err, err_size, AM_E_INVALID_ARG, "segmentation: a batch of %d chunks", B);
     const size_t rows = (size_t)B * nf;
-    size_t need = sincnet_work(n) + rows * CONV_CH + 2 * rows * 2 * HID + rows * GATES + 10 * (size_t)B * HID;
+    size_t need = rows * CONV_CH + 2 * rows * 2 * HID + rows * GATES + 10 * (size_t)B * HID;
     float *mem = malloc(sizeof(float) * need);
     if (!mem) return am_fail(err, err_size, AM_E_NOMEM, "segmentation: out of memory for %d x %zu samples", B, n);
-    float *work = mem, *feat = work + sincnet_work(n), *h0 = feat + rows * CONV_CH, *h1 = h0 + rows * 2 * HID,
-          *pre = h1 + rows * 2 * HID, *lw = pre + rows * GATES;
+    float *feat = mem, *h0 = feat + rows * CONV_CH, *h1 = h0 + rows * 2 * HID, *pre = h1 + rows * 2 * HID,
+          *lw = pre + rows * GATES;
 
-    for (int b = 0; b < B; b++) sincnet(m, x + (size_t)b * n, n, feat + (size_t)b * nf * CONV_CH, work); /* [B][nf][60] */
+    int rc = sincnet_batch(m, x, start, B, n, feat, err, err_size); /* [B][nf][60] */
+    if (rc != AM_OK) {
+        free(mem);
+        return rc;
+    }
     /* LSTM layers: h0 / h1 [B][nf][256] */
     lstm_run(&m->lstm[0][0], feat, B, nf, 0, h0, 0, pre, lw);
     lstm_run(&m->lstm[0][1], feat, B, nf, 1, h0, HID, pre, lw);
@@ -418,6 +498,17 @@ int diar_seg_forward_batch(const diar_segmenter *m, const float *x, size_t n, in
     return AM_OK;
 }
 
+int diar_seg_forward_batch(const diar_segmenter *m, const float *x, size_t n, int B, float *logp, char *err,
+                           size_t err_size) {
+    size_t *start = malloc(sizeof(size_t) * (B > 0 ? (size_t)B : 1));
+    if (!start) return am_fail(err, err_size, AM_E_NOMEM, "segmentation: out of memory");
+    for (int b = 0; b < B; b++) start[b] = (size_t)b * n;
+    int rc = diar_seg_forward_chunks(m, x, start, B, n, logp, err, err_size);
+    free(start);
+    return rc;
+}
+
 int diar_seg_forward(const diar_segmenter *m, const float *x, size_t n, float *logp, char *err, size_t err_size) {
-    return diar_seg_forward_batch(m, x, n, 1, logp, err, err_size);
+    size_t start = 0;
+    return diar_seg_forward_chunks(m, x, &start, 1, n, logp, err, err_size);
 }

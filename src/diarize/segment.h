@@ -41,5 +41,13 @@ int diar_seg_forward(const diar_segmenter *m, const float *x, size_t n, float *l
  * weights in one product per frame instead of B (the weights are read once per frame, not B times). */
 int diar_seg_forward_batch(const diar_segmenter *m, const float *x, size_t n, int B, float *logp, char *err,
                            size_t err_size);
+/* B chunks of n samples that may overlap, chunk b at x + start[b] -> logp [B][diar_seg_frames(n)][7].
+ * When they overlap (starts ascending on multiples of 10 samples from start[0], spanning less than
+ * B * n samples) the sinc filters, most of SincNet's work, run once over the span instead of once
+ * per chunk, each chunk taking its rows; its waveform norm is applied after them (it is affine).
+ * The results then differ from diar_seg_forward's on the same chunk in float rounding only
+ * (test_diarize.py).  Otherwise this is diar_seg_forward_batch on chunks that need not be adjacent. */
+int diar_seg_forward_chunks(const diar_segmenter *m, const float *x, const size_t *start, int B, size_t n,
+                            float *logp, char *err, size_t err_size);
 
 #endif

@@ -178,6 +178,29 @@ def test_segmentation_batch_equals_one_by_one(tool, diar_weights, recordings, tm
         assert np.array_equal(together[i], run([], c)[0]), i
 
 
+@pytest.mark.parametrize("hop", [32000, 32005])
+def test_segmentation_overlapping_chunks(tool, diar_weights, ref_weights, recordings, tmp_path, hop):
+    """Overlapping chunks as the pipeline segments them (diar_seg_forward_chunks).  On the filters'
+    10-sample grid (hop 32000: the pipeline's 2 s) the sinc filters run once over the span and each
+    chunk's waveform norm is applied after them: each chunk still matches the reference, and what it
+    gives alone to float rounding.  Off the grid (hop 32005) each chunk runs alone: bit for bit.  A DC
+    offset is added so that a chunk's mean, which the shared filters do not see, matters."""
+    audio = recordings["pyannote"][: 160000 + 4 * hop] + 0.02
+    together = dump(tool, tmp_path, ["segment", "--hop", str(hop), str(diar_weights), "IN"], audio).reshape(-1, 589, 7)
+    assert together.shape[0] == 5
+    for i in range(5):
+        chunk = audio[i * hop: i * hop + 160000]
+        alone = dump(tool, tmp_path, ["segment", str(diar_weights), "IN"], chunk).reshape(589, 7)
+        if hop % 10:
+            assert np.array_equal(together[i], alone), i
+        else:
+            assert np.abs(together[i] - alone).max() <= 1e-4, i
+        if i in (0, 4):
+            want = diarize_ref.segmentation(ref_weights, chunk)
+            assert np.abs(together[i] - want).max() <= LOGP_TOL, i
+            assert (together[i].argmax(1) == want.argmax(1)).mean() >= SAME_CLASS_MIN, i
+
+
 def rttm_turns(text):
     """[(start, end, speaker)] of RTTM lines."""
     out = []

@@ -5,6 +5,8 @@
  *   diar_dump segment [--batch] WEIGHTS AUDIO.f32 OUT.f32   [frames][7] segmentation log-probabilities
  *                                                      (--batch: AUDIO is B consecutive 10 s chunks, run
  *                                                      as one diar_seg_forward_batch: [B][589][7])
+ *   diar_dump segment --hop N WEIGHTS AUDIO.f32 OUT.f32  10 s chunks every N samples of AUDIO (while they
+ *                                                      fit) as one diar_seg_forward_chunks: [B][589][7]
  *   diar_dump diarize [--int8] [--num N] [--min N] [--max N] [--threshold T] [--step S] [--threads N]
  *                     [--every N] [--max-embed S]
  *                     WEIGHTS AUDIO.f32 URI
@@ -136,10 +138,20 @@ int main(int argc, char **argv) {
         return rc;
     }
     int batch = argc == 6 && !strcmp(argv[1], "segment") && !strcmp(argv[2], "--batch");
+    long hop = argc == 7 && !strcmp(argv[1], "segment") && !strcmp(argv[2], "--hop") ? atol(argv[3]) : 0;
     if (batch) {
         argv[2] = argv[1];
         argv++;
         argc--;
+    }
+    if (argc == 7 && !strcmp(argv[1], "segment") && !strcmp(argv[2], "--hop")) {
+        argv[3] = argv[1];
+        argv += 2;
+        argc -= 2;
+        if (hop <= 0) {
+            fprintf(stderr, "diar_dump: --hop needs a positive number of samples\n");
+            return 1;
+        }
     }
     if (argc == 5 && !strcmp(argv[1], "segment")) {
         diar_weights *w = NULL;
@@ -153,6 +165,19 @@ int main(int argc, char **argv) {
             fprintf(stderr, "diar_dump: cannot read %s\n", argv[3]);
         } else if (batch && (n == 0 || n % DIAR_SEG_CHUNK != 0)) {
             fprintf(stderr, "diar_dump: --batch needs whole 10 s chunks, not %zu samples\n", n);
+        } else if (hop && n < DIAR_SEG_CHUNK) {
+            fprintf(stderr, "diar_dump: --hop needs at least one 10 s chunk, not %zu samples\n", n);
+        } else if (hop) {
+            size_t B = (n - DIAR_SEG_CHUNK) / (size_t)hop + 1, nfr = diar_seg_frames(DIAR_SEG_CHUNK);
+            size_t *start = malloc(sizeof(size_t) * B);
+            logp = malloc(B * nfr * DIAR_SEG_CLASSES * sizeof *logp);
+            for (size_t b = 0; start && b < B; b++) start[b] = b * (size_t)hop;
+            if (!start || !logp ||
+                diar_seg_forward_chunks(m, pcm, start, (int)B, DIAR_SEG_CHUNK, logp, err, sizeof err) != AM_OK)
+                fprintf(stderr, "diar_dump: %s\n", start && logp ? err : "out of memory");
+            else
+                rc = write_f32(argv[4], logp, B * nfr * DIAR_SEG_CLASSES);
+            free(start);
         } else {
             size_t len = batch ? DIAR_SEG_CHUNK : n, B = n / len, nfr = diar_seg_frames(len);
             if (!(logp = malloc((B * nfr + 1) * DIAR_SEG_CLASSES * sizeof *logp)) ||
