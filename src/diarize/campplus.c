@@ -1,8 +1,10 @@
 /* campplus.c — see campplus.h.  Activations are time-major: the 2-D head holds [T][F][C] (channels
- * innermost), the 1-D part [T][C].  A convolution gathers each output position's receptive field
- * into one row (im2col) and multiplies the rows by the weights, reordered at create time to the
- * rows' order, so that out[pos][cout] = rows[pos] · w[cout] + b[cout] is one product: gemm_nn_f32
- * on the weights stored k-major (backend/cpu/attention.h), or W8A8 gemm_i8 on the quantised ones. */
+ * innermost, with a zero border: see bordered), the 1-D part [T][C].  Weights are reordered at
+ * create time to the order of a receptive field's elements in memory, so that out[pos][cout] =
+ * field[pos] · w[cout] + b[cout] is a product: gemm_nn_f32 on the weights stored k-major
+ * (backend/cpu/attention.h), or W8A8 gemm_i8 on the quantised ones.  The head's float
+ * convolutions multiply the activations in place, one product per kernel row; the others gather
+ * each field into one row first (im2col). */
 #include "diarize/campplus.h"
 
 #include <math.h>
@@ -25,7 +27,6 @@
 #define BN_CH 128     /* bn_size * growth */
 #define SEG_LEN 100   /* the CAM context's run of frames */
 #define MAX_CH 1024
-#define HEAD_TB 8     /* frames of the 2-D head per GEMM */
 
 typedef struct {
     float *w; /* [cout][k], k in the im2col row's order (NULL once quantised or made k-major) */
@@ -202,7 +203,10 @@ static int lin_run(const diar_campplus *m, const lin *l, int M, const float *A, 
     if (!l->q) {
         gemm_nn_f32(M, l->cout, l->k, A, lda, l->wt, l->cout, C, ldc);
         if (l->b)
-            for (int i = 0; i < M; i++) add_inplace((size_t)l->cout, C + (size_t)i * ldc, l->b);
+            for (int i = 0; i < M; i++) {
+                float *c = C + (size_t)i * ldc;
+                for (int j = 0; j < l->cout; j++) c[j] += l->b[j];
+            }
         return 0;
     }
     am_i8w W = {l->q, l->qscale, l->qsum, l->cout, l->k};
@@ -347,43 +351,64 @@ int diar_campplus_create(const diar_weights *w, int int8, diar_campplus **out, c
 
 /* ---- forward ----------------------------------------------------------------------------------- */
 
-/* y[t][fo][cout] = conv of x[t][f][cin] with a ks x ks kernel (pad ks/2), stride `sf` on frequency;
- * relu: clamp at 0; res: added before the clamp (NULL: none).  cols: scratch [fo][ks*ks*cin]. */
-static int conv2d(const diar_campplus *m, const lin *l, const float *x, int T, int F, int cin, int ks, int sf,
-                  const float *res, int relu, float *y, float *cols, am_i8_scratch *s) {
-    int pad = ks / 2, fo_n = (F + 2 * pad - ks) / sf + 1, cout = l->cout;
-    for (int t0 = 0; t0 < T; t0 += HEAD_TB) {
-        int tb = T - t0 < HEAD_TB ? T - t0 : HEAD_TB;
-        for (int t = t0; t < t0 + tb; t++)
-            for (int fo = 0; fo < fo_n; fo++) {
-                float *row = cols + ((size_t)(t - t0) * fo_n + fo) * l->k;
-                int f0 = fo * sf - pad; /* the first tap's frequency; taps f0 .. f0 + ks - 1 are adjacent in x */
-                for (int kt = 0; kt < ks; kt++) {
-                    int tt = t + kt - pad;
-                    float *dst = row + (size_t)kt * ks * cin;
-                    if (tt < 0 || tt >= T) {
-                        memset(dst, 0, sizeof(float) * (size_t)(ks * cin));
-                    } else if (f0 >= 0 && f0 + ks <= F) { /* inside: one copy of ks * cin */
-                        memcpy(dst, x + ((size_t)tt * F + f0) * cin, sizeof(float) * (size_t)(ks * cin));
-                    } else {
-                        for (int kf = 0; kf < ks; kf++) {
-                            int ff = f0 + kf;
-                            if (ff < 0 || ff >= F)
-                                memset(dst + (size_t)kf * cin, 0, sizeof(float) * (size_t)cin);
-                            else
-                                memcpy(dst + (size_t)kf * cin, x + ((size_t)tt * F + ff) * cin, sizeof(float) * (size_t)cin);
-                        }
-                    }
-                }
+/* The 2-D head keeps its activations zero-bordered: [T + 2][F + 2][C], the frames and frequencies
+ * of the padding 0, so that a 3x3 tap never needs a bounds check.  Element (t, f) of a bordered
+ * buffer p of F frequencies is p[((t + 1) * (F + 2) + f + 1) * C]. */
+static float *bordered(float *p, int F, int C) { return p + (size_t)(F + 3) * C; }
+
+/* zero the border of p [T + 2][F + 2][C] */
+static void zero_border(float *p, int T, int F, int C) {
+    size_t row = (size_t)(F + 2) * C;
+    memset(p, 0, sizeof(float) * row);
+    memset(p + (size_t)(T + 1) * row, 0, sizeof(float) * row);
+    for (int t = 1; t <= T; t++) {
+        memset(p + (size_t)t * row, 0, sizeof(float) * C);
+        memset(p + (size_t)t * row + (size_t)(F + 1) * C, 0, sizeof(float) * C);
+    }
+}
+
+/* y = conv of the bordered x [T + 2][F + 2][cin] with a ks x ks kernel (ks 1 or 3, pad ks / 2),
+ * stride sf on frequency, + bias, + res (NULL: none; bordered like y), clamped at 0 when relu:
+ * into the bordered yp [T + 2][Fo + 2][cout] (its border zeroed) when out_bordered, else the plain
+ * yp [T][Fo][cout].  Float weights: for each frame and kernel row kt, the taps (kf, cin) of output
+ * frequency fo are ks * cin contiguous floats of x starting sf * fo * cin further on, so each
+ * kernel row is one product with A = x itself (row stride sf * cin), summed into y
+ * (gemm_nn_f32_acc).  W8A8 weights: the rows gathered (cols: [Fo][ks * ks * cin]) and quantised. */
+static int conv2d(const diar_campplus *m, const lin *l, const float *xp, int T, int F, int cin, int ks, int sf,
+                  const float *res, int relu, float *yp, int out_bordered, float *cols, am_i8_scratch *s) {
+    const int pad = ks / 2, Fo = (F + 2 * pad - ks) / sf + 1, cout = l->cout, kr = ks * cin;
+    const size_t xrow = (size_t)(F + 2) * cin, yrow = (size_t)(out_bordered ? Fo + 2 : Fo) * cout;
+    float *y0 = out_bordered ? bordered(yp, Fo, cout) : yp;
+    const float *r0 = res ? bordered((float *)res, Fo, cout) : NULL;
+    for (int t = 0; t < T; t++) {
+        /* kernel row kt of output frame t reads bordered frame t + kt + 1 - pad, from column 1 - pad */
+        const float *x0 = xp + (size_t)(t + 1 - pad) * xrow + (size_t)(1 - pad) * cin;
+        float *yt = y0 + (size_t)t * yrow;
+        if (l->q) {
+            for (int fo = 0; fo < Fo; fo++)
+                for (int kt = 0; kt < ks; kt++)
+                    memcpy(cols + (size_t)fo * l->k + (size_t)kt * kr, x0 + (size_t)kt * xrow + (size_t)sf * fo * cin,
+                           sizeof(float) * (size_t)kr);
+            if (lin_run(m, l, Fo, cols, l->k, yt, cout, s)) return -1;
+        } else {
+            for (int kt = 0; kt < ks; kt++)
+                (kt ? gemm_nn_f32_acc : gemm_nn_f32)(Fo, cout, kr, x0 + (size_t)kt * xrow, sf * cin,
+                                                     l->wt + (size_t)kt * kr * cout, cout, yt, cout);
+        }
+        const size_t n = (size_t)Fo * cout; /* frame t of y: n contiguous floats, as of res */
+        if (!l->q && l->b) /* (gemm_i8 added it) */
+            for (int fo = 0; fo < Fo; fo++) {
+                float *v = yt + (size_t)fo * cout;
+                for (int c = 0; c < cout; c++) v[c] += l->b[c];
             }
-        float *yt = y + (size_t)t0 * fo_n * cout;
-        if (lin_run(m, l, tb * fo_n, cols, l->k, yt, cout, s)) return -1;
-        size_t n = (size_t)tb * fo_n * cout;
-        if (res)
-            for (size_t i = 0; i < n; i++) yt[i] += res[(size_t)t0 * fo_n * cout + i];
+        if (res) {
+            const float *rt = r0 + (size_t)t * yrow;
+            for (size_t i = 0; i < n; i++) yt[i] += rt[i];
+        }
         if (relu)
             for (size_t i = 0; i < n; i++) yt[i] = yt[i] > 0.0f ? yt[i] : 0.0f;
     }
+    if (out_bordered) zero_border(yp, T, Fo, cout);
     return 0;
 }
 
@@ -424,9 +449,9 @@ int diar_campplus_embed(const diar_campplus *m, const float *feats, size_t n_fra
         return am_fail(err, err_size, AM_E_INVALID_ARG, "CAM++: %zu frames (at least %d)", n_frames,
                        DIAR_CAMPPLUS_MIN_FRAMES);
     int T = (int)n_frames, T2 = (T - 1) / 2 + 1;
-    /* scratch: two head buffers [T][80][32], the im2col rows, the dense-block buffers [T2][1024] */
-    size_t head = (size_t)T * N_FREQ * M_CH;
-    size_t cols = max_sz((size_t)HEAD_TB * N_FREQ * 9 * M_CH, max_sz((size_t)T2 * 5 * 320, (size_t)T2 * 3 * BN_CH));
+    /* scratch: three bordered head buffers [T + 2][82][32], the im2col rows, the dense-block buffers [T2][1024] */
+    size_t head = (size_t)(T + 2) * (N_FREQ + 2) * M_CH;
+    size_t cols = max_sz((size_t)N_FREQ * 9 * M_CH, max_sz((size_t)T2 * 5 * 320, (size_t)T2 * 3 * BN_CH));
     size_t blk = (size_t)T2 * MAX_CH;
     float *mem = malloc(sizeof(float) * (3 * head + cols + 3 * blk + (size_t)T2 * BN_CH));
     if (!mem) return am_fail(err, err_size, AM_E_NOMEM, "CAM++: out of memory for %zu frames", n_frames);
@@ -435,25 +460,28 @@ int diar_campplus_embed(const diar_campplus *m, const float *feats, size_t n_fra
     float *a = mem, *b = a + head, *c = b + head, *col = c + head, *X = col + cols, *H = X + blk, *Y = H + blk,
           *H2 = Y + blk;
 
-    /* head: [T][80][1] -> [T][80][32] -> residual stages -> [T][10][32] */
-    bad |= conv2d(m, &m->conv1, feats, T, N_FREQ, 1, 3, 1, NULL, 1, a, col, &s8);
+    /* head: [T][80][1] -> [T][80][32] -> residual stages -> [T][10][32], bordered until the last */
+    for (int t = 0; t < T; t++) memcpy(bordered(c, N_FREQ, 1) + (size_t)t * (N_FREQ + 2), feats + (size_t)t * N_FREQ,
+                                       sizeof(float) * N_FREQ);
+    zero_border(c, T, N_FREQ, 1);
+    bad |= conv2d(m, &m->conv1, c, T, N_FREQ, 1, 3, 1, NULL, 1, a, 1, col, &s8);
     int F = N_FREQ;
     for (int r = 0; r < 4; r++) {
         int sf = (r % 2 == 0) ? 2 : 1, Fo = (F + 2 - 3) / sf + 1;
         if (m->res[r][2].wt || m->res[r][2].q) { /* shortcut conv into c; the block's output then overwrites a */
-            bad |= conv2d(m, &m->res[r][2], a, T, F, M_CH, 1, sf, NULL, 0, c, col, &s8);
-            bad |= conv2d(m, &m->res[r][0], a, T, F, M_CH, 3, sf, NULL, 1, b, col, &s8);
-            bad |= conv2d(m, &m->res[r][1], b, T, Fo, M_CH, 3, 1, c, 1, a, col, &s8);
+            bad |= conv2d(m, &m->res[r][2], a, T, F, M_CH, 1, sf, NULL, 0, c, 1, col, &s8);
+            bad |= conv2d(m, &m->res[r][0], a, T, F, M_CH, 3, sf, NULL, 1, b, 1, col, &s8);
+            bad |= conv2d(m, &m->res[r][1], b, T, Fo, M_CH, 3, 1, c, 1, a, 1, col, &s8);
         } else { /* identity shortcut: the output goes to c, which becomes a */
-            bad |= conv2d(m, &m->res[r][0], a, T, F, M_CH, 3, sf, NULL, 1, b, col, &s8);
-            bad |= conv2d(m, &m->res[r][1], b, T, Fo, M_CH, 3, 1, a, 1, c, col, &s8);
+            bad |= conv2d(m, &m->res[r][0], a, T, F, M_CH, 3, sf, NULL, 1, b, 1, col, &s8);
+            bad |= conv2d(m, &m->res[r][1], b, T, Fo, M_CH, 3, 1, a, 1, c, 1, col, &s8);
             float *tmp = a;
             a = c;
             c = tmp;
         }
         F = Fo;
     }
-    bad |= conv2d(m, &m->conv2, a, T, F, M_CH, 3, 2, NULL, 1, b, col, &s8);
+    bad |= conv2d(m, &m->conv2, a, T, F, M_CH, 3, 2, NULL, 1, b, 0, col, &s8);
     F = (F + 2 - 3) / 2 + 1; /* 10: b is [T][320] with index f * 32 + c */
 
     /* tdnn: [T][320] -> X[T2][128] (BN folded, ReLU) */

@@ -41,6 +41,34 @@ static void check_nn(int M, int N, int K, int pad) {
     free(A); free(B); free(C0); free(C1);
 }
 
+/* gemm_nn_f32_acc: C starts from values of its own, which the product is added to */
+static void check_nn_acc(int M, int N, int K) {
+    unsigned seed = (unsigned)(M * 31 + N * 7 + K * 3 + 1);
+    int lda = K + 1, ldb = N + 2, ldc = N + 3;
+    float *A = malloc(sizeof(float) * (size_t)M * lda), *B = malloc(sizeof(float) * (size_t)(K > 0 ? K : 1) * ldb);
+    float *C0 = malloc(sizeof(float) * (size_t)M * ldc), *C1 = malloc(sizeof(float) * (size_t)M * ldc);
+    for (int i = 0; i < M * lda; i++) A[i] = frand(&seed);
+    for (int i = 0; i < K * ldb; i++) B[i] = frand(&seed);
+    gemm_nn_f32_ref(M, N, K, A, lda, B, ldb, C0, ldc);
+    for (int i = 0; i < M * ldc; i++) {
+        float c = frand(&seed);
+        C1[i] = c;
+        C0[i] = (i % ldc) < N ? C0[i] + c : c; /* the padding keeps its value */
+    }
+    gemm_nn_f32_acc(M, N, K, A, lda, B, ldb, C1, ldc);
+    double num = 0, den = 0;
+    for (int i = 0; i < M * ldc; i++) {
+        if (i % ldc >= N) {
+            assert_true(C1[i] == C0[i]);
+            continue;
+        }
+        num += ((double)C0[i] - C1[i]) * ((double)C0[i] - C1[i]);
+        den += (double)C0[i] * C0[i];
+    }
+    assert_true(sqrt(num / (den + 1e-30)) < 1e-5);
+    free(A); free(B); free(C0); free(C1);
+}
+
 static void test_gemm_nn_shapes(void **state) {
     (void)state;
     int shapes[][3] = {{1, 1, 1},  {1, 7, 3},    {1, 64, 1500}, {3, 5, 9},     {4, 16, 8},   {5, 13, 17},
@@ -49,6 +77,7 @@ static void test_gemm_nn_shapes(void **state) {
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
         check_nn(shapes[i][0], shapes[i][1], shapes[i][2], 0);
         check_nn(shapes[i][0], shapes[i][1], shapes[i][2], 3);
+        check_nn_acc(shapes[i][0], shapes[i][1], shapes[i][2]);
     }
 }
 

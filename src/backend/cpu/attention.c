@@ -14,10 +14,12 @@
 
 /* ---- reference -------------------------------------------------------------------------------- */
 
-void gemm_nn_f32_ref(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc) {
+/* C = A · B, or C += A · B when acc */
+static void nn_ref(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc, int acc) {
     for (int i = 0; i < M; i++) {
         float *c = C + (size_t)i * ldc;
-        for (int j = 0; j < N; j++) c[j] = 0.0f;
+        if (!acc)
+            for (int j = 0; j < N; j++) c[j] = 0.0f;
         for (int k = 0; k < K; k++) {
             const float a = A[(size_t)i * lda + k], *b = B + (size_t)k * ldb;
             for (int j = 0; j < N; j++) c[j] += a * b[j];
@@ -25,16 +27,24 @@ void gemm_nn_f32_ref(int M, int N, int K, const float *A, int lda, const float *
     }
 }
 
+void gemm_nn_f32_ref(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc) {
+    nn_ref(M, N, K, A, lda, B, ldb, C, ldc, 0);
+}
+
 #ifdef AM_X86
 /* ---- AVX-512: 8 rows × 32 columns of C in 16 registers ----------------------------------------
  * Per k: two loads of B, eight broadcasts of A, sixteen FMAs.  The column tail is masked; row
- * tails use the same kernel with fewer rows (MR is a compile-time constant in each copy). */
+ * tails use the same kernel with fewer rows (MR is a compile-time constant in each copy).  acc:
+ * the registers start from C instead of 0. */
 #define NN512(MR)                                                                                              \
     __attribute__((target("avx512f"))) static void nn512_##MR(int K, const float *A, int lda, const float *B, \
                                                                int ldb, float *C, int ldc, __mmask16 m0,      \
-                                                               __mmask16 m1) {                                \
+                                                               __mmask16 m1, int acc) {                       \
         __m512 c0[MR], c1[MR];                                                                                 \
-        _Pragma("GCC unroll 8") for (int i = 0; i < MR; i++) c0[i] = c1[i] = _mm512_setzero_ps();             \
+        _Pragma("GCC unroll 8") for (int i = 0; i < MR; i++) {                                                 \
+            c0[i] = acc ? _mm512_maskz_loadu_ps(m0, C + (size_t)i * ldc) : _mm512_setzero_ps();               \
+            c1[i] = acc ? _mm512_maskz_loadu_ps(m1, C + (size_t)i * ldc + 16) : _mm512_setzero_ps();          \
+        }                                                                                                      \
         for (int k = 0; k < K; k++) {                                                                          \
             const float *b = B + (size_t)k * ldb;                                                              \
             __m512 b0 = _mm512_maskz_loadu_ps(m0, b), b1 = _mm512_maskz_loadu_ps(m1, b + 16);                  \
@@ -55,17 +65,18 @@ NN512(2)
 NN512(1)
 
 __attribute__((target("avx512f"))) static void gemm_nn_avx512(int M, int N, int K, const float *A, int lda,
-                                                               const float *B, int ldb, float *C, int ldc) {
+                                                               const float *B, int ldb, float *C, int ldc,
+                                                               int acc) {
     for (int j = 0; j < N; j += 32) {
         int n = N - j < 32 ? N - j : 32;
         __mmask16 m0 = (__mmask16)(n >= 16 ? 0xffff : (1u << n) - 1);
         __mmask16 m1 = (__mmask16)(n >= 32 ? 0xffff : n > 16 ? (1u << (n - 16)) - 1 : 0);
         const float *Bj = B + j;
         int i = 0;
-        for (; i + 8 <= M; i += 8) nn512_8(K, A + (size_t)i * lda, lda, Bj, ldb, C + (size_t)i * ldc + j, ldc, m0, m1);
-        for (; i + 4 <= M; i += 4) nn512_4(K, A + (size_t)i * lda, lda, Bj, ldb, C + (size_t)i * ldc + j, ldc, m0, m1);
-        for (; i + 2 <= M; i += 2) nn512_2(K, A + (size_t)i * lda, lda, Bj, ldb, C + (size_t)i * ldc + j, ldc, m0, m1);
-        for (; i < M; i++) nn512_1(K, A + (size_t)i * lda, lda, Bj, ldb, C + (size_t)i * ldc + j, ldc, m0, m1);
+        for (; i + 8 <= M; i += 8) nn512_8(K, A + (size_t)i * lda, lda, Bj, ldb, C + (size_t)i * ldc + j, ldc, m0, m1, acc);
+        for (; i + 4 <= M; i += 4) nn512_4(K, A + (size_t)i * lda, lda, Bj, ldb, C + (size_t)i * ldc + j, ldc, m0, m1, acc);
+        for (; i + 2 <= M; i += 2) nn512_2(K, A + (size_t)i * lda, lda, Bj, ldb, C + (size_t)i * ldc + j, ldc, m0, m1, acc);
+        for (; i < M; i++) nn512_1(K, A + (size_t)i * lda, lda, Bj, ldb, C + (size_t)i * ldc + j, ldc, m0, m1, acc);
     }
 }
 
@@ -73,9 +84,12 @@ __attribute__((target("avx512f"))) static void gemm_nn_avx512(int M, int N, int 
  * buffer (AVX2 has masked loads but no cheap masked stores of partial rows). */
 #define NN256(MR)                                                                                              \
     __attribute__((target("avx2,fma"))) static void nn256_##MR(int K, const float *A, int lda, const float *B, \
-                                                               int ldb, float *C, int ldc) {                  \
+                                                               int ldb, float *C, int ldc, int acc) {         \
         __m256 c0[MR], c1[MR];                                                                                 \
-        _Pragma("GCC unroll 8") for (int i = 0; i < MR; i++) c0[i] = c1[i] = _mm256_setzero_ps();             \
+        _Pragma("GCC unroll 8") for (int i = 0; i < MR; i++) {                                                 \
+            c0[i] = acc ? _mm256_loadu_ps(C + (size_t)i * ldc) : _mm256_setzero_ps();                          \
+            c1[i] = acc ? _mm256_loadu_ps(C + (size_t)i * ldc + 8) : _mm256_setzero_ps();                      \
+        }                                                                                                      \
         for (int k = 0; k < K; k++) {                                                                          \
             const float *b = B + (size_t)k * ldb;                                                              \
             __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);                                       \
@@ -95,17 +109,17 @@ NN256(3)
 NN256(1)
 
 __attribute__((target("avx2,fma"))) static void gemm_nn_avx2(int M, int N, int K, const float *A, int lda,
-                                                              const float *B, int ldb, float *C, int ldc) {
+                                                              const float *B, int ldb, float *C, int ldc, int acc) {
     int j = 0;
     for (; j + 16 <= N; j += 16) {
         const float *Bj = B + j;
         int i = 0;
-        for (; i + 6 <= M; i += 6) nn256_6(K, A + (size_t)i * lda, lda, Bj, ldb, C + (size_t)i * ldc + j, ldc);
-        for (; i + 3 <= M; i += 3) nn256_3(K, A + (size_t)i * lda, lda, Bj, ldb, C + (size_t)i * ldc + j, ldc);
-        for (; i < M; i++) nn256_1(K, A + (size_t)i * lda, lda, Bj, ldb, C + (size_t)i * ldc + j, ldc);
+        for (; i + 6 <= M; i += 6) nn256_6(K, A + (size_t)i * lda, lda, Bj, ldb, C + (size_t)i * ldc + j, ldc, acc);
+        for (; i + 3 <= M; i += 3) nn256_3(K, A + (size_t)i * lda, lda, Bj, ldb, C + (size_t)i * ldc + j, ldc, acc);
+        for (; i < M; i++) nn256_1(K, A + (size_t)i * lda, lda, Bj, ldb, C + (size_t)i * ldc + j, ldc, acc);
     }
     if (j < N) { /* fewer than 16 columns left: the reference loop, which the compiler vectorises */
-        gemm_nn_f32_ref(M, N - j, K, A, lda, B + j, ldb, C + j, ldc);
+        nn_ref(M, N - j, K, A, lda, B + j, ldb, C + j, ldc, acc);
     }
 }
 #endif
@@ -134,20 +148,29 @@ const char *gemm_nn_f32_path(void) {
     return names[nn_path()];
 }
 
-void gemm_nn_f32(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc) {
+static void gemm_nn(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc, int acc) {
     if (M <= 0 || N <= 0) return;
     if (K <= 0) {
-        for (int i = 0; i < M; i++) memset(C + (size_t)i * ldc, 0, (size_t)N * sizeof(float));
+        if (!acc)
+            for (int i = 0; i < M; i++) memset(C + (size_t)i * ldc, 0, (size_t)N * sizeof(float));
         return;
     }
 #ifdef AM_X86
     switch (nn_path()) {
-    case PATH_AVX512: gemm_nn_avx512(M, N, K, A, lda, B, ldb, C, ldc); return;
-    case PATH_AVX2: gemm_nn_avx2(M, N, K, A, lda, B, ldb, C, ldc); return;
+    case PATH_AVX512: gemm_nn_avx512(M, N, K, A, lda, B, ldb, C, ldc, acc); return;
+    case PATH_AVX2: gemm_nn_avx2(M, N, K, A, lda, B, ldb, C, ldc, acc); return;
     default: break;
     }
 #endif
-    gemm_nn_f32_ref(M, N, K, A, lda, B, ldb, C, ldc);
+    nn_ref(M, N, K, A, lda, B, ldb, C, ldc, acc);
+}
+
+void gemm_nn_f32(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc) {
+    gemm_nn(M, N, K, A, lda, B, ldb, C, ldc, 0);
+}
+
+void gemm_nn_f32_acc(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc) {
+    gemm_nn(M, N, K, A, lda, B, ldb, C, ldc, 1);
 }
 
 /* Blocked 8×8 so that both sides stay in cache lines. */

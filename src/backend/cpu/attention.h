@@ -17,6 +17,8 @@ void gemm_nn_f32_ref(int M, int N, int K, const float *A, int lda, const float *
 /* The same, register-blocked and vectorised (AVX-512 or AVX2/FMA, chosen at run time; portable
  * otherwise or with AMANUENSIS_NO_SIMD=1), on the calling thread. */
 void gemm_nn_f32(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc);
+/* C[M][N] += A[M][K] · B[K][N], the same kernels (a convolution's taps summed in place). */
+void gemm_nn_f32_acc(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc);
 
 /* Name of the kernel gemm_nn_f32 uses: "avx512", "avx2" or "portable". */
 const char *gemm_nn_f32_path(void);
