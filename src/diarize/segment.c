@@ -5,7 +5,7 @@
  * antisymmetric (sine), so each pair of taps k and 250 - k is summed (or subtracted) first and
  * multiplied once.  The LSTM's input products for all frames of all the batch's chunks are one GEMM
  * per direction; the recurrence is one [B][128] x [128][512] product per frame for the B chunks
- * side by side, its gates through vm_exp_inplace.  Means, variances and the log-softmax are summed
+ * side by side, summed into those (gemm_nn_f32_acc), its gates through vm_exp_inplace.  Means, variances and the log-softmax are summed
  * in double. */
 #include "diarize/segment.h"
 
@@ -259,15 +259,20 @@ static void norm_leaky(float *x, size_t T, int C, const float *g, const float *b
             double d = x[t * C + c] - s[c];
             s2[c] += d * d;
         }
-    /* in double: on a constant input (silence) the variance is 0 and 1 / sqrt(eps) magnifies any
-     * rounding of x - mean 316 times */
-    double scale[N_SINC];
-    for (int c = 0; c < C; c++) scale[c] = g[c] / sqrt(s2[c] / (double)T + IN_EPS);
-    for (size_t t = 0; t < T; t++)
+    /* the sums in double: on a constant input (silence) the variance is 0 and 1 / sqrt(eps) magnifies
+     * any rounding of x - mean 316 times; a constant's mean is then exactly its value */
+    float mean[N_SINC], scale[N_SINC];
+    for (int c = 0; c < C; c++) {
+        mean[c] = (float)s[c];
+        scale[c] = (float)(g[c] / sqrt(s2[c] / (double)T + IN_EPS));
+    }
+    for (size_t t = 0; t < T; t++) { /* x - mean is exact where x is near its mean (0 on a constant) */
+        float *xt = x + t * C;
         for (int c = 0; c < C; c++) {
-            float v = (float)((x[t * C + c] - s[c]) * scale[c] + b[c]);
-            x[t * C + c] = v >= 0.0f ? v : 0.01f * v;
+            float v = (xt[c] - mean[c]) * scale[c] + b[c];
+            xt[c] = v >= 0.0f ? v : 0.01f * v;
         }
+    }
 }
 
 /* x[T][C] <- maxpool3(x) in its first T / 3 rows */
@@ -406,27 +411,31 @@ static int sincnet_batch(const diar_segmenter *m, const float *x, const size_t *
 }
 
 /* one direction of one LSTM layer over B sequences x[B][T][in] into y[b][t][off .. off + 128) (row
- * stride 256).  pre: B * T * 512 floats; work: 10 * B * 128 floats. */
+ * stride 256), which is also where the recurrence reads its state h from.  pre: B * T * 512 floats,
+ * the gates' inputs, which each step's h · whh is summed into in place; work: B * (128 + 512) floats. */
 static void lstm_run(const lstm_dir *d, const float *x, int B, size_t T, int reverse, float *y, int off, float *pre,
                      float *work) {
-    gemm_nn_f32(B * (int)T, GATES, d->in, x, d->in, d->wih, GATES, pre, GATES); /* pre[B][T][512] */
-    float *h = work, *c = h + B * HID, *g = c + B * HID, *e = g + (size_t)B * GATES;
-    memset(h, 0, sizeof(float) * 2 * B * HID);
+    gemm_nn_f32(B * (int)T, GATES, d->in, x, d->in, d->wih, GATES, pre, GATES); /* pre[B][T][512] = x · wih */
+    const size_t ys = T * 2 * HID, ps = T * GATES; /* the distance between two sequences' rows of y and pre */
+    float *c = work, *e = c + B * HID;
+    memset(c, 0, sizeof(float) * B * HID);
     for (size_t s = 0; s < T; s++) {
         size_t t = reverse ? T - 1 - s : s;
-        gemm_nn_f32(B, GATES, HID, h, HID, d->whh, GATES, g, GATES); /* g[B][512] = h · whh */
+        float *g = pre + t * GATES; /* sequence b's gates: g + b * ps */
+        if (s > 0) /* g[b] += h[b] · whh, h[b] = y[b][previous t] (0 before the first step) */
+            gemm_nn_f32_acc(B, GATES, HID, y + (reverse ? t + 1 : t - 1) * 2 * HID + off, (int)ys, d->whh, GATES, g,
+                            (int)ps);
         /* gates i, f, g, o: sigmoid(v) = 1 / (1 + exp(-v)); tanh(v) = sign(v) (1 - e) / (1 + e), e = exp(-2|v|) */
         for (int b = 0; b < B; b++) {
-            float *gb = g + (size_t)b * GATES, *eb = e + (size_t)b * GATES;
-            const float *pb = pre + ((size_t)b * T + t) * GATES;
-            for (int k = 0; k < GATES; k++) gb[k] += pb[k] + d->b[k];
+            float *gb = g + b * ps, *eb = e + (size_t)b * GATES;
+            for (int k = 0; k < GATES; k++) gb[k] += d->b[k];
             for (int k = 0; k < 2 * HID; k++) eb[k] = -gb[k];
             for (int k = 2 * HID; k < 3 * HID; k++) eb[k] = -2.0f * fabsf(gb[k]);
             for (int k = 3 * HID; k < GATES; k++) eb[k] = -gb[k];
         }
         vm_exp_inplace((size_t)B * GATES, e);
         for (int b = 0; b < B; b++) {
-            const float *gb = g + (size_t)b * GATES;
+            const float *gb = g + b * ps;
             float *eb = e + (size_t)b * GATES, *cb = c + b * HID;
             for (int k = 0; k < HID; k++) {
                 float i = 1.0f / (1.0f + eb[k]), f = 1.0f / (1.0f + eb[HID + k]);
@@ -438,12 +447,11 @@ static void lstm_run(const lstm_dir *d, const float *x, int B, size_t T, int rev
         for (int b = 0; b < B; b++) vm_exp_inplace(HID, e + (size_t)b * GATES);
         for (int b = 0; b < B; b++) {
             const float *eb = e + (size_t)b * GATES, *cb = c + b * HID;
-            float *hb = h + b * HID;
+            float *hb = y + b * ys + t * 2 * HID + off;
             for (int k = 0; k < HID; k++) {
                 float o = 1.0f / (1.0f + eb[3 * HID + k]), r = (1.0f - eb[k]) / (1.0f + eb[k]);
                 hb[k] = o * (cb[k] < 0.0f ? -r : r);
             }
-            memcpy(y + ((size_t)b * T + t) * 2 * HID + off, hb, sizeof(float) * HID);
         }
     }
 }
@@ -454,7 +462,7 @@ int diar_seg_forward_chunks(const diar_segmenter *m, const float *x, const size_
     if (nf == 0) return am_fail(err, err_size, AM_E_INVALID_ARG, "segmentation: %zu samples give no frame", n);
     if (B < 1) return am_fail(err, err_size, AM_E_INVALID_ARG, "segmentation: a batch of %d chunks", B);
     const size_t rows = (size_t)B * nf;
-    size_t need = rows * CONV_CH + 2 * rows * 2 * HID + rows * GATES + 10 * (size_t)B * HID;
+    size_t need = rows * CONV_CH + 2 * rows * 2 * HID + rows * GATES + (size_t)B * (HID + GATES);
     float *mem = malloc(sizeof(float) * need);
     if (!mem) return am_fail(err, err_size, AM_E_NOMEM, "segmentation: out of memory for %d x %zu samples", B, n);
     float *feat = mem, *h0 = feat + rows * CONV_CH, *h1 = h0 + rows * 2 * HID, *pre = h1 + rows * 2 * HID,
