@@ -33,7 +33,7 @@
 #define IN_EPS 1e-5
 
 typedef struct {
-    float *wih, *whh, *b; /* [in][512], [128][512] (k-major), bias_ih + bias_hh [512] */
+    float *wih, *whh, *b; /* [in][512] packed (gemm_nn_pack), [128][512] k-major, bias_ih + bias_hh [512] */
     int in;
 } lstm_dir;
 
@@ -202,7 +202,11 @@ int diar_seg_create(const diar_weights *w, diar_segmenter **out, char *err, size
             const char *sfx = d ? "_reverse" : "";
             ld->in = l == 0 ? CONV_CH : 2 * HID;
             snprintf(n, sizeof n, "lstm.weight_ih_l%d%s", l, sfx);
-            ld->wih = copy_t(&L, n, GATES, ld->in);
+            float *wih = copy_t(&L, n, GATES, ld->in);
+            if (wih && !(ld->wih = malloc(sizeof(float) * gemm_nn_packed_size(ld->in, GATES))))
+                L.rc = am_fail(err, err_size, AM_E_NOMEM, "segmentation: out of memory");
+            if (ld->wih) gemm_nn_pack(ld->in, GATES, wih, GATES, ld->wih);
+            free(wih);
             snprintf(n, sizeof n, "lstm.weight_hh_l%d%s", l, sfx);
             ld->whh = copy_t(&L, n, GATES, HID);
             snprintf(n, sizeof n, "lstm.bias_ih_l%d%s", l, sfx);
@@ -415,7 +419,7 @@ static int sincnet_batch(const diar_segmenter *m, const float *x, const size_t *
  * the gates' inputs, which each step's h · whh is summed into in place; work: B * (128 + 512) floats. */
 static void lstm_run(const lstm_dir *d, const float *x, int B, size_t T, int reverse, float *y, int off, float *pre,
                      float *work) {
-    gemm_nn_f32(B * (int)T, GATES, d->in, x, d->in, d->wih, GATES, pre, GATES); /* pre[B][T][512] = x · wih */
+    gemm_nn_f32_packed(B * (int)T, GATES, d->in, x, d->in, d->wih, pre, GATES); /* pre[B][T][512] = x · wih */
     const size_t ys = T * 2 * HID, ps = T * GATES; /* the distance between two sequences' rows of y and pre */
     float *c = work, *e = c + B * HID;
     memset(c, 0, sizeof(float) * B * HID);

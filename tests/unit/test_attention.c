@@ -69,6 +69,32 @@ static void check_nn_acc(int M, int N, int K) {
     free(A); free(B); free(C0); free(C1);
 }
 
+/* gemm_nn_f32_packed: B packed in panels of 32 columns (a partial last panel), rows in blocks */
+static void check_nn_packed(int M, int N, int K) {
+    unsigned seed = (unsigned)(M * 13 + N * 5 + K);
+    int lda = K + 2, ldb = N + 1, ldc = N + 3;
+    float *A = malloc(sizeof(float) * (size_t)M * lda), *B = malloc(sizeof(float) * (size_t)(K > 0 ? K : 1) * ldb);
+    float *Bp = malloc(sizeof(float) * (gemm_nn_packed_size(K, N) + 1));
+    float *C0 = malloc(sizeof(float) * (size_t)M * ldc), *C1 = malloc(sizeof(float) * (size_t)M * ldc);
+    for (int i = 0; i < M * lda; i++) A[i] = frand(&seed);
+    for (int i = 0; i < K * ldb; i++) B[i] = frand(&seed);
+    for (int i = 0; i < M * ldc; i++) C0[i] = C1[i] = 777.0f;
+    gemm_nn_pack(K, N, B, ldb, Bp);
+    gemm_nn_f32_ref(M, N, K, A, lda, B, ldb, C0, ldc);
+    gemm_nn_f32_packed(M, N, K, A, lda, Bp, C1, ldc);
+    double num = 0, den = 0;
+    for (int i = 0; i < M * ldc; i++) {
+        if (i % ldc >= N) {
+            assert_true(C1[i] == 777.0f);
+            continue;
+        }
+        num += ((double)C0[i] - C1[i]) * ((double)C0[i] - C1[i]);
+        den += (double)C0[i] * C0[i];
+    }
+    assert_true(sqrt(num / (den + 1e-30)) < 1e-5);
+    free(A); free(B); free(Bp); free(C0); free(C1);
+}
+
 static void test_gemm_nn_shapes(void **state) {
     (void)state;
     int shapes[][3] = {{1, 1, 1},  {1, 7, 3},    {1, 64, 1500}, {3, 5, 9},     {4, 16, 8},   {5, 13, 17},
@@ -78,7 +104,10 @@ static void test_gemm_nn_shapes(void **state) {
         check_nn(shapes[i][0], shapes[i][1], shapes[i][2], 0);
         check_nn(shapes[i][0], shapes[i][1], shapes[i][2], 3);
         check_nn_acc(shapes[i][0], shapes[i][1], shapes[i][2]);
+        check_nn_packed(shapes[i][0], shapes[i][1], shapes[i][2]);
     }
+    check_nn_packed(130, 512, 60); /* the LSTM's input product: several row blocks and panels */
+    check_nn_packed(65, 60, 33);
 }
 
 static void test_transpose(void **state) {

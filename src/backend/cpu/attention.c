@@ -173,6 +173,30 @@ void gemm_nn_f32_acc(int M, int N, int K, const float *A, int lda, const float *
     gemm_nn(M, N, K, A, lda, B, ldb, C, ldc, 1);
 }
 
+/* ---- B packed in column panels ----------------------------------------------------------------- */
+
+#define PANEL 32   /* columns per panel: the AVX-512 kernel's width */
+#define ROW_BLOCK 64 /* rows of A multiplied by every panel before the next rows (they stay in cache) */
+
+size_t gemm_nn_packed_size(int K, int N) { return (size_t)((N + PANEL - 1) / PANEL) * (size_t)K * PANEL; }
+
+void gemm_nn_pack(int K, int N, const float *B, int ldb, float *Bp) {
+    for (int j = 0; j < N; j += PANEL)
+        for (int k = 0; k < K; k++) {
+            float *dst = Bp + (size_t)j * K + (size_t)k * PANEL;
+            for (int c = 0; c < PANEL; c++) dst[c] = j + c < N ? B[(size_t)k * ldb + j + c] : 0.0f;
+        }
+}
+
+void gemm_nn_f32_packed(int M, int N, int K, const float *A, int lda, const float *Bp, float *C, int ldc) {
+    for (int i = 0; i < M; i += ROW_BLOCK) {
+        int mb = M - i < ROW_BLOCK ? M - i : ROW_BLOCK;
+        for (int j = 0; j < N; j += PANEL)
+            gemm_nn(mb, N - j < PANEL ? N - j : PANEL, K, A + (size_t)i * lda, lda, Bp + (size_t)j * K, PANEL,
+                    C + (size_t)i * ldc + j, ldc, 0);
+    }
+}
+
 /* Blocked 8×8 so that both sides stay in cache lines. */
 void transpose_f32(int rows, int cols, const float *src, int lds, float *dst, int ldd) {
     for (int r0 = 0; r0 < rows; r0 += 8)

@@ -20,6 +20,16 @@ void gemm_nn_f32(int M, int N, int K, const float *A, int lda, const float *B, i
 /* C[M][N] += A[M][K] · B[K][N], the same kernels (a convolution's taps summed in place). */
 void gemm_nn_f32_acc(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc);
 
+/* C[M][N] = A[M][K] · B[K][N] with B packed by gemm_nn_pack into panels of 32 columns,
+ * [ceil(N / 32)][K][32] (gemm_nn_packed_size floats; missing columns 0), for a constant B such as
+ * a layer's weights: the kernels then read B's rows contiguously (in a plain B whose row stride is
+ * a large power of two, e.g. 512 floats, a panel's rows fall on a few cache sets and are evicted),
+ * and A's rows go in blocks of 64 through every panel while they are in cache.  The same kernels
+ * as gemm_nn_f32 (tests/unit/test_attention.c). */
+size_t gemm_nn_packed_size(int K, int N);
+void gemm_nn_pack(int K, int N, const float *B, int ldb, float *Bp);
+void gemm_nn_f32_packed(int M, int N, int K, const float *A, int lda, const float *Bp, float *C, int ldc);
+
 /* Name of the kernel gemm_nn_f32 uses: "avx512", "avx2" or "portable". */
 const char *gemm_nn_f32_path(void);
 
