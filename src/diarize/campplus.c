@@ -374,8 +374,9 @@ static void zero_border(float *p, int T, int F, int C) {
  * frequency fo are ks * cin contiguous floats of x starting sf * fo * cin further on, so each
  * kernel row is one product with A = x itself (row stride sf * cin), summed into y
  * (gemm_nn_f32_acc).  W8A8 weights: the rows gathered (cols: [Fo][ks * ks * cin]) and quantised. */
-static int conv2d(const diar_campplus *m, const lin *l, const float *xp, int T, int F, int cin, int ks, int sf,
-                  const float *res, int relu, float *yp, int out_bordered, float *cols, am_i8_scratch *s) {
+AM_VECTOR_CLONES static int conv2d(const diar_campplus *m, const lin *l, const float *xp, int T, int F, int cin,
+                                   int ks, int sf, const float *res, int relu, float *yp, int out_bordered,
+                                   float *cols, am_i8_scratch *s) {
     const int pad = ks / 2, Fo = (F + 2 * pad - ks) / sf + 1, cout = l->cout, kr = ks * cin;
     const size_t xrow = (size_t)(F + 2) * cin, yrow = (size_t)(out_bordered ? Fo + 2 : Fo) * cout;
     float *y0 = out_bordered ? bordered(yp, Fo, cout) : yp;
@@ -430,7 +431,7 @@ static int conv1d(const diar_campplus *m, const lin *l, const float *x, int ldx,
 }
 
 /* y[t][c] = relu(x[t][c] * scale[c] + shift[c]) for c < a->c */
-static void bn_relu(const affine *a, const float *x, int ldx, int T, float *y, int ldy) {
+AM_VECTOR_CLONES static void bn_relu(const affine *a, const float *x, int ldx, int T, float *y, int ldy) {
     for (int t = 0; t < T; t++) {
         const float *xt = x + (size_t)t * ldx;
         float *yt = y + (size_t)t * ldy;
@@ -443,8 +444,8 @@ static void bn_relu(const affine *a, const float *x, int ldx, int T, float *y, i
 
 static size_t max_sz(size_t a, size_t b) { return a > b ? a : b; }
 
-int diar_campplus_embed(const diar_campplus *m, const float *feats, size_t n_frames, float *emb, char *err,
-                        size_t err_size) {
+AM_VECTOR_CLONES int diar_campplus_embed(const diar_campplus *m, const float *feats, size_t n_frames, float *emb,
+                                         char *err, size_t err_size) {
     if (n_frames < DIAR_CAMPPLUS_MIN_FRAMES || n_frames > (1u << 24))
         return am_fail(err, err_size, AM_E_INVALID_ARG, "CAM++: %zu frames (at least %d)", n_frames,
                        DIAR_CAMPPLUS_MIN_FRAMES);

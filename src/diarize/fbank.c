@@ -55,13 +55,14 @@ int diar_fbank(const float *x, size_t n, float *out) {
     int first[DIAR_FBANK_BINS], count[DIAR_FBANK_BINS];
     const double pi = 3.14159265358979323846;
     double mlow = kaldi_mel(20.0), mhigh = kaldi_mel(8000.0), delta = (mhigh - mlow) / (DIAR_FBANK_BINS + 1);
+    double mel[N_BINS];
+    for (int k = 0; k < N_BINS; k++) mel[k] = kaldi_mel(16000.0 / N_FFT * k);
     for (int m = 0; m < DIAR_FBANK_BINS; m++) {
         double left = mlow + m * delta, center = left + delta, right = center + delta;
         first[m] = -1;
         count[m] = 0;
         for (int k = 0; k < N_BINS; k++) {
-            double mel = kaldi_mel(16000.0 / N_FFT * k);
-            double up = (mel - left) / (center - left), down = (right - mel) / (right - center);
+            double up = (mel[k] - left) / (center - left), down = (right - mel[k]) / (right - center);
             double w = up < down ? up : down;
             if (w > 0.0) {
                 if (first[m] < 0) first[m] = k;

@@ -252,7 +252,7 @@ static void leaky_relu(size_t n, float *x) {
 }
 
 /* x[T][C] <- leaky_relu(instance_norm(x)) (affine g, b).  sum: 2 * C doubles of scratch. */
-static void norm_leaky(float *x, size_t T, int C, const float *g, const float *b, double *sum) {
+AM_VECTOR_CLONES static void norm_leaky(float *x, size_t T, int C, const float *g, const float *b, double *sum) {
     double *s = sum, *s2 = sum + C;
     for (int c = 0; c < C; c++) s[c] = s2[c] = 0.0;
     for (size_t t = 0; t < T; t++)
@@ -325,8 +325,8 @@ static size_t chunk_work(size_t n) {
     return T1 * N_SINC + T1 * CONV_CH;
 }
 
-static void sincnet_chunk(const diar_segmenter *m, const float *x, size_t n, float m0, const float *G, float *out,
-                          float *work) {
+AM_VECTOR_CLONES static void sincnet_chunk(const diar_segmenter *m, const float *x, size_t n, float m0,
+                                           const float *G, float *out, float *work) {
     const size_t T1 = conv_out(n, SINC_TAPS, SINC_STRIDE) / 3;
     float *a = work, *b = a + T1 * N_SINC;
     double sum[2 * N_SINC];
@@ -417,8 +417,8 @@ static int sincnet_batch(const diar_segmenter *m, const float *x, const size_t *
 /* one direction of one LSTM layer over B sequences x[B][T][in] into y[b][t][off .. off + 128) (row
  * stride 256), which is also where the recurrence reads its state h from.  pre: B * T * 512 floats,
  * the gates' inputs, which each step's h · whh is summed into in place; work: B * (128 + 512) floats. */
-static void lstm_run(const lstm_dir *d, const float *x, int B, size_t T, int reverse, float *y, int off, float *pre,
-                     float *work) {
+AM_VECTOR_CLONES static void lstm_run(const lstm_dir *d, const float *x, int B, size_t T, int reverse, float *y,
+                                      int off, float *pre, float *work) {
     gemm_nn_f32_packed(B * (int)T, GATES, d->in, x, d->in, d->wih, pre, GATES); /* pre[B][T][512] = x · wih */
     const size_t ys = T * 2 * HID, ps = T * GATES; /* the distance between two sequences' rows of y and pre */
     float *c = work, *e = c + B * HID;
