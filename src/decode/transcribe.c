@@ -916,6 +916,10 @@ static am_status transcribe_store(const am_model *m, const pcm_store *pcm, const
     } else {
         lf.n_st = 1;
     }
+    /* diarization beside the transcription, on the cores its decoder leaves idle (attach.h) */
+    diar_job *dj = NULL;
+    if (p->diarize && !p->detect_language_only && (rc = diar_job_start(pcm, p, m->diar, &dj, err, err_size)) != AM_OK)
+        goto done;
     const int n_mels = m->hp.n_mels;
     const int beam = p->beam_size > 1 ? p->beam_size : 1;
     const int fallback_seqs = 2 * (p->beam_size > p->best_of ? p->beam_size : p->best_of);
@@ -969,14 +973,14 @@ static am_status transcribe_store(const am_model *m, const pcm_store *pcm, const
     } else {
         lf.out->stats.mel_seconds = lf.mel_seconds; /* no window was encoded */
     }
-    if (rc == AM_OK && p->diarize && !p->detect_language_only) {
-        double t0 = am_now();
-        rc = diar_transcript(lf.out, pcm, p, m->diar, err, err_size); /* reads the store chunk by chunk */
-        lf.out->stats.diarize_seconds = am_now() - t0;
+    if (rc == AM_OK && dj) {
+        rc = diar_job_finish(dj, lf.out, &lf.out->stats.diarize_seconds, err, err_size);
+        dj = NULL;
     }
     if (rc == AM_OK) report_progress(&lf, 1.0);
 
 done:
+    if (dj) diar_job_finish(dj, NULL, NULL, NULL, 0); /* the transcription failed: cancelled */
     if (rc != AM_OK && err && err_size && !err[0]) {
         if (lf.s && lf.s->error[0]) am_fail(err, err_size, rc, "%s", lf.s->error); /* the backend's own words */
         else am_fail(err, err_size, rc, "transcription failed: %s", am_status_string(rc));

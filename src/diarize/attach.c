@@ -3,6 +3,7 @@
 #include "diarize/attach.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -222,39 +223,88 @@ static int get_networks(diar_cache *c, const char *path, diar_segmenter **seg, d
     return rc;
 }
 
-int diar_transcript(am_result *r, const pcm_store *pcm, const am_params *p, diar_cache *cache, char *err,
-                    size_t err_size) {
+struct diar_job {
+    pthread_t thread;
+    const pcm_store *pcm;
     char path[4096];
-    if (!diar_model_path(p, path, sizeof path))
-        return am_fail(err, err_size, AM_E_IO,
-                       "no diarization weights: models/diarization/%s not found (scripts/fetch-model diarization, "
-                       "or name the file)",
-                       DIAR_MODEL_FILE);
-    char why[512] = "";
+    diar_cache *cache;
+    diar_options o;
+    atomic_int foreground, cancel;
+    /* the thread's result */
+    int rc;
+    char err[512];
+    diar_turn *turns;
+    size_t n_turns;
+    int n_speakers;
+    double seconds;
+};
+
+/* the job's thread: the networks (from the cache or loaded), then diar_run_pcm */
+static void *job_main(void *arg) {
+    diar_job *j = arg;
+    double t0 = am_now();
     diar_segmenter *seg = NULL;
     diar_campplus *emb = NULL;
-    diar_turn *turns = NULL;
-    size_t n_turns = 0;
-    int n_speakers = 0, owned = 1;
-    int rc = get_networks(cache, path, &seg, &emb, &owned, why, sizeof why);
-    if (rc != AM_OK) {
-        if (strstr(why, path)) am_fail(err, err_size, rc, "%s", why);
-        else am_fail(err, err_size, rc, "%s: %s", path, why);
+    int owned = 1;
+    char why[512] = "";
+    j->rc = get_networks(j->cache, j->path, &seg, &emb, &owned, why, sizeof why);
+    if (j->rc != AM_OK) {
+        if (strstr(why, j->path)) am_fail(j->err, sizeof j->err, j->rc, "%s", why);
+        else am_fail(j->err, sizeof j->err, j->rc, "%s: %s", j->path, why);
     } else {
-        diar_options o = diar_options_default();
-        o.num_speakers = p->num_speakers;
-        o.min_speakers = p->min_speakers;
-        o.max_speakers = p->max_speakers;
-        o.threshold = p->diarize_threshold;
-        o.n_threads = p->n_threads > 0 ? p->n_threads : am_cpu_count();
-        rc = diar_run_pcm(seg, emb, pcm, &o, &turns, &n_turns, &n_speakers, err, err_size);
-        if (rc == AM_OK && (rc = diar_attach_turns(r, turns, n_turns, n_speakers)) != AM_OK)
-            am_fail(err, err_size, rc, "out of memory");
+        j->rc = diar_run_pcm(seg, emb, j->pcm, &j->o, &j->turns, &j->n_turns, &j->n_speakers, j->err, sizeof j->err);
     }
-    free(turns);
     if (owned) {
         diar_campplus_free(emb);
         diar_seg_free(seg);
     }
+    j->seconds = am_now() - t0;
+    return NULL;
+}
+
+int diar_job_start(const pcm_store *pcm, const am_params *p, diar_cache *cache, diar_job **out, char *err,
+                   size_t err_size) {
+    *out = NULL;
+    diar_job *j = calloc(1, sizeof *j);
+    if (!j) return am_fail(err, err_size, AM_E_NOMEM, "out of memory");
+    if (!diar_model_path(p, j->path, sizeof j->path)) {
+        free(j);
+        return am_fail(err, err_size, AM_E_IO,
+                       "no diarization weights: models/diarization/%s not found (scripts/fetch-model diarization, "
+                       "or name the file)",
+                       DIAR_MODEL_FILE);
+    }
+    j->pcm = pcm;
+    j->cache = cache;
+    j->o = diar_options_default();
+    j->o.num_speakers = p->num_speakers;
+    j->o.min_speakers = p->min_speakers;
+    j->o.max_speakers = p->max_speakers;
+    j->o.threshold = p->diarize_threshold;
+    j->o.n_threads = p->n_threads > 0 ? p->n_threads : am_cpu_count();
+    atomic_init(&j->foreground, 0);
+    atomic_init(&j->cancel, 0);
+    j->o.foreground = &j->foreground;
+    j->o.cancel = &j->cancel;
+    if (pthread_create(&j->thread, NULL, job_main, j) != 0) {
+        free(j);
+        return am_fail(err, err_size, AM_E_NOMEM, "cannot start the diarization thread");
+    }
+    *out = j;
+    return AM_OK;
+}
+
+int diar_job_finish(diar_job *j, am_result *r, double *seconds, char *err, size_t err_size) {
+    if (!j) return AM_OK;
+    if (!r) atomic_store(&j->cancel, 1);
+    atomic_store(&j->foreground, 1);
+    pthread_join(j->thread, NULL);
+    int rc = r ? j->rc : AM_OK;
+    if (rc != AM_OK) am_fail(err, err_size, rc, "%s", j->err);
+    else if (r && (rc = diar_attach_turns(r, j->turns, j->n_turns, j->n_speakers)) != AM_OK)
+        am_fail(err, err_size, rc, "out of memory");
+    if (seconds) *seconds = j->seconds;
+    free(j->turns);
+    free(j);
     return rc;
 }

@@ -35,11 +35,19 @@ typedef struct diar_cache diar_cache;
 diar_cache *diar_cache_create(void);
 void diar_cache_free(diar_cache *c);
 
-/* Diarize the samples of pcm (read back chunk by chunk: diar_run_pcm) as p asks (model, speaker
- * counts, threads) and attach the turns to r; the networks from cache (NULL: loaded and freed
- * here).  Returns AM_OK, or AM_E_IO / AM_E_MODEL naming the weight file, AM_E_NOMEM, ... with a
- * message. */
-int diar_transcript(am_result *r, const pcm_store *pcm, const am_params *p, diar_cache *cache, char *err,
-                    size_t err_size);
+/* Diarization beside a transcription.  diar_job_start begins diarizing the samples of pcm (read
+ * back chunk by chunk: diar_run_pcm) as p asks (model, speaker counts, threads) on a thread of its
+ * own, with p's thread count of workers at idle priority: while the transcription runs they take
+ * only the cores it leaves idle (its decoder does not keep every core busy), without slowing it.
+ * diar_job_finish, called when the transcription is done, joins them at the caller's priority,
+ * waits, and attaches the turns to r; r NULL (the transcription failed) cancels the work instead.
+ * The networks come from cache (NULL: loaded and freed by the job).  pcm must stay unchanged until
+ * diar_job_finish returns.  Both return AM_OK, or AM_E_IO / AM_E_MODEL naming the weight file,
+ * AM_E_NOMEM, ... with a message; diar_job_finish always frees the job, and gives the seconds the
+ * diarization ran (NULL: not wanted). */
+typedef struct diar_job diar_job;
+int diar_job_start(const pcm_store *pcm, const am_params *p, diar_cache *cache, diar_job **job, char *err,
+                   size_t err_size);
+int diar_job_finish(diar_job *job, am_result *r, double *seconds, char *err, size_t err_size);
 
 #endif

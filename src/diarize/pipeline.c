@@ -27,7 +27,7 @@
 #define SEG_GROUP 8      /* chunks segmented in one batch (the LSTM's weights read once per frame for all) */
 
 diar_options diar_options_default(void) {
-    diar_options o = {2.0f, 0.45f, 0, 0, 0, 0.25f, 1, 3.0f, 5};
+    diar_options o = {2.0f, 0.45f, 0, 0, 0, 0.25f, 1, 3.0f, 5, NULL, NULL};
     return o;
 }
 
@@ -103,6 +103,7 @@ typedef struct {
     int group;           /* phase 0: chunks segmented together (diar_seg_forward_chunks) */
     const int *jobs;     /* phase 1: the pieces to embed */
     int phase;
+    const atomic_int *cancel; /* set: every later task fails with AM_E_ABORTED */
 } run_ctx;
 
 /* the embedding of piece j (of chunk c, its samples `chunk`, its activity in r->act): AM_OK or the
@@ -138,6 +139,7 @@ static void chunk_task(void *p, int i, int thread) {
      * overlapping chunks share their sinc filters (diar_seg_forward_chunks); else one by one */
     size_t span = r->start[c1 - 1] - r->start[c0] + DIAR_SEG_CHUNK, at[SEG_GROUP];
     int whole = span <= G * DIAR_SEG_CHUNK, rc = AM_OK;
+    if (r->cancel && atomic_load(r->cancel)) rc = am_fail(err, sizeof r->errs[0], AM_E_ABORTED, "diarization: cancelled");
     for (size_t c = c0; c < c1; c++) at[c - c0] = whole ? r->start[c] - r->start[c0] : (c - c0) * DIAR_SEG_CHUNK;
     for (size_t c = c0; c < c1 && rc == AM_OK && (!whole || c == c0); c++) {
         rc = pcm_store_read(r->pcm, r->start[c], whole ? span : DIAR_SEG_CHUNK, chunks + at[c - c0]);
@@ -388,7 +390,9 @@ int diar_run_pcm(const diar_segmenter *seg, const diar_campplus *emb, const pcm_
     size_t n_glob = n / FRAME_STEP + nf + 1;
     int n_threads = d.n_threads > 0 ? d.n_threads : 1;
     if ((size_t)n_threads > n_chunks) n_threads = (int)n_chunks;
-    am_pool *pool = n_threads > 1 ? am_pool_create(n_threads) : NULL;
+    /* in the background: n_threads idle-priority workers, the caller joining later (pipeline.h) */
+    am_pool *pool = d.foreground ? am_pool_create(n_threads + 1) : n_threads > 1 ? am_pool_create(n_threads) : NULL;
+    if (pool && d.foreground) am_pool_set_background(pool); /* (else they compete at normal priority) */
     if (pool) n_threads = am_pool_size(pool);
     else n_threads = 1;
     /* chunks segmented together: up to SEG_GROUP, fewer when that would leave a thread idle */
@@ -421,8 +425,8 @@ int diar_run_pcm(const diar_segmenter *seg, const diar_campplus *emb, const pcm_
     run_ctx r = {.seg = seg, .emb = emb, .pcm = pcm, .n = n, .nf = nf, .min_samples = (size_t)(d.min_embed * SR),
                  .max_frames = (size_t)(d.max_embed * SR / FRAME_STEP), .n_chunks = n_chunks, .start = start,
                  .act = act, .scratch = scratch, .scratch_len = scratch_len, .rc = rcs, .errs = errs,
-                 .group = (int)group};
-    am_pool_run(pool, (int)n_groups, chunk_task, &r);
+                 .group = (int)group, .cancel = d.cancel};
+    am_pool_run_deferred(pool, (int)n_groups, chunk_task, &r, d.foreground);
     if ((rc = pool_failed(rcs, n_chunks, errs, n_threads, err, err_size)) != AM_OK) goto done;
     /* every local speaker cut into pieces at the turns of the others and at long pauses */
     for (size_t c = 0; c < n_chunks; c++) {
@@ -474,7 +478,7 @@ int diar_run_pcm(const diar_segmenter *seg, const diar_campplus *emb, const pcm_
             }
         }
         if (n_jobs > 0) {
-            am_pool_run(pool, n_jobs, chunk_task, &r);
+            am_pool_run_deferred(pool, n_jobs, chunk_task, &r, d.foreground);
             if ((rc = pool_failed(rcs, n_chunks, errs, n_threads, err, err_size)) != AM_OK) goto done;
         }
     }

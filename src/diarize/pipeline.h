@@ -27,6 +27,7 @@
 #ifndef AM_DIARIZE_PIPELINE_H
 #define AM_DIARIZE_PIPELINE_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 
 #include "audio/pcm.h"
@@ -52,6 +53,11 @@ typedef struct diar_options {
     int embed_every;    /* the pieces of every embed_every-th chunk (and the last) are embedded; those of the
                          * chunks between are linked to theirs by shared activity, and embedded only when no
                          * link is clear (default 5: with a 2 s step, each speaker every 10 s; 1: all) */
+    const atomic_int *foreground; /* NULL (default): the calling thread and n_threads - 1 workers run everything.
+                                   * Else n_threads workers at idle priority begin (am_pool_set_background: they
+                                   * take only the cores nothing else wants, e.g. beside a transcription) and the
+                                   * calling thread joins them at its own priority once *foreground is set */
+    const atomic_int *cancel;     /* set (non-NULL): stop at the next chunk or piece with AM_E_ABORTED */
 } diar_options;
 
 typedef struct diar_turn {
@@ -62,7 +68,7 @@ typedef struct diar_turn {
 diar_options diar_options_default(void);
 
 /* Diarize x[0..n) (16 kHz).  *turns (free()) sorted by start; *n_speakers global speakers.
- * Returns AM_OK, AM_E_INVALID_ARG or AM_E_NOMEM with a message. */
+ * Returns AM_OK, AM_E_INVALID_ARG, AM_E_NOMEM or AM_E_ABORTED (o->cancel) with a message. */
 int diar_run(const diar_segmenter *seg, const diar_campplus *emb, const float *x, size_t n, const diar_options *o,
              diar_turn **turns, size_t *n_turns, int *n_speakers, char *err, size_t err_size);
 /* The same on the samples of a store, read chunk by chunk (each thread holds one 10 s chunk): a

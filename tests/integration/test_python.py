@@ -103,7 +103,20 @@ def error(**kw):
         return None
     except (AmanuensisError, ValueError) as e:
         return [type(e).__name__, str(e), getattr(e, "status_name", None)]
-out = {"package": amanuensis.__file__,
+# an aborted transcription cancels the diarization begun beside it (src/diarize/attach.h), and the
+# model diarizes as before afterwards (the runs below)
+from ctypes import POINTER, byref, c_float, c_void_p
+from amanuensis import _native as N
+x = amanuensis.decode_audio(wav)
+p = N.lib().am_params_default()
+p.n_threads, p.diarize, p.diarize_model = 2, 1, weights.encode()
+abort = N.ABORT_CALLBACK(lambda _user: 1)
+p.abort_callback = abort
+res, err = c_void_p(), N.err_buffer()
+status = N.lib().am_transcribe(model._handle, x.ctypes.data_as(POINTER(c_float)), len(x), byref(p), byref(res), err,
+                               N.ERR_SIZE)
+aborted = [status, res.value is None]
+out = {"package": amanuensis.__file__, "aborted": aborted,
        "diarized": run(diarize=True, word_timestamps=True),  # weights found in ./models (cwd: the checkout)
        "diarized_no_words": run(diarize_model=weights),
        "one": run(num_speakers=1), "at_most_one": run(max_speakers=1),
@@ -283,6 +296,7 @@ def test_speakers(venv_python, binary, model_dir, tmp_path):
     corrupt.write_bytes(weights.read_bytes()[: weights.stat().st_size // 3])
     out = _run_script(venv_python, SCRIPT_SPEAKERS, model_dir, wav, weights, corrupt, cwd=REPO)
     assert Path(out["package"]).resolve().is_relative_to(venv_python.parent.parent.resolve()), out["package"]
+    assert out["aborted"] == [-8, True]  # AM_E_ABORTED, no result
 
     run_am(binary, ["transcribe", "-m", model_dir, "-t", THREADS, "--diarize", "--word-timestamps", "-o", "json",
                     "-o", "rttm", "--output-dir", tmp_path, "-q", wav], cwd=REPO, check=True, timeout=300)

@@ -87,11 +87,40 @@ static void test_pool_runs_every_task_once(void **state) {
     am_pool_destroy(pool);
 }
 
+static void thread_task(void *ctx, int task, int thread) {
+    int *who = ctx;
+    __atomic_store_n(&who[task], thread + 1, __ATOMIC_RELAXED);
+}
+
+/* am_pool_run_deferred: until join is set the workers alone run the tasks (the caller, thread 0,
+ * waits); once it is set the caller takes part; every task runs once either way.  The workers at
+ * idle priority (am_pool_set_background) still run everything. */
+static void test_pool_deferred(void **state) {
+    (void)state;
+    am_pool *pool = am_pool_create(3);
+#ifdef __linux__
+    assert_int_equal(am_pool_set_background(pool), 0);
+#endif
+    atomic_int join;
+    atomic_init(&join, 0);
+    int who[300] = {0};
+    am_pool_run_deferred(pool, 300, thread_task, who, &join);
+    for (int i = 0; i < 300; i++) assert_true(who[i] == 2 || who[i] == 3);
+    atomic_store(&join, 1);
+    int hits[1000] = {0};
+    for (int r = 0; r < 20; r++) am_pool_run_deferred(pool, 1000, count_task, hits, &join);
+    for (int i = 0; i < 1000; i++) assert_int_equal(hits[i], 20);
+    am_pool_run_deferred(pool, 1, count_task, hits, &join); /* one task: still run once */
+    assert_int_equal(hits[0], 21);
+    am_pool_destroy(pool);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gemm_shapes),
         cmocka_unit_test(test_softmax_layernorm),
         cmocka_unit_test(test_pool_runs_every_task_once),
+        cmocka_unit_test(test_pool_deferred),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

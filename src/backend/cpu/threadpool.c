@@ -6,9 +6,11 @@
  * waiting for the others, first poll for up to SPIN_NS (with the CPU's pause hint), then sleep on
  * the condition variable.  An idle pool therefore spins for at most SPIN_NS after its last job
  * and then uses no CPU. */
+#define _GNU_SOURCE /* SCHED_IDLE */
 #include "backend/cpu/threadpool.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <time.h>
@@ -140,9 +142,9 @@ void am_pool_destroy(am_pool *p) {
 
 int am_pool_size(const am_pool *p) { return p ? p->n_threads : 1; }
 
-void am_pool_run(am_pool *p, int n_tasks, am_task_fn fn, void *ctx) {
+void am_pool_run_deferred(am_pool *p, int n_tasks, am_task_fn fn, void *ctx, const atomic_int *join) {
     if (n_tasks <= 0) return;
-    if (!p || p->n_threads == 1 || n_tasks == 1) {
+    if (!p || p->n_threads == 1 || (n_tasks == 1 && !join)) {
         for (int t = 0; t < n_tasks; t++) fn(ctx, t, 0);
         return;
     }
@@ -155,6 +157,10 @@ void am_pool_run(am_pool *p, int n_tasks, am_task_fn fn, void *ctx) {
     atomic_fetch_add_explicit(&p->generation, 1, memory_order_release); /* publishes the job */
     if (p->n_sleeping > 0) pthread_cond_broadcast(&p->wake);
     pthread_mutex_unlock(&p->lock);
+    if (join) { /* the caller joins when told to, unless the workers have taken every task by then */
+        const struct timespec tick = {0, 2000000};
+        while (!atomic_load(join) && atomic_load(&p->next_task) < n_tasks) nanosleep(&tick, NULL);
+    }
     run_tasks(p, 0);
     /* wait for the workers: poll briefly, then sleep */
     struct timespec t0;
@@ -168,4 +174,18 @@ void am_pool_run(am_pool *p, int n_tasks, am_task_fn fn, void *ctx) {
             break;
         }
     }
+}
+
+void am_pool_run(am_pool *p, int n_tasks, am_task_fn fn, void *ctx) { am_pool_run_deferred(p, n_tasks, fn, ctx, NULL); }
+
+int am_pool_set_background(am_pool *p) {
+    if (!p) return -1;
+    int failed = 0;
+#ifdef SCHED_IDLE
+    const struct sched_param none = {0};
+    for (int i = 1; i < p->n_threads; i++) failed |= pthread_setschedparam(p->threads[i], SCHED_IDLE, &none) != 0;
+#else
+    failed = 1;
+#endif
+    return failed ? -1 : 0;
 }
