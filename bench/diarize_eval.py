@@ -141,6 +141,7 @@ def run_pipeline(args, wav, n):
     x.tofile(f32)
     cmd = [str(args.binary.parent / "tools" / "diar_dump"), "diarize", "--int8", "--threads", str(args.threads),
            "--step", str(args.step)] + (["--every", str(args.every)] if args.every else []) + \
+          (["--max-embed", str(args.max_embed)] if args.max_embed is not None else []) + \
           (["--num", str(n)] if n else []) + [str(ROOT / "models" / "diarization" / "diarization.bin"), str(f32), "x"]
     out = subprocess.run(cmd, capture_output=True, text=True)
     if out.returncode != 0:
@@ -185,6 +186,8 @@ def main():
     ap.add_argument("--step", type=float, help="part 1 through the pipeline alone (tests/tools/diar_dump beside "
                     "--binary) with chunks every STEP seconds instead of the CLI's default")
     ap.add_argument("--every", type=int, default=0, help="with --step: the anchor chunks' spacing (0: the default)")
+    ap.add_argument("--max-embed", type=float, help="with --step: the seconds of speech an embedding takes at most "
+                    "(default: the pipeline's)")
     ap.add_argument("--work", type=Path, default=ROOT / "bench" / "out" / "diarize")
     args = ap.parse_args()
     if not fx.available():
