@@ -8,6 +8,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "backend/cpu/attention.h"
 
@@ -16,7 +17,17 @@ static float frand(unsigned *s) {
     return (float)((*s >> 8) & 0xffff) / 32768.0f - 1.0f;
 }
 
-static void check_nn(int M, int N, int K, int pad) {
+static const char *const KERNELS[] = {"avx512", "avx2", "portable"};
+
+/* C = A · B on `kernel` (NULL: gemm_nn_f32's own choice); 0, or -1 when this CPU lacks it */
+static int nn_on(const char *kernel, int acc, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                 float *C, int ldc) {
+    if (kernel) return gemm_nn_f32_on(kernel, acc, M, N, K, A, lda, B, ldb, C, ldc);
+    (acc ? gemm_nn_f32_acc : gemm_nn_f32)(M, N, K, A, lda, B, ldb, C, ldc);
+    return 0;
+}
+
+static void check_nn(int M, int N, int K, int pad, const char *kernel) {
     unsigned seed = (unsigned)(M * 7919 + N * 31 + K);
     int lda = K + pad, ldb = N + pad, ldc = N + pad;
     float *A = malloc(sizeof(float) * (size_t)M * lda), *B = malloc(sizeof(float) * (size_t)(K > 0 ? K : 1) * ldb);
@@ -25,7 +36,10 @@ static void check_nn(int M, int N, int K, int pad) {
     for (int i = 0; i < K * ldb; i++) B[i] = frand(&seed);
     for (int i = 0; i < M * ldc; i++) C0[i] = C1[i] = 12345.0f; /* padding must stay untouched */
     gemm_nn_f32_ref(M, N, K, A, lda, B, ldb, C0, ldc);
-    gemm_nn_f32(M, N, K, A, lda, B, ldb, C1, ldc);
+    if (nn_on(kernel, 0, M, N, K, A, lda, B, ldb, C1, ldc) != 0) { /* not on this CPU */
+        free(A); free(B); free(C0); free(C1);
+        return;
+    }
     double num = 0, den = 0;
     for (int i = 0; i < M; i++)
         for (int j = 0; j < ldc; j++) {
@@ -42,7 +56,7 @@ static void check_nn(int M, int N, int K, int pad) {
 }
 
 /* gemm_nn_f32_acc: C starts from values of its own, which the product is added to */
-static void check_nn_acc(int M, int N, int K) {
+static void check_nn_acc(int M, int N, int K, const char *kernel) {
     unsigned seed = (unsigned)(M * 31 + N * 7 + K * 3 + 1);
     int lda = K + 1, ldb = N + 2, ldc = N + 3;
     float *A = malloc(sizeof(float) * (size_t)M * lda), *B = malloc(sizeof(float) * (size_t)(K > 0 ? K : 1) * ldb);
@@ -55,7 +69,10 @@ static void check_nn_acc(int M, int N, int K) {
         C1[i] = c;
         C0[i] = (i % ldc) < N ? C0[i] + c : c; /* the padding keeps its value */
     }
-    gemm_nn_f32_acc(M, N, K, A, lda, B, ldb, C1, ldc);
+    if (nn_on(kernel, 1, M, N, K, A, lda, B, ldb, C1, ldc) != 0) {
+        free(A); free(B); free(C0); free(C1);
+        return;
+    }
     double num = 0, den = 0;
     for (int i = 0; i < M * ldc; i++) {
         if (i % ldc >= N) {
@@ -101,10 +118,20 @@ static void test_gemm_nn_shapes(void **state) {
                        {6, 31, 2}, {7, 33, 65},  {8, 32, 64},   {9, 17, 64},   {17, 48, 33}, {64, 1500, 64},
                        {64, 64, 1500}, {28, 1500, 64}, {2, 100, 0}};
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
-        check_nn(shapes[i][0], shapes[i][1], shapes[i][2], 0);
-        check_nn(shapes[i][0], shapes[i][1], shapes[i][2], 3);
-        check_nn_acc(shapes[i][0], shapes[i][1], shapes[i][2]);
+        check_nn(shapes[i][0], shapes[i][1], shapes[i][2], 0, NULL);
+        check_nn(shapes[i][0], shapes[i][1], shapes[i][2], 3, NULL);
+        check_nn_acc(shapes[i][0], shapes[i][1], shapes[i][2], NULL);
         check_nn_packed(shapes[i][0], shapes[i][1], shapes[i][2]);
+        for (int k = 0; k < 3; k++) { /* every kernel this CPU has, not only the best */
+            check_nn(shapes[i][0], shapes[i][1], shapes[i][2], 3, KERNELS[k]);
+            check_nn_acc(shapes[i][0], shapes[i][1], shapes[i][2], KERNELS[k]);
+        }
+    }
+    for (int k = 0; k < 3; k++) {
+        float x = 1.0f, y = 0.0f;
+        int rc = gemm_nn_f32_on(KERNELS[k], 0, 1, 1, 1, &x, 1, &x, 1, &y, 1);
+        print_message("gemm_nn kernel %s: %s\n", KERNELS[k], rc == 0 ? "tested" : "not on this CPU");
+        assert_true(rc == 0 ? y == 1.0f : strcmp(KERNELS[k], "portable") != 0); /* portable is always there */
     }
     check_nn_packed(130, 512, 60); /* the LSTM's input product: several row blocks and panels */
     check_nn_packed(65, 60, 33);

@@ -148,7 +148,8 @@ const char *gemm_nn_f32_path(void) {
     return names[nn_path()];
 }
 
-static void gemm_nn(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc, int acc) {
+static void gemm_nn_on(int path, int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C,
+                       int ldc, int acc) {
     if (M <= 0 || N <= 0) return;
     if (K <= 0) {
         if (!acc)
@@ -156,13 +157,33 @@ static void gemm_nn(int M, int N, int K, const float *A, int lda, const float *B
         return;
     }
 #ifdef AM_X86
-    switch (nn_path()) {
+    switch (path) {
     case PATH_AVX512: gemm_nn_avx512(M, N, K, A, lda, B, ldb, C, ldc, acc); return;
     case PATH_AVX2: gemm_nn_avx2(M, N, K, A, lda, B, ldb, C, ldc, acc); return;
     default: break;
     }
 #endif
     nn_ref(M, N, K, A, lda, B, ldb, C, ldc, acc);
+}
+
+static void gemm_nn(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc, int acc) {
+    gemm_nn_on(nn_path(), M, N, K, A, lda, B, ldb, C, ldc, acc);
+}
+
+int gemm_nn_f32_on(const char *kernel, int acc, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                   float *C, int ldc) {
+    int path = !strcmp(kernel, "portable") ? PATH_PORTABLE : !strcmp(kernel, "avx2") ? PATH_AVX2
+             : !strcmp(kernel, "avx512") ? PATH_AVX512 : PATH_UNSET;
+    if (path == PATH_UNSET) return -1;
+#ifdef AM_X86
+    __builtin_cpu_init();
+    if (path == PATH_AVX512 && !__builtin_cpu_supports("avx512f")) return -1;
+    if (path == PATH_AVX2 && !(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))) return -1;
+#else
+    if (path != PATH_PORTABLE) return -1;
+#endif
+    gemm_nn_on(path, M, N, K, A, lda, B, ldb, C, ldc, acc);
+    return 0;
 }
 
 void gemm_nn_f32(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc) {

@@ -30,6 +30,12 @@ size_t gemm_nn_packed_size(int K, int N);
 void gemm_nn_pack(int K, int N, const float *B, int ldb, float *Bp);
 void gemm_nn_f32_packed(int M, int N, int K, const float *A, int lda, const float *Bp, float *C, int ldc);
 
+/* gemm_nn_f32 (acc 0) or gemm_nn_f32_acc (acc 1) on the kernel named ("avx512", "avx2",
+ * "portable") instead of the best one, for the tests of each.  Returns 0, or -1 when this CPU
+ * lacks it (or the name is unknown). */
+int gemm_nn_f32_on(const char *kernel, int acc, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                   float *C, int ldc);
+
 /* Name of the kernel gemm_nn_f32 uses: "avx512", "avx2" or "portable". */
 const char *gemm_nn_f32_path(void);
 
