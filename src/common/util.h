@@ -27,10 +27,11 @@ int am_read_file(const char *path, unsigned char **data, size_t *size, char *err
  * ./<dir>/<file>.  Returns 1 with the path in out, 0 when none is named and none is found. */
 int am_find_data_file(const char *named, const char *dir, const char *file, char *out, size_t size);
 
-/* Before a function of plain loops (elementwise maths beside the kernels): GCC compiles it also
- * for AVX-512 and AVX2 and the loader picks the copy the CPU runs (an ifunc); elsewhere nothing.
- * GCC in ISO C mode (-std=c11) contracts nothing into FMAs, so every copy computes the same floats. */
-#if defined(__x86_64__) && defined(__GNUC__) && defined(__linux__)
+/* Before a static function of plain loops (elementwise maths beside the kernels): GCC compiles it
+ * also for AVX-512 and AVX2 and the loader picks the copy the CPU runs (an ifunc); elsewhere (other
+ * compilers, e.g. clang's fuzzing builds) nothing.  GCC in ISO C mode (-std=c11) contracts nothing
+ * into FMAs, so every copy computes the same floats. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__)
 #define AM_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define AM_VECTOR_CLONES

@@ -444,8 +444,8 @@ AM_VECTOR_CLONES static void bn_relu(const affine *a, const float *x, int ldx, i
 
 static size_t max_sz(size_t a, size_t b) { return a > b ? a : b; }
 
-AM_VECTOR_CLONES int diar_campplus_embed(const diar_campplus *m, const float *feats, size_t n_frames, float *emb,
-                                         char *err, size_t err_size) {
+AM_VECTOR_CLONES static int campplus_forward(const diar_campplus *m, const float *feats, size_t n_frames,
+                                             float *emb, char *err, size_t err_size) {
     if (n_frames < DIAR_CAMPPLUS_MIN_FRAMES || n_frames > (1u << 24))
         return am_fail(err, err_size, AM_E_INVALID_ARG, "CAM++: %zu frames (at least %d)", n_frames,
                        DIAR_CAMPPLUS_MIN_FRAMES);
@@ -549,4 +549,9 @@ AM_VECTOR_CLONES int diar_campplus_embed(const diar_campplus *m, const float *fe
     gemm_i8_scratch_free(&s8);
     if (bad) return am_fail(err, err_size, AM_E_NOMEM, "CAM++: out of memory");
     return AM_OK;
+}
+
+int diar_campplus_embed(const diar_campplus *m, const float *feats, size_t n_frames, float *emb, char *err,
+                        size_t err_size) {
+    return campplus_forward(m, feats, n_frames, emb, err, err_size);
 }
