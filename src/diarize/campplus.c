@@ -197,16 +197,20 @@ static void lin_kmajor(loader *L, lin *l) {
     l->w = NULL;
 }
 
+/* C[i][j] += b[j] for M rows of n (row stride ldc) */
+static void add_row_bias(int M, int n, float *C, int ldc, const float *b) {
+    for (int i = 0; i < M; i++) {
+        float *c = C + (size_t)i * ldc;
+        for (int j = 0; j < n; j++) c[j] += b[j];
+    }
+}
+
 /* out[M][cout] (row stride ldc) = A[M][k] · wᵀ + b, in float or W8A8 */
 static int lin_run(const diar_campplus *m, const lin *l, int M, const float *A, int lda, float *C, int ldc,
                    am_i8_scratch *s) {
     if (!l->q) {
         gemm_nn_f32(M, l->cout, l->k, A, lda, l->wt, l->cout, C, ldc);
-        if (l->b)
-            for (int i = 0; i < M; i++) {
-                float *c = C + (size_t)i * ldc;
-                for (int j = 0; j < l->cout; j++) c[j] += l->b[j];
-            }
+        if (l->b) add_row_bias(M, l->cout, C, ldc, l->b);
         return 0;
     }
     am_i8w W = {l->q, l->qscale, l->qsum, l->cout, l->k};
@@ -397,11 +401,7 @@ AM_VECTOR_CLONES static int conv2d(const diar_campplus *m, const lin *l, const f
                                                      l->wt + (size_t)kt * kr * cout, cout, yt, cout);
         }
         const size_t n = (size_t)Fo * cout; /* frame t of y: n contiguous floats, as of res */
-        if (!l->q && l->b) /* (gemm_i8 added it) */
-            for (int fo = 0; fo < Fo; fo++) {
-                float *v = yt + (size_t)fo * cout;
-                for (int c = 0; c < cout; c++) v[c] += l->b[c];
-            }
+        if (!l->q && l->b) add_row_bias(Fo, cout, yt, cout, l->b); /* (gemm_i8 added it) */
         if (res) {
             const float *rt = r0 + (size_t)t * yrow;
             for (size_t i = 0; i < n; i++) yt[i] += rt[i];

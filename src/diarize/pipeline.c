@@ -139,7 +139,8 @@ static void chunk_task(void *p, int i, int thread) {
      * overlapping chunks share their sinc filters (diar_seg_forward_chunks); else one by one */
     size_t span = r->start[c1 - 1] - r->start[c0] + DIAR_SEG_CHUNK, at[SEG_GROUP];
     int whole = span <= G * DIAR_SEG_CHUNK, rc = AM_OK;
-    if (r->cancel && atomic_load(r->cancel)) rc = am_fail(err, sizeof r->errs[0], AM_E_ABORTED, "diarization: cancelled");
+    if (r->cancel && atomic_load(r->cancel))
+        rc = am_fail(err, sizeof r->errs[0], AM_E_ABORTED, "diarization: cancelled");
     for (size_t c = c0; c < c1; c++) at[c - c0] = whole ? r->start[c] - r->start[c0] : (c - c0) * DIAR_SEG_CHUNK;
     for (size_t c = c0; c < c1 && rc == AM_OK && (!whole || c == c0); c++) {
         rc = pcm_store_read(r->pcm, r->start[c], whole ? span : DIAR_SEG_CHUNK, chunks + at[c - c0]);

@@ -5,8 +5,8 @@
  * antisymmetric (sine), so each pair of taps k and 250 - k is summed (or subtracted) first and
  * multiplied once.  The LSTM's input products for all frames of all the batch's chunks are one GEMM
  * per direction; the recurrence is one [B][128] x [128][512] product per frame for the B chunks
- * side by side, summed into those (gemm_nn_f32_acc), its gates through vm_exp_inplace.  Means, variances and the log-softmax are summed
- * in double. */
+ * side by side, summed into those (gemm_nn_f32_acc), its gates through vm_exp_inplace.  Means,
+ * variances and the log-softmax are summed in double. */
 #include "diarize/segment.h"
 
 #include <math.h>
@@ -325,6 +325,13 @@ static size_t chunk_work(size_t n) {
     return T1 * N_SINC + T1 * CONV_CH;
 }
 
+/* the mean of x[0..n), summed in double */
+static double mean_of(const float *x, size_t n) {
+    double s = 0.0;
+    for (size_t i = 0; i < n; i++) s += x[i];
+    return s / (double)n;
+}
+
 AM_VECTOR_CLONES static void sincnet_chunk(const diar_segmenter *m, const float *x, size_t n, float m0,
                                            const float *G, float *out, float *work) {
     const size_t T1 = conv_out(n, SINC_TAPS, SINC_STRIDE) / 3;
@@ -332,9 +339,7 @@ AM_VECTOR_CLONES static void sincnet_chunk(const diar_segmenter *m, const float 
     double sum[2 * N_SINC];
 
     /* the waveform's instance norm: its mean and scale in double */
-    double s = 0.0, s2 = 0.0;
-    for (size_t i = 0; i < n; i++) s += x[i];
-    double mu = s / (double)n;
+    double mu = mean_of(x, n), s2 = 0.0;
     for (size_t i = 0; i < n; i++) s2 += (x[i] - mu) * (x[i] - mu);
     double scale = m->wav_w / sqrt(s2 / (double)n + IN_EPS);
     float sc = (float)scale, sh[N_SINC];
@@ -369,13 +374,6 @@ AM_VECTOR_CLONES static void sincnet_chunk(const diar_segmenter *m, const float 
     memcpy(out, a, sizeof(float) * Tin * CONV_CH);
 }
 
-/* the mean of x[0..n) in double */
-static float mean_of(const float *x, size_t n) {
-    double s = 0.0;
-    for (size_t i = 0; i < n; i++) s += x[i];
-    return (float)(s / (double)n);
-}
-
 /* SincNet of B chunks of n samples, chunk b at x + start[b] -> feat[B][nf][60].  When the chunks
  * overlap (starts sorted, on the filters' 10-sample stride, their span shorter than B * n) the
  * filters run once over the span and each chunk takes its rows; otherwise once per chunk.
@@ -397,7 +395,7 @@ static int sincnet_batch(const diar_segmenter *m, const float *x, const size_t *
     float *G = mem, *uv = G + rows * N_SINC, *work = uv + 2 * SINC_BLOCK * (SINC_HALF + 1);
     if (shared) {
         const float *xs = x + start[0];
-        float m0 = mean_of(xs, span);
+        float m0 = (float)mean_of(xs, span);
         sinc_raw(m, xs, span, m0, G, uv);
         for (int b = 0; b < B; b++)
             sincnet_chunk(m, x + start[b], n, m0, G + (start[b] - start[0]) / SINC_STRIDE * N_SINC,
@@ -405,7 +403,7 @@ static int sincnet_batch(const diar_segmenter *m, const float *x, const size_t *
     } else {
         for (int b = 0; b < B; b++) {
             const float *xb = x + start[b];
-            float m0 = mean_of(xb, n);
+            float m0 = (float)mean_of(xb, n);
             sinc_raw(m, xb, n, m0, G, uv);
             sincnet_chunk(m, xb, n, m0, G, feat + (size_t)b * nf * CONV_CH, work);
         }

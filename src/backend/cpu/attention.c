@@ -72,11 +72,12 @@ __attribute__((target("avx512f"))) static void gemm_nn_avx512(int M, int N, int 
         __mmask16 m0 = (__mmask16)(n >= 16 ? 0xffff : (1u << n) - 1);
         __mmask16 m1 = (__mmask16)(n >= 32 ? 0xffff : n > 16 ? (1u << (n - 16)) - 1 : 0);
         const float *Bj = B + j;
+        float *Cj = C + j;
         int i = 0;
-        for (; i + 8 <= M; i += 8) nn512_8(K, A + (size_t)i * lda, lda, Bj, ldb, C + (size_t)i * ldc + j, ldc, m0, m1, acc);
-        for (; i + 4 <= M; i += 4) nn512_4(K, A + (size_t)i * lda, lda, Bj, ldb, C + (size_t)i * ldc + j, ldc, m0, m1, acc);
-        for (; i + 2 <= M; i += 2) nn512_2(K, A + (size_t)i * lda, lda, Bj, ldb, C + (size_t)i * ldc + j, ldc, m0, m1, acc);
-        for (; i < M; i++) nn512_1(K, A + (size_t)i * lda, lda, Bj, ldb, C + (size_t)i * ldc + j, ldc, m0, m1, acc);
+        for (; i + 8 <= M; i += 8) nn512_8(K, A + (size_t)i * lda, lda, Bj, ldb, Cj + (size_t)i * ldc, ldc, m0, m1, acc);
+        for (; i + 4 <= M; i += 4) nn512_4(K, A + (size_t)i * lda, lda, Bj, ldb, Cj + (size_t)i * ldc, ldc, m0, m1, acc);
+        for (; i + 2 <= M; i += 2) nn512_2(K, A + (size_t)i * lda, lda, Bj, ldb, Cj + (size_t)i * ldc, ldc, m0, m1, acc);
+        for (; i < M; i++) nn512_1(K, A + (size_t)i * lda, lda, Bj, ldb, Cj + (size_t)i * ldc, ldc, m0, m1, acc);
     }
 }
 
